@@ -1,0 +1,178 @@
+#include "cpu_backend/kernels/conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace vtaserve::cpu {
+namespace {
+
+int RoundUp(int v, int m) { return (v + m - 1) / m * m; }
+
+// Operand encodings of an int8 activation.
+struct EncodeU8 {
+  using T = uint8_t;
+  static T Apply(int8_t v) { return static_cast<uint8_t>(v) ^ 0x80; }
+};
+struct EncodeS16 {
+  using T = int16_t;
+  static T Apply(int8_t v) { return v; }
+};
+
+template <typename E>
+void PackRows(const PackedConv& pc, const int8_t* x, const Strides& s,
+              uint8_t* buf, int64_t row_begin, int64_t row_end) {
+  using T = typename E::T;
+  T* out = reinterpret_cast<T*>(buf);
+  const T pad = E::Apply(static_cast<int8_t>(pc.in_zp));
+  const int64_t row_elems = pc.wp * pc.cbuf;
+  const bool contiguous = s.c == 1 && s.w == pc.cin && pc.cbuf == pc.cin;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    T* dst = out + r * row_elems;
+    const int64_t ih = r - pc.pt;
+    if (ih < 0 || ih >= pc.in_h) {
+      std::fill(dst, dst + row_elems, pad);
+      continue;
+    }
+    const int64_t left = int64_t{pc.pl} * pc.cbuf;
+    const int64_t mid = pc.in_w * pc.cbuf;
+    std::fill(dst, dst + left, pad);
+    std::fill(dst + left + mid, dst + row_elems, pad);
+    T* d = dst + left;
+    const int8_t* src = x + ih * s.h;
+    if (contiguous) {
+      for (int64_t i = 0; i < mid; ++i) d[i] = E::Apply(src[i]);
+      continue;
+    }
+    for (int64_t iw = 0; iw < pc.in_w; ++iw) {
+      const int8_t* px = src + iw * s.w;
+      T* dp = d + iw * pc.cbuf;
+      for (int c = 0; c < pc.cin; ++c) dp[c] = E::Apply(px[c * s.c]);
+      for (int c = pc.cin; c < pc.cbuf; ++c) dp[c] = pad;
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
+                                    int64_t in_w, int64_t out_h, int64_t out_w,
+                                    CpuIsa isa) {
+  if (isa == CpuIsa::kAuto) {
+    return absl::InvalidArgumentError("PackConv needs a concrete isa");
+  }
+  PackedConv pc;
+  pc.isa = isa;
+  pc.cin = p.in_channels;
+  pc.cout = p.out_channels;
+  pc.kh = p.kernel_h;
+  pc.kw = p.kernel_w;
+  pc.sh = p.stride_h;
+  pc.sw = p.stride_w;
+  pc.dh = p.dilation_h;
+  pc.dw = p.dilation_w;
+  pc.pt = p.pad_top;
+  pc.pl = p.pad_left;
+  pc.in_h = in_h;
+  pc.in_w = in_w;
+  pc.out_h = out_h;
+  pc.out_w = out_w;
+  pc.hp = in_h + p.pad_top + p.pad_bottom;
+  pc.wp = in_w + p.pad_left + p.pad_right;
+  // Window reduction when it wastes fewer multiply slots than padding the
+  // channels of every tap to 4.
+  pc.window = p.dilation_w == 1 && p.kernel_w > 1 &&
+              RoundUp(p.kernel_w * p.in_channels, 4) <
+                  p.kernel_w * RoundUp(p.in_channels, 4);
+  pc.cbuf = pc.window ? p.in_channels : RoundUp(p.in_channels, 4);
+  pc.taps = pc.window ? p.kernel_h : p.kernel_h * p.kernel_w;
+  pc.kred = pc.window ? RoundUp(p.kernel_w * p.in_channels, 4) : pc.cbuf;
+  pc.ocb = (p.out_channels + kConvOcBlock - 1) / kConvOcBlock;
+  const bool wide = isa == CpuIsa::kAvx2;
+  pc.elem_size = wide ? 2 : 1;
+  pc.in_zp = p.input_zero_point;
+  pc.out_zp = p.output_zero_point;
+  pc.lo = p.clamp_min - p.output_zero_point;
+  pc.hi = p.clamp_max - p.output_zero_point;
+
+  pc.tap_off.resize(pc.taps);
+  for (int t = 0; t < pc.taps; ++t) {
+    if (pc.window) {
+      pc.tap_off[t] = int64_t{t} * pc.dh * pc.wp * pc.cbuf;
+    } else {
+      const int ki = t / pc.kw, kj = t % pc.kw;
+      pc.tap_off[t] = (int64_t{ki} * pc.dh * pc.wp + int64_t{kj} * pc.dw) * pc.cbuf;
+    }
+  }
+
+  const int64_t padded_out = int64_t{pc.ocb} * kConvOcBlock;
+  const int64_t wsize = padded_out * pc.taps * pc.kred;
+  if (wide) {
+    pc.w16.assign(wsize, 0);
+  } else {
+    pc.w8.assign(wsize, 0);
+  }
+  pc.bias.assign(padded_out, 0);
+  pc.rshift.assign(padded_out, 0);
+  pc.lshift.assign(padded_out, 0);
+  for (int oc = 0; oc < pc.cout; ++oc) {
+    const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
+    int64_t wsum = 0;
+    for (int t = 0; t < pc.taps; ++t) {
+      for (int k = 0; k < pc.kred; ++k) {
+        int ki, kj, ci;
+        if (pc.window) {
+          if (k >= pc.kw * pc.cin) continue;
+          ki = t;
+          kj = k / pc.cin;
+          ci = k % pc.cin;
+        } else {
+          if (k >= pc.cin) continue;
+          ki = t / pc.kw;
+          kj = t % pc.kw;
+          ci = k;
+        }
+        const int8_t w =
+            p.weights[((size_t(oc) * pc.cin + ci) * pc.kh + ki) * pc.kw + kj];
+        wsum += w;
+        const int64_t blk = int64_t{b} * pc.taps + t;
+        if (wide) {
+          pc.w16[((blk * (pc.kred / 2) + k / 2) * kConvOcBlock + o) * 2 + k % 2] = w;
+        } else {
+          pc.w8[((blk * (pc.kred / 4) + k / 4) * kConvOcBlock + o) * 4 + k % 4] = w;
+        }
+      }
+    }
+    // u8 operands carry x + 128: subtract 128 * sum(w), wrapping like the
+    // accumulator does.
+    const uint32_t fold = wide ? 0u : static_cast<uint32_t>(wsum * 128);
+    pc.bias[oc] = static_cast<int32_t>(static_cast<uint32_t>(p.bias[oc]) - fold);
+    pc.rshift[oc] = std::max(p.shift[oc], 0);
+    pc.lshift[oc] = std::max(-p.shift[oc], 0);
+  }
+  return pc;
+}
+
+void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
+                   uint8_t* buf, int64_t row_begin, int64_t row_end) {
+  if (pc.elem_size == 2) {
+    PackRows<EncodeS16>(pc, x, s, buf, row_begin, row_end);
+  } else {
+    PackRows<EncodeU8>(pc, x, s, buf, row_begin, row_end);
+  }
+}
+
+ConvKernelFn ConvKernelFor(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx2: return &ConvS8Avx2_6x16;
+    case CpuIsa::kAvxVnni: return &ConvS8AvxVnni_6x16;
+    case CpuIsa::kAvx512Vnni: return &ConvS8Avx512Vnni_12x16;
+    case CpuIsa::kAuto:
+    case CpuIsa::kScalar:
+      break;
+  }
+  return &ConvS8Ref;
+}
+
+}  // namespace vtaserve::cpu

@@ -1,0 +1,99 @@
+// int8 convolution (and Dense, as a 1x1 conv) for the CPU backend.
+//
+// PackConv runs once at Compile: it chooses the reduction scheme, reorders
+// the weights into 16-output-channel blocks for one ISA path and folds what
+// can be folded into the bias. Execution is two range-based passes that the
+// caller spreads over threads:
+//   1. ConvPackInput: rows of the zero-point-padded input, in the kernel's
+//      operand encoding (u8 = x ^ 0x80 for the VNNI-style paths, int16 for
+//      AVX2), so the inner loops never test bounds;
+//   2. a ConvS8* kernel over "units" (output row x output-channel block),
+//      writing int8 NHWC with the requantization of engine/graph.h.
+// Two reduction schemes:
+//   - direct: one tap per (kh, kw), reducing over the channels padded to 4;
+//   - window (stems with few input channels, e.g. RGB): one tap per kh,
+//     reducing over the contiguous (kw x C_in) run of the padded NHWC row,
+//     padded to 4 with zero weights (the KxKx3 window is the reduction axis,
+//     without an im2col copy).
+// u8 x s8: the engine's activations are int8; the VNNI-style paths add 128
+// (x ^ 0x80) and fold -128 * sum(w) into the bias, exact in wrapping int32.
+// All functions are thread-safe on distinct output ranges; none allocates.
+#ifndef VTASERVE_CPU_BACKEND_KERNELS_CONV_H_
+#define VTASERVE_CPU_BACKEND_KERNELS_CONV_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cpu_backend/cpu_isa.h"
+#include "cpu_backend/kernels/layout.h"
+#include "engine/graph.h"
+
+namespace vtaserve::cpu {
+
+inline constexpr int kConvOcBlock = 16;  // output channels per weight block
+
+struct PackedConv {
+  CpuIsa isa = CpuIsa::kScalar;  // concrete (never kAuto)
+  bool window = false;           // window reduction (see above)
+  int cin = 0, cout = 0;
+  int kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
+  int pt = 0, pl = 0;
+  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  // Padded input buffer: hp rows x wp pixels x cbuf channels of elem_size
+  // bytes, plus kSlack elements after the end (window over-reads <= 3).
+  int64_t hp = 0, wp = 0;
+  int cbuf = 0;
+  int elem_size = 1;
+  int taps = 1;   // reduction taps
+  int kred = 4;   // reduction length per tap, a multiple of 4
+  int ocb = 1;    // output-channel blocks of kConvOcBlock
+  std::vector<int64_t> tap_off;  // element offset of each tap
+  // Weights [ocb][taps][kred/4][16][4] int8 (scalar, VNNI paths) or
+  // [ocb][taps][kred/2][16][2] int16 (AVX2).
+  std::vector<int8_t> w8;
+  std::vector<int16_t> w16;
+  // Per output channel, padded to ocb * 16.
+  std::vector<int32_t> bias;    // folded for the u8 encoding when needed
+  std::vector<int32_t> rshift;  // max(shift, 0)
+  std::vector<int32_t> lshift;  // max(-shift, 0)
+  int32_t lo = -128, hi = 127;  // clamp_min - zp, clamp_max - zp
+  int32_t out_zp = 0;
+  int32_t in_zp = 0;            // int8 domain, the padding value
+
+  static constexpr int64_t kSlack = 64;
+  int64_t BufferBytes() const { return (hp * wp * cbuf + kSlack) * elem_size; }
+  int64_t Units() const { return out_h * ocb; }
+};
+
+// Prepares `p` (validated) for an input of in_h x in_w and the given output
+// size on the concrete path `isa`. InvalidArgument for kAuto.
+absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
+                                    int64_t in_w, int64_t out_h, int64_t out_w,
+                                    CpuIsa isa);
+
+// Writes padded-buffer rows [row_begin, row_end) (of pc.hp) from int8 input
+// x with element strides `s`. REQUIRES: buf holds pc.BufferBytes(); the
+// caller zeroes the slack once.
+void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
+                   uint8_t* buf, int64_t row_begin, int64_t row_end);
+
+// Computes units [unit_begin, unit_end) (unit = oh * pc.ocb + block) from
+// the packed buffer into y, int8 NHWC [out_h][out_w][cout].
+using ConvKernelFn = void (*)(const PackedConv& pc, const uint8_t* buf,
+                              int8_t* y, int64_t unit_begin, int64_t unit_end);
+void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+               int64_t unit_begin, int64_t unit_end);
+void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+                     int64_t unit_begin, int64_t unit_end);
+void ConvS8AvxVnni_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+                        int64_t unit_begin, int64_t unit_end);
+void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
+                            int8_t* y, int64_t unit_begin, int64_t unit_end);
+
+// The kernel for pc.isa.
+ConvKernelFn ConvKernelFor(CpuIsa isa);
+
+}  // namespace vtaserve::cpu
+
+#endif  // VTASERVE_CPU_BACKEND_KERNELS_CONV_H_

@@ -1,0 +1,88 @@
+// The CPU backend's thread pool: one oneTBB task_arena owned by its creator,
+// with static partitioning. This is the only file of the project that
+// includes oneTBB (the OpenVINO parallel.hpp pattern): kernels receive plain
+// index ranges, never TBB types.
+// Thread-safety: ParallelFor may be called from several threads at once (the
+// arena serialises nothing; each call partitions its own range). The bodies
+// must not throw (oneTBB would rethrow into the caller) and should not
+// allocate.
+#ifndef VTASERVE_CPU_BACKEND_PARALLEL_H_
+#define VTASERVE_CPU_BACKEND_PARALLEL_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
+
+namespace vtaserve::cpu {
+
+class ThreadPool {
+ public:
+  // threads <= 0 means every core the process may use.
+  explicit ThreadPool(int threads) {
+    num_threads_ = threads > 0 ? threads : tbb::info::default_concurrency();
+    num_threads_ = std::max(num_threads_, 1);
+    arena_ = std::make_unique<tbb::task_arena>(num_threads_);
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+
+  // Calls fn(begin, end) on disjoint ranges covering [0, n): at most
+  // num_threads() contiguous chunks of near-equal size (static partition),
+  // none smaller than `grain` unless n is, run inside the arena. Returns
+  // when every chunk has run. fn must not throw.
+  template <typename Fn>
+  void ParallelFor(int64_t n, const Fn& fn, int64_t grain = 1) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(grain, 1);
+    const int64_t chunks =
+        std::clamp<int64_t>(n / grain, int64_t{1}, int64_t{num_threads_});
+    if (chunks == 1) {
+      fn(int64_t{0}, n);
+      return;
+    }
+    arena_->execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<int64_t>(0, chunks, 1),
+          [&](const tbb::blocked_range<int64_t>& r) {
+            for (int64_t t = r.begin(); t != r.end(); ++t) {
+              fn(n * t / chunks, n * (t + 1) / chunks);
+            }
+          },
+          tbb::static_partitioner());
+    });
+  }
+
+  // Two-dimensional variant over [0, n0) x [0, n1): the flattened index
+  // space (row-major) is split statically; fn(i0, i1_begin, i1_end) is
+  // called once per row piece, so each call sees a contiguous range of the
+  // inner dimension.
+  template <typename Fn>
+  void ParallelFor2D(int64_t n0, int64_t n1, const Fn& fn) {
+    if (n0 <= 0 || n1 <= 0) return;
+    ParallelFor(n0 * n1, [&](int64_t begin, int64_t end) {
+      while (begin < end) {
+        const int64_t i0 = begin / n1;
+        const int64_t b1 = begin % n1;
+        const int64_t e1 = std::min<int64_t>(n1, b1 + (end - begin));
+        fn(i0, b1, e1);
+        begin += e1 - b1;
+      }
+    });
+  }
+
+ private:
+  int num_threads_ = 1;
+  std::unique_ptr<tbb::task_arena> arena_;
+};
+
+}  // namespace vtaserve::cpu
+
+#endif  // VTASERVE_CPU_BACKEND_PARALLEL_H_
