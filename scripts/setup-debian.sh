@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-dev libpng-dev libjpeg-dev
   python3-grpcio
+  prometheus python3-yaml
 )
 if [[ "${VTASERVE_WITH_PEERS:-1}" == "1" ]]; then
   PKGS+=(libdnnl-dev)
