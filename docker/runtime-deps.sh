@@ -12,9 +12,9 @@ if [[ $# -eq 0 ]]; then
   exit 2
 fi
 
-declare -A owners=()
+libs=()
 for bin in "$@"; do
-  if [[ ! -x "$bin" ]]; then
+  if [[ ! -f "$bin" || ! -x "$bin" ]]; then
     echo "runtime-deps: $bin is not an executable" >&2
     exit 1
   fi
@@ -26,23 +26,42 @@ for bin in "$@"; do
   # Lines look like "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)"
   # or "/lib64/ld-linux-x86-64.so.2 (0x...)"; vdso has no file.
   while read -r lib; do
-    [[ -n "$lib" ]] || continue
-    real=$(readlink -f "$lib")
-    owner=""
-    # dpkg knows each file under the path its package shipped it at: try the
-    # resolved path, the path as ldd printed it, and both /usr-merge spellings.
-    for candidate in "$real" "$lib" "/usr${real}" "${real#/usr}" "/usr${lib}" "${lib#/usr}"; do
-      if out=$(dpkg-query -S "$candidate" 2>/dev/null); then
-        owner=${out%%:*}
-        break
-      fi
-    done
-    if [[ -z "$owner" ]]; then
-      echo "runtime-deps: no Debian package owns $lib" >&2
-      exit 1
+    [[ -n "$lib" ]] && libs+=("$lib")
+  done < <(ldd "$bin" | awk '/=>/ { print $3; next } /^[[:space:]]*\// { print $1 }')
+done
+
+# dpkg knows each file under the path its package shipped it at: ask for the
+# path as ldd printed it, its resolved target and both /usr-merge spellings,
+# all in one (slow) dpkg-query call.
+candidates() {
+  local lib=$1 real
+  real=$(readlink -f "$lib")
+  printf '%s\n' "$real" "$lib" "/usr${real}" "${real#/usr}" "/usr${lib}" "${lib#/usr}"
+}
+mapfile -t all < <(for lib in "${libs[@]}"; do candidates "$lib"; done | sort -u)
+declare -A owner_of=()
+# Output lines: "pkg[:arch][, pkg2[:arch]]: /path".
+while IFS= read -r line; do
+  path=${line##*: }
+  pkg=${line%%: *}
+  pkg=${pkg%%,*}
+  owner_of["$path"]=${pkg%%:*}
+done < <(dpkg-query -S "${all[@]}" 2>/dev/null || true)
+
+declare -A owners=()
+for lib in "${libs[@]}"; do
+  owner=""
+  while read -r c; do
+    if [[ -n "${owner_of[$c]:-}" ]]; then
+      owner=${owner_of[$c]}
+      break
     fi
-    owners["$owner"]=1
-  done < <(ldd "$bin" | awk '/=>/ { print $3; next } /^\s*\// { print $1 }')
+  done < <(candidates "$lib")
+  if [[ -z "$owner" ]]; then
+    echo "runtime-deps: no Debian package owns $lib" >&2
+    exit 1
+  fi
+  owners["$owner"]=1
 done
 
 for pkg in "${!owners[@]}"; do
