@@ -1,0 +1,124 @@
+// vtaserve: the gRPC inference server binary. Flags are parsed here only and
+// copied into ServerOptions; backends are wired into the registry here.
+// SIGTERM/SIGINT drain the server (health NOT_SERVING, new requests
+// UNAVAILABLE, accepted ones finish up to --exit-timeout-secs) and exit 0.
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "engine/backend_registry.h"
+#include "engine/common/logging.h"
+#include "engine/onnx/onnx_importer.h"
+#include "engine/reference_backend.h"
+#include "server/server.h"
+#ifdef VTASERVE_HAVE_CPU_BACKEND
+#include "cpu_backend/cpu_backend.h"
+#endif
+
+ABSL_FLAG(std::string, model_repository, "",
+          "Model repository: <repo>/<model>/[config.pbtxt] and "
+          "<repo>/<model>/<version>/model.onnx");
+ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: pick a free one)");
+ABSL_FLAG(int, metrics_port, 8002,
+          "Prometheus /metrics port (0: pick a free one, -1: off)");
+ABSL_FLAG(std::string, vta_config, "",
+          "VTA configuration (name or JSON file) for models that name none");
+ABSL_FLAG(int, cpu_threads, 0, "CPU backend threads (0: every core)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM server private key");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present certificates");
+ABSL_FLAG(int, exit_timeout_secs, 30,
+          "On SIGTERM/SIGINT, how long accepted requests may finish");
+ABSL_FLAG(int, max_message_bytes, 64 << 20,
+          "Largest gRPC request or response message, bytes");
+
+namespace {
+
+// Abseil flags are spelled with underscores; accept --grpc-port too.
+std::vector<std::string> NormalizeFlagDashes(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i > 0 && a.size() > 2 && a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      for (size_t j = 2; j < end; ++j) {
+        if (a[j] == '-') a[j] = '_';
+      }
+    }
+    args.push_back(std::move(a));
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("vtaserve --model-repository=DIR [flags]");
+  std::vector<std::string> args = NormalizeFlagDashes(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+
+  vtaserve::server::ServerOptions options;
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.vta_config = absl::GetFlag(FLAGS_vta_config);
+  options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.exit_timeout = absl::Seconds(absl::GetFlag(FLAGS_exit_timeout_secs));
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+
+  // Every thread started from here on inherits the blocked signals; only
+  // the sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  vtaserve::engine::BackendRegistry registry;
+  absl::Status registered = absl::OkStatus();
+#ifdef VTASERVE_HAVE_CPU_BACKEND
+  {
+    vtaserve::cpu::CpuOptions cpu;
+    cpu.threads = options.cpu_threads;
+    registered.Update(registry.Register(vtaserve::cpu::CreateCpuBackend(cpu)));
+  }
+#endif
+  registered.Update(
+      registry.Register(vtaserve::engine::CreateReferenceBackend()));
+  if (!registered.ok()) {
+    VTASERVE_LOG(kError, absl::StrCat("backends: ", registered.message()));
+    return 1;
+  }
+
+  auto loader = [](const std::string& path,
+                   const vtaserve::engine::ModelConfig& config) {
+    vtaserve::engine::ImportOptions import;
+    import.requant.shift_group = config.shift_group;
+    import.model_name = config.name;
+    return vtaserve::engine::ImportOnnxFile(path, import);
+  };
+  absl::StatusOr<std::unique_ptr<vtaserve::server::Server>> server =
+      vtaserve::server::Server::Start(options, &registry, loader);
+  if (!server.ok()) {
+    VTASERVE_LOG(kError, absl::StrCat("cannot start: ", server.status().message()));
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  VTASERVE_LOG(kInfo, absl::StrCat("received signal ", signal_number,
+                                   ", shutting down"));
+  (*server)->Shutdown(options.exit_timeout);
+  return 0;
+}
