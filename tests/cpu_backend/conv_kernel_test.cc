@@ -1,0 +1,231 @@
+// Every conv kernel variant, each ISA path forced, bit-exact against
+// engine::ReferenceConv over a sweep of shapes, with guard bytes around the
+// output and 1, 2 and more-than-cores thread counts.
+#include <cstring>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cpu_backend/cpu_isa.h"
+#include "cpu_backend/kernels/conv.h"
+#include "cpu_backend/parallel.h"
+#include "engine/reference_ops.h"
+#include "gtest/gtest.h"
+#include "tests/cpu_backend/test_graphs.h"
+#include "tests/testing/status_matchers.h"
+
+namespace vtaserve::cpu {
+namespace {
+
+using testing::ConvShape;
+
+constexpr int kGuard = 64;
+constexpr uint8_t kGuardByte = 0xA7;
+
+std::vector<ConvShape> SweepShapes() {
+  std::vector<ConvShape> shapes;
+  const int kernels[] = {1, 3, 5, 7};
+  const int strides[] = {1, 2};
+  const int cins[] = {1, 3, 4, 8, 16, 64};
+  const int couts[] = {5, 16, 17, 33};
+  const int hs[] = {9, 7, 12, 15, 8};
+  const int ws[] = {11, 13, 8, 17, 29};
+  const int in_zps[] = {0, -128, 37, 127, -5};
+  const int out_zps[] = {0, -128, 5, -20};
+  int i = 0;
+  for (int k : kernels) {
+    for (int s : strides) {
+      for (int cin : cins) {
+        ConvShape c;
+        c.cin = cin;
+        c.cout = couts[i % 4];
+        c.h = hs[i % 5];
+        c.w = ws[(i / 2) % 5];
+        c.kh = c.kw = k;
+        c.sh = c.sw = s;
+        switch (i % 3) {
+          case 0:  // symmetric "same" padding
+            c.pt = c.pl = c.pb = c.pr = k / 2;
+            break;
+          case 1:  // asymmetric padding
+            c.pt = k / 2;
+            c.pl = k - 1;
+            c.pb = 0;
+            c.pr = k / 2 + (k > 1 ? 1 : 0);
+            break;
+          default:  // none
+            break;
+        }
+        c.in_zp = in_zps[i % 5];
+        c.out_zp = out_zps[(i / 3) % 4];
+        c.relu = (i % 2) == 1;
+        shapes.push_back(c);
+        ++i;
+      }
+    }
+  }
+  // Non-square kernels, dilation, wide rows (AVX-512 12-pixel tiles and
+  // tails), the RGB stem and ResNet's mid-size layers in miniature.
+  ConvShape c;
+  c = ConvShape{};
+  c.cin = 8; c.cout = 20; c.h = 10; c.w = 9; c.kh = 1; c.kw = 7; c.pl = 3; c.pr = 3;
+  c.in_zp = -128; c.out_zp = -128;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 3; c.cout = 7; c.h = 11; c.w = 10; c.kh = 3; c.kw = 1; c.pt = 2; c.pb = 1;
+  c.in_zp = 100; c.relu = true;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 16; c.cout = 18; c.h = 13; c.w = 14; c.kh = c.kw = 3; c.dh = 2; c.dw = 2;
+  c.pt = c.pl = c.pb = c.pr = 2; c.in_zp = -60;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 5; c.cout = 9; c.h = 9; c.w = 9; c.kh = c.kw = 3; c.dw = 2; c.pl = 2;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 3; c.cout = 64; c.h = 33; c.w = 37; c.kh = c.kw = 7; c.sh = c.sw = 2;
+  c.pt = c.pl = c.pb = c.pr = 3; c.in_zp = -128 + 0x75; c.out_zp = -128; c.relu = true;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 64; c.cout = 64; c.h = 7; c.w = 53; c.kh = c.kw = 3; c.pt = c.pl = c.pb = c.pr = 1;
+  c.in_zp = -128; c.out_zp = 3;
+  shapes.push_back(c);
+  c = ConvShape{};
+  c.cin = 1; c.cout = 3; c.h = 1; c.w = 1; c.kh = c.kw = 3; c.pt = c.pl = c.pb = c.pr = 1;
+  c.in_zp = 90;
+  shapes.push_back(c);
+  return shapes;
+}
+
+std::string ShapeName(const ConvShape& c) {
+  return absl::StrCat("c", c.cin, "to", c.cout, "_", c.h, "x", c.w, "_k", c.kh,
+                      "x", c.kw, "_s", c.sh, "x", c.sw, "_d", c.dh, "x", c.dw,
+                      "_p", c.pt, c.pl, c.pb, c.pr, "_zi", c.in_zp + 128,
+                      "_zo", c.out_zp + 128, c.relu ? "_relu" : "");
+}
+
+using KernelParam = std::tuple<CpuIsa, ConvShape>;
+
+class ConvKernelTest : public ::testing::TestWithParam<KernelParam> {};
+
+TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
+  const auto& [isa, shape] = GetParam();
+  if (!CpuSupports(isa)) {
+    GTEST_SKIP() << "this CPU lacks " << CpuIsaName(isa)
+                 << "; that path is not exercised here";
+  }
+  std::mt19937 rng(1234 + shape.cin * 7 + shape.kh * 131 + shape.cout);
+  const engine::ConvParams p = testing::RandomConvParams(shape, rng);
+  const int oh = shape.out_h(), ow = shape.out_w();
+  ASSERT_GT(oh, 0);
+  ASSERT_GT(ow, 0);
+
+  // Random NCHW input over the full int8 range, and its NHWC copy.
+  std::uniform_int_distribution<int> x8(-128, 127);
+  std::vector<int8_t> x_nchw(size_t(shape.cin) * shape.h * shape.w);
+  for (int8_t& v : x_nchw) v = static_cast<int8_t>(x8(rng));
+  std::vector<int8_t> x_nhwc(x_nchw.size());
+  for (int c = 0; c < shape.cin; ++c) {
+    for (int i = 0; i < shape.h * shape.w; ++i) {
+      x_nhwc[size_t(i) * shape.cin + c] = x_nchw[size_t(c) * shape.h * shape.w + i];
+    }
+  }
+  std::vector<int8_t> want(size_t(shape.cout) * oh * ow);
+  engine::ReferenceConv(p, x_nchw.data(), shape.h, shape.w, want.data(), oh, ow);
+
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      PackedConv pc, PackConv(p, shape.h, shape.w, oh, ow, isa));
+  const ConvKernelFn kernel = ConvKernelFor(isa);
+  for (const Layout layout : {Layout::kNchw, Layout::kNhwc}) {
+    for (const int threads : {1, 2, 5}) {
+      SCOPED_TRACE(absl::StrCat(layout == Layout::kNchw ? "nchw" : "nhwc",
+                                " input, threads ", threads));
+      ThreadPool pool(threads);
+      VTASERVE_ASSERT_OK_AND_ASSIGN(
+          Tensor buf, Tensor::Create(DataType::kUInt8, {pc.BufferBytes()}));
+      const int8_t* x = layout == Layout::kNchw ? x_nchw.data() : x_nhwc.data();
+      const Strides xs = MakeStrides(layout, shape.cin, shape.h, shape.w);
+      pool.ParallelFor(pc.hp, [&](int64_t b, int64_t e) {
+        ConvPackInput(pc, x, xs, buf.bytes(), b, e);
+      });
+      std::vector<uint8_t> out(want.size() + 2 * kGuard, kGuardByte);
+      int8_t* y = reinterpret_cast<int8_t*>(out.data() + kGuard);
+      pool.ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
+        kernel(pc, buf.bytes(), y, b, e);
+      });
+      for (int i = 0; i < kGuard; ++i) {
+        ASSERT_EQ(out[i], kGuardByte) << "guard byte before the output, " << i;
+        ASSERT_EQ(out[kGuard + want.size() + i], kGuardByte)
+            << "guard byte after the output, " << i;
+      }
+      int mismatches = 0;
+      for (int c = 0; c < shape.cout && mismatches < 5; ++c) {
+        for (int i = 0; i < oh * ow && mismatches < 5; ++i) {
+          const int got = y[size_t(i) * shape.cout + c];
+          const int exp = want[size_t(c) * oh * ow + i];
+          if (got != exp) {
+            ADD_FAILURE() << "channel " << c << " pixel " << i << ": got "
+                          << got << " want " << exp;
+            ++mismatches;
+          }
+        }
+      }
+      ASSERT_EQ(mismatches, 0);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sweep, ConvKernelTest,
+    ::testing::Combine(::testing::Values(CpuIsa::kScalar, CpuIsa::kAvx2,
+                                         CpuIsa::kAvxVnni, CpuIsa::kAvx512Vnni),
+                       ::testing::ValuesIn(SweepShapes())),
+    [](const ::testing::TestParamInfo<KernelParam>& info) {
+      return absl::StrCat(CpuIsaName(std::get<0>(info.param)), "_",
+                          ShapeName(std::get<1>(info.param)));
+    });
+
+TEST(PackConvTest, WindowReductionForRgbStem) {
+  ConvShape s;
+  s.cin = 3;
+  s.cout = 64;
+  s.h = s.w = 224;
+  s.kh = s.kw = 7;
+  s.sh = s.sw = 2;
+  s.pt = s.pl = s.pb = s.pr = 3;
+  std::mt19937 rng(1);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      PackedConv pc, PackConv(testing::RandomConvParams(s, rng), 224, 224,
+                              112, 112, CpuIsa::kScalar));
+  EXPECT_TRUE(pc.window);
+  EXPECT_EQ(pc.taps, 7);
+  EXPECT_EQ(pc.kred, 24);  // 7 x 3 = 21 padded to 24, not 7 x 4 per row
+  EXPECT_EQ(pc.ocb, 4);
+}
+
+TEST(PackConvTest, RejectsAutoIsa) {
+  ConvShape s;
+  s.cin = s.cout = s.h = s.w = 4;
+  std::mt19937 rng(1);
+  EXPECT_THAT(PackConv(testing::RandomConvParams(s, rng), 4, 4, 4, 4,
+                       CpuIsa::kAuto)
+                  .status(),
+              ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(CpuIsaTest, NamesRoundTrip) {
+  for (CpuIsa isa : {CpuIsa::kAuto, CpuIsa::kScalar, CpuIsa::kAvx2,
+                     CpuIsa::kAvxVnni, CpuIsa::kAvx512Vnni}) {
+    VTASERVE_ASSERT_OK_AND_ASSIGN(CpuIsa back, CpuIsaFromName(CpuIsaName(isa)));
+    EXPECT_EQ(back, isa);
+  }
+  EXPECT_THAT(CpuIsaFromName("sse9").status(),
+              ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(CpuSupports(BestCpuIsa()));
+  EXPECT_NE(BestCpuIsa(), CpuIsa::kAuto);
+}
+
+}  // namespace
+}  // namespace vtaserve::cpu
