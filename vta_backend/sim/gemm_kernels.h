@@ -1,0 +1,44 @@
+// GEMM instruction kernels of the simulator: execute one non-reset GEMM
+// instruction (all loop iterations) over the simulator's SRAM images.
+// INP is stored as int16 lanes [b][k]; WGT as int16 pairs [k/2][o][2]
+// (widened and interleaved at LOAD time so the inner loop is a pmaddwd);
+// ACC as int32 lanes [b][o] with wrap-around (mod 2^32) accumulation.
+// GemmS8S8S32Avx2_* use AVX2 (selected at run time when the CPU has it);
+// GemmS8S8S32Ref is the portable fallback. Stateless; thread-safe.
+#ifndef VTASERVE_VTA_BACKEND_SIM_GEMM_KERNELS_H_
+#define VTASERVE_VTA_BACKEND_SIM_GEMM_KERNELS_H_
+
+#include <cstdint>
+
+#include "vta_backend/config.h"
+#include "vta_backend/isa/isa.h"
+
+namespace vtaserve::vta::sim {
+
+struct GemmCall {
+  int32_t* acc = nullptr;           // ACC SRAM, AccLanes per element
+  uint8_t* out_tracks = nullptr;    // per ACC element: OUT == low8(ACC)
+  const int16_t* inp = nullptr;     // INP SRAM, InpLanes per element
+  const int16_t* wgt = nullptr;     // WGT SRAM, WgtLanes per element
+  const isa::Uop* uops = nullptr;   // uop SRAM (decoded)
+  uint32_t uop_bgn = 0, uop_end = 0;
+  uint32_t iter_out = 0, iter_in = 0;
+  uint32_t dst_out = 0, dst_in = 0;
+  uint32_t src_out = 0, src_in = 0;
+  uint32_t wgt_out = 0, wgt_in = 0;
+  int batch = 1, block_in = 16, block_out = 16;
+};
+
+using GemmFn = void (*)(const GemmCall&);
+
+// Portable reference kernel (any shape with even block_in).
+void GemmS8S8S32Ref(const GemmCall& c);
+
+// Best kernel for `config` on this CPU; portable when `allow_simd` is false.
+// `*name` receives a short description, e.g. "avx2_16x16".
+GemmFn SelectGemmKernel(const VtaConfig& config, bool allow_simd,
+                        const char** name);
+
+}  // namespace vtaserve::vta::sim
+
+#endif  // VTASERVE_VTA_BACKEND_SIM_GEMM_KERNELS_H_

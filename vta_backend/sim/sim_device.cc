@@ -1,0 +1,754 @@
+#include "vta_backend/sim/sim_device.h"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
+
+namespace vtaserve::vta::sim {
+namespace {
+
+using isa::AluInsn;
+using isa::AluOpcode;
+using isa::DepFlags;
+using isa::FinishInsn;
+using isa::GemmInsn;
+using isa::Insn;
+using isa::MemInsn;
+using isa::MemoryType;
+using isa::Opcode;
+
+enum Module { kLoadModule = 0, kComputeModule = 1, kStoreModule = 2 };
+// Token queues (vta-isa.md 5.2).
+enum Queue { kL2C = 0, kC2L = 1, kC2S = 2, kS2C = 3 };
+constexpr const char* kModuleNames[3] = {"load", "compute", "store"};
+constexpr const char* kQueueNames[4] = {"load->compute", "compute->load",
+                                        "compute->store", "store->compute"};
+
+absl::Status Bad(size_t index, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("VTA instruction ", index, ": ", what));
+}
+
+}  // namespace
+
+struct SimDevice::Op {
+  Insn insn;
+  size_t index = 0;
+  int module = kComputeModule;
+  uint8_t* dram = nullptr;   // first DRAM byte of a LOAD/STORE with data
+  uint64_t bus_bytes = 0;    // DRAM bytes moved
+  uint64_t pad_elems = 0;    // padding elements written
+  bool nop = false;          // LOAD/STORE with x_size == 0
+  int pops[2] = {0, 0};
+  int npops = 0;
+  int pushes[2] = {0, 0};
+  int npushes = 0;
+};
+
+absl::StatusOr<std::unique_ptr<SimDevice>> SimDevice::Create(
+    const VtaConfig& config, SimOptions options) {
+  VTASERVE_ASSIGN_OR_RETURN(isa::IsaCodec codec, isa::IsaCodec::Create(config));
+  return std::unique_ptr<SimDevice>(
+      new SimDevice(config, std::move(codec), options));
+}
+
+SimDevice::SimDevice(const VtaConfig& config, isa::IsaCodec codec,
+                     SimOptions options)
+    : config_(config),
+      codec_(std::move(codec)),
+      options_(options),
+      dram_(options.memory_bytes, options.max_alloc_bytes) {
+  gemm_fn_ = SelectGemmKernel(config_, !options_.force_portable_kernels,
+                              &kernel_name_);
+  sram_.inp.assign(size_t{config_.InpDepth()} * config_.InpLanes(), 0);
+  sram_.wgt.assign(size_t{config_.WgtDepth()} * config_.WgtLanes(), 0);
+  sram_.acc.assign(size_t{config_.AccDepth()} * config_.AccLanes(), 0);
+  sram_.out.assign(size_t{config_.AccDepth()} * config_.AccLanes(), 0);
+  sram_.out_tracks.assign(config_.AccDepth(), 1);
+  sram_.uops.assign(config_.UopDepth(), isa::Uop{});
+}
+
+absl::StatusOr<DeviceBuffer> SimDevice::AllocBuffer(size_t bytes) {
+  absl::MutexLock lock(&mu_);
+  return dram_.Alloc(bytes);
+}
+
+absl::Status SimDevice::FreeBuffer(const DeviceBuffer& buffer) {
+  absl::MutexLock lock(&mu_);
+  return dram_.Free(buffer.phys_addr);
+}
+
+absl::Status SimDevice::CopyToDevice(const DeviceBuffer& buffer, size_t offset,
+                                     absl::Span<const uint8_t> src) {
+  absl::MutexLock lock(&mu_);
+  size_t size = 0;
+  uint8_t* base = dram_.BufferAt(buffer.phys_addr, &size);
+  if (base == nullptr) {
+    return absl::InvalidArgumentError("CopyToDevice: not a live buffer");
+  }
+  if (offset > size || src.size() > size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CopyToDevice: [", offset, ", ", offset + src.size(),
+        ") outside the buffer of ", size, " bytes"));
+  }
+  if (!src.empty()) std::memcpy(base + offset, src.data(), src.size());
+  return absl::OkStatus();
+}
+
+absl::Status SimDevice::CopyFromDevice(const DeviceBuffer& buffer,
+                                       size_t offset, absl::Span<uint8_t> dst) {
+  absl::MutexLock lock(&mu_);
+  size_t size = 0;
+  const uint8_t* base = dram_.BufferAt(buffer.phys_addr, &size);
+  if (base == nullptr) {
+    return absl::InvalidArgumentError("CopyFromDevice: not a live buffer");
+  }
+  if (offset > size || dst.size() > size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CopyFromDevice: [", offset, ", ", offset + dst.size(),
+        ") outside the buffer of ", size, " bytes"));
+  }
+  if (!dst.empty()) std::memcpy(dst.data(), base + offset, dst.size());
+  return absl::OkStatus();
+}
+
+SimStats SimDevice::CumulativeStats() const {
+  absl::MutexLock lock(&mu_);
+  return cumulative_;
+}
+
+absl::Status SimDevice::ValidateMem(const MemInsn& m, size_t index, Op& op) {
+  const DepFlags& d = m.dep;
+  const uint64_t xt = uint64_t{m.x_pad_0} + m.x_size + m.x_pad_1;
+  const uint64_t yt = uint64_t{m.y_pad_0} + m.y_size + m.y_pad_1;
+  uint64_t depth = 0;
+  if (m.opcode == Opcode::kStore) {
+    op.module = kStoreModule;
+    if (d.pop_next || d.push_next) {
+      return Bad(index, "STORE may only use pop_prev/push_prev dependencies");
+    }
+    if (m.x_size == 0) {
+      op.nop = true;
+      return absl::OkStatus();
+    }
+    if (m.memory_type != MemoryType::kOut) {
+      return Bad(index, "STORE must use memory type OUT");
+    }
+    if ((m.y_pad_0 | m.y_pad_1 | m.x_pad_0 | m.x_pad_1) != 0) {
+      return Bad(index, "STORE cannot be padded");
+    }
+    depth = config_.OutDepth();
+    if (uint64_t{m.sram_base} + uint64_t{m.x_size} * m.y_size > depth) {
+      return Bad(index, absl::StrCat("STORE SRAM range [", m.sram_base, ", ",
+                                     uint64_t{m.sram_base} + uint64_t{m.x_size} * m.y_size,
+                                     ") exceeds OUT depth ", depth));
+    }
+  } else {
+    switch (m.memory_type) {
+      case MemoryType::kInp:
+        depth = config_.InpDepth();
+        op.module = kLoadModule;
+        break;
+      case MemoryType::kWgt:
+        depth = config_.WgtDepth();
+        op.module = kLoadModule;
+        break;
+      case MemoryType::kUop:
+        depth = config_.UopDepth();
+        op.module = kComputeModule;
+        break;
+      case MemoryType::kAcc:
+        depth = config_.AccDepth();
+        op.module = kComputeModule;
+        break;
+      case MemoryType::kAcc8Bit:
+        if (!config_.has_acc_8bit_load) {
+          return Bad(index, "LOAD ACC_8BIT is not supported by this config");
+        }
+        depth = config_.AccDepth();
+        op.module = kComputeModule;
+        break;
+      case MemoryType::kOut:
+        return Bad(index, "LOAD with memory type OUT is not executed by any module");
+    }
+    if (op.module == kLoadModule && (d.pop_prev || d.push_prev)) {
+      return Bad(index, "load-module LOAD may only use pop_next/push_next dependencies");
+    }
+    if (m.x_size == 0) {
+      op.nop = true;
+      return absl::OkStatus();
+    }
+    if (m.memory_type == MemoryType::kUop &&
+        (m.y_size != 1 || (m.y_pad_0 | m.y_pad_1 | m.x_pad_0 | m.x_pad_1) != 0)) {
+      return Bad(index, "LOAD UOP must have y_size 1 and no padding");
+    }
+    if (m.memory_type == MemoryType::kWgt &&
+        (m.y_pad_0 | m.y_pad_1 | m.x_pad_0 | m.x_pad_1) != 0) {
+      return Bad(index, "LOAD WGT cannot be padded (HLS ignores WGT padding)");
+    }
+    if (uint64_t{m.sram_base} + xt * yt > depth) {
+      return Bad(index, absl::StrCat("LOAD SRAM range [", m.sram_base, ", ",
+                                     uint64_t{m.sram_base} + xt * yt,
+                                     ") exceeds buffer depth ", depth));
+    }
+    op.pad_elems = xt * yt - uint64_t{m.x_size} * m.y_size;
+  }
+  if (m.y_size == 0) return absl::OkStatus();  // padding rows only
+  const uint64_t eb = isa::ElemBytes(config_, m.memory_type);
+  const uint64_t first = uint64_t{m.dram_base} * eb;
+  const uint64_t span_elems =
+      uint64_t{m.y_size - 1} * m.x_stride + m.x_size;
+  op.dram = dram_.Translate(first, span_elems * eb);
+  if (op.dram == nullptr) {
+    return Bad(index, absl::StrCat("DRAM range [0x", absl::Hex(first), ", 0x",
+                                   absl::Hex(first + span_elems * eb),
+                                   ") is not inside one allocated buffer"));
+  }
+  op.bus_bytes = uint64_t{m.x_size} * m.y_size * eb;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SimDevice::Op>> SimDevice::DecodeAndValidate(
+    uint32_t insn_phys_addr, uint32_t insn_count) {
+  if (insn_count == 0) {
+    return absl::InvalidArgumentError("empty VTA instruction stream");
+  }
+  const uint8_t* bytes = dram_.Translate(
+      insn_phys_addr, uint64_t{insn_count} * VtaConfig::kInsnBytes);
+  if (bytes == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "instruction stream at 0x", absl::Hex(insn_phys_addr), " (",
+        insn_count, " instructions) is not inside one allocated buffer"));
+  }
+  std::vector<Op> ops(insn_count);
+  bool finish_seen = false;
+  for (uint32_t i = 0; i < insn_count; ++i) {
+    Op& op = ops[i];
+    op.index = i;
+    if (finish_seen) {
+      return Bad(i, "instruction after FINISH");
+    }
+    auto decoded = codec_.Decode(
+        isa::LoadEncodedInsn(bytes + size_t{i} * VtaConfig::kInsnBytes));
+    if (!decoded.ok()) return Bad(i, decoded.status().message());
+    op.insn = *std::move(decoded);
+    if (const auto* m = std::get_if<MemInsn>(&op.insn)) {
+      VTASERVE_RETURN_IF_ERROR(ValidateMem(*m, i, op));
+    } else if (const auto* g = std::get_if<GemmInsn>(&op.insn)) {
+      if (g->iter_out == 0 || g->iter_in == 0) {
+        return Bad(i, "GEMM with a zero loop count");
+      }
+      if (g->uop_end <= g->uop_bgn || g->uop_end > config_.UopDepth()) {
+        return Bad(i, absl::StrCat("GEMM uop range [", g->uop_bgn, ", ",
+                                   g->uop_end, ") is empty or exceeds ",
+                                   config_.UopDepth()));
+      }
+    } else if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
+      if (a->iter_out == 0 || a->iter_in == 0) {
+        return Bad(i, "ALU with a zero loop count");
+      }
+      if (a->uop_end <= a->uop_bgn || a->uop_end > config_.UopDepth()) {
+        return Bad(i, absl::StrCat("ALU uop range [", a->uop_bgn, ", ",
+                                   a->uop_end, ") is empty or exceeds ",
+                                   config_.UopDepth()));
+      }
+      if (a->alu_opcode == AluOpcode::kMul && !config_.has_mul) {
+        return Bad(i, "ALU MUL is not supported by this config");
+      }
+    } else {
+      if (isa::DepOf(op.insn).Any()) {
+        return Bad(i, "FINISH must not carry dependency flags");
+      }
+      finish_seen = true;
+    }
+    // Dependency plan.
+    const DepFlags& d = isa::DepOf(op.insn);
+    switch (op.module) {
+      case kLoadModule:
+        if (d.pop_next) op.pops[op.npops++] = kC2L;
+        if (d.push_next) op.pushes[op.npushes++] = kL2C;
+        break;
+      case kComputeModule:
+        if (d.pop_prev) op.pops[op.npops++] = kL2C;
+        if (d.pop_next) op.pops[op.npops++] = kS2C;
+        if (d.push_prev) op.pushes[op.npushes++] = kC2L;
+        if (d.push_next) op.pushes[op.npushes++] = kC2S;
+        break;
+      case kStoreModule:
+        if (d.pop_prev) op.pops[op.npops++] = kC2S;
+        if (d.push_prev) op.pushes[op.npushes++] = kS2C;
+        break;
+    }
+  }
+  if (!finish_seen) {
+    return absl::InvalidArgumentError(
+        "VTA instruction stream has no FINISH instruction");
+  }
+  return ops;
+}
+
+void SimDevice::DetachOut(uint32_t elem) {
+  if (!sram_.out_tracks[elem]) return;
+  const int lanes = config_.AccLanes();
+  const int32_t* acc = &sram_.acc[size_t{elem} * lanes];
+  int8_t* out = &sram_.out[size_t{elem} * lanes];
+  for (int l = 0; l < lanes; ++l) out[l] = static_cast<int8_t>(acc[l]);
+  sram_.out_tracks[elem] = 0;
+}
+
+absl::Status SimDevice::ExecLoad(const Op& op) {
+  const MemInsn& m = std::get<MemInsn>(op.insn);
+  const uint32_t xt = m.x_pad_0 + m.x_size + m.x_pad_1;
+  const uint32_t yt = m.y_pad_0 + m.y_size + m.y_pad_1;
+  const size_t eb = isa::ElemBytes(config_, m.memory_type);
+  // Calls fill(elem) for padding and copy(elem, src) for data elements.
+  auto walk = [&](auto&& fill, auto&& copy) {
+    uint32_t elem = m.sram_base;
+    for (uint32_t y = 0; y < yt; ++y) {
+      const bool pad_row = y < m.y_pad_0 || y >= m.y_pad_0 + m.y_size;
+      const uint8_t* row =
+          pad_row ? nullptr
+                  : op.dram + size_t{y - m.y_pad_0} * m.x_stride * eb;
+      for (uint32_t x = 0; x < xt; ++x, ++elem) {
+        if (pad_row || x < m.x_pad_0 || x >= m.x_pad_0 + m.x_size) {
+          fill(elem);
+        } else {
+          copy(elem, row + size_t{x - m.x_pad_0} * eb);
+        }
+      }
+    }
+  };
+  switch (m.memory_type) {
+    case MemoryType::kInp: {
+      const int lanes = config_.InpLanes();
+      int16_t* inp = sram_.inp.data();
+      walk([&](uint32_t e) { std::fill_n(inp + size_t{e} * lanes, lanes, 0); },
+           [&](uint32_t e, const uint8_t* src) {
+             int16_t* dst = inp + size_t{e} * lanes;
+             for (int l = 0; l < lanes; ++l) {
+               dst[l] = static_cast<int8_t>(src[l]);
+             }
+           });
+      break;
+    }
+    case MemoryType::kWgt: {
+      const int bi = config_.BlockIn(), bo = config_.BlockOut();
+      const int lanes = config_.WgtLanes();
+      int16_t* wgt = sram_.wgt.data();
+      walk([&](uint32_t e) { std::fill_n(wgt + size_t{e} * lanes, lanes, 0); },
+           [&](uint32_t e, const uint8_t* src) {
+             // DRAM [o][k] int8 -> SRAM [k/2][o][k%2] int16.
+             int16_t* dst = wgt + size_t{e} * lanes;
+             for (int o = 0; o < bo; ++o) {
+               for (int k = 0; k < bi; ++k) {
+                 dst[((k >> 1) * bo + o) * 2 + (k & 1)] =
+                     static_cast<int8_t>(src[o * bi + k]);
+               }
+             }
+           });
+      break;
+    }
+    case MemoryType::kAcc:
+    case MemoryType::kAcc8Bit: {
+      const int lanes = config_.AccLanes();
+      int32_t* acc = sram_.acc.data();
+      const bool narrow = m.memory_type == MemoryType::kAcc8Bit;
+      walk(
+          [&](uint32_t e) {
+            DetachOut(e);
+            std::fill_n(acc + size_t{e} * lanes, lanes, 0);
+          },
+          [&](uint32_t e, const uint8_t* src) {
+            DetachOut(e);
+            int32_t* dst = acc + size_t{e} * lanes;
+            if (narrow) {
+              for (int l = 0; l < lanes; ++l) {
+                dst[l] = static_cast<int8_t>(src[l]);
+              }
+            } else {
+              std::memcpy(dst, src, static_cast<size_t>(lanes) * 4);  // little-endian host
+            }
+          });
+      break;
+    }
+    case MemoryType::kUop: {
+      for (uint32_t x = 0; x < m.x_size; ++x) {
+        const uint8_t* s = op.dram + size_t{x} * 4;
+        const uint32_t word = uint32_t{s[0]} | uint32_t{s[1]} << 8 |
+                              uint32_t{s[2]} << 16 | uint32_t{s[3]} << 24;
+        sram_.uops[m.sram_base + x] = codec_.DecodeUop(word);
+      }
+      break;
+    }
+    case MemoryType::kOut:
+      return absl::InternalError("LOAD OUT passed validation");
+  }
+  return absl::OkStatus();
+}
+
+void SimDevice::ExecStore(const Op& op) {
+  const MemInsn& m = std::get<MemInsn>(op.insn);
+  const int lanes = config_.AccLanes();
+  const size_t eb = config_.OutElemBytes();
+  for (uint32_t r = 0; r < m.y_size; ++r) {
+    for (uint32_t c = 0; c < m.x_size; ++c) {
+      const uint32_t e = m.sram_base + r * m.x_size + c;
+      uint8_t* dst = op.dram + (size_t{r} * m.x_stride + c) * eb;
+      if (sram_.out_tracks[e]) {
+        const int32_t* acc = &sram_.acc[size_t{e} * lanes];
+        for (int l = 0; l < lanes; ++l) dst[l] = static_cast<uint8_t>(acc[l]);
+      } else {
+        std::memcpy(dst, &sram_.out[size_t{e} * lanes], lanes);
+      }
+    }
+  }
+}
+
+namespace {
+
+// Largest index a uop field reaches over the whole instruction (factors are
+// unsigned, so the last iteration is the largest).
+template <typename Field>
+uint64_t MaxIndex(const std::vector<isa::Uop>& uops, uint32_t bgn,
+                  uint32_t end, Field field, uint32_t iter_out,
+                  uint32_t f_out, uint32_t iter_in, uint32_t f_in) {
+  uint64_t m = 0;
+  for (uint32_t u = bgn; u < end; ++u) m = std::max<uint64_t>(m, field(uops[u]));
+  return m + uint64_t{iter_out - 1} * f_out + uint64_t{iter_in - 1} * f_in;
+}
+
+}  // namespace
+
+absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
+  const auto& uops = sram_.uops;
+  const uint64_t max_dst =
+      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
+               g.iter_out, g.dst_factor_out, g.iter_in, g.dst_factor_in);
+  if (max_dst >= config_.AccDepth()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GEMM accumulator index ", max_dst, " exceeds depth ", config_.AccDepth()));
+  }
+  const int acc_lanes = config_.AccLanes();
+  if (g.reset) {
+    for (uint32_t o = 0; o < g.iter_out; ++o) {
+      for (uint32_t i = 0; i < g.iter_in; ++i) {
+        for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
+          const uint32_t a = uops[u].dst_idx + o * g.dst_factor_out + i * g.dst_factor_in;
+          DetachOut(a);  // reset leaves OUT unchanged (Chisel)
+          std::fill_n(&sram_.acc[size_t{a} * acc_lanes], acc_lanes, 0);
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+  const uint64_t max_src =
+      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.src_idx; },
+               g.iter_out, g.src_factor_out, g.iter_in, g.src_factor_in);
+  const uint64_t max_wgt =
+      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.wgt_idx; },
+               g.iter_out, g.wgt_factor_out, g.iter_in, g.wgt_factor_in);
+  if (max_src >= config_.InpDepth()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GEMM input index ", max_src, " exceeds depth ", config_.InpDepth()));
+  }
+  if (max_wgt >= config_.WgtDepth()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GEMM weight index ", max_wgt, " exceeds depth ", config_.WgtDepth()));
+  }
+  GemmCall c;
+  c.acc = sram_.acc.data();
+  c.out_tracks = sram_.out_tracks.data();
+  c.inp = sram_.inp.data();
+  c.wgt = sram_.wgt.data();
+  c.uops = uops.data();
+  c.uop_bgn = g.uop_bgn;
+  c.uop_end = g.uop_end;
+  c.iter_out = g.iter_out;
+  c.iter_in = g.iter_in;
+  c.dst_out = g.dst_factor_out;
+  c.dst_in = g.dst_factor_in;
+  c.src_out = g.src_factor_out;
+  c.src_in = g.src_factor_in;
+  c.wgt_out = g.wgt_factor_out;
+  c.wgt_in = g.wgt_factor_in;
+  c.batch = config_.Batch();
+  c.block_in = config_.BlockIn();
+  c.block_out = config_.BlockOut();
+  gemm_fn_(c);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// SHR by b: the low 5 bits of b as a signed amount in -16..15; negative
+// shifts left (HLS ap_int semantics, vta-isa.md 4.5). Equal to fsim for
+// b in -16..15.
+inline int32_t ShiftRight(int32_t a, int32_t b) {
+  const int32_t sh = ((b & 31) ^ 16) - 16;
+  if (sh >= 0) return a >> sh;
+  return static_cast<int32_t>(static_cast<uint32_t>(a) << (-sh));
+}
+
+template <AluOpcode kOp>
+inline int32_t AluApply(int32_t a, int32_t b) {
+  if constexpr (kOp == AluOpcode::kMin) return a < b ? a : b;
+  if constexpr (kOp == AluOpcode::kMax) return a > b ? a : b;
+  if constexpr (kOp == AluOpcode::kAdd) {
+    return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+  }
+  if constexpr (kOp == AluOpcode::kShr) return ShiftRight(a, b);
+  if constexpr (kOp == AluOpcode::kMul) {
+    return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+  }
+  return a;
+}
+
+template <AluOpcode kOp>
+void AluLoop(const AluInsn& a, const std::vector<isa::Uop>& uops, int32_t* acc,
+             uint8_t* tracks, int lanes) {
+  const int32_t imm = a.imm;
+  for (uint32_t o = 0; o < a.iter_out; ++o) {
+    for (uint32_t i = 0; i < a.iter_in; ++i) {
+      for (uint32_t u = a.uop_bgn; u < a.uop_end; ++u) {
+        const uint32_t d = uops[u].dst_idx + o * a.dst_factor_out + i * a.dst_factor_in;
+        int32_t* x = acc + size_t{d} * lanes;
+        if (a.use_imm) {
+          for (int l = 0; l < lanes; ++l) x[l] = AluApply<kOp>(x[l], imm);
+        } else {
+          const uint32_t s = uops[u].src_idx + o * a.src_factor_out + i * a.src_factor_in;
+          const int32_t* y = acc + size_t{s} * lanes;
+          for (int l = 0; l < lanes; ++l) x[l] = AluApply<kOp>(x[l], y[l]);
+        }
+        tracks[d] = 1;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status SimDevice::ExecAlu(const AluInsn& a) {
+  const auto& uops = sram_.uops;
+  const uint64_t max_dst =
+      MaxIndex(uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
+               a.iter_out, a.dst_factor_out, a.iter_in, a.dst_factor_in);
+  if (max_dst >= config_.AccDepth()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ALU destination index ", max_dst, " exceeds depth ", config_.AccDepth()));
+  }
+  if (!a.use_imm) {
+    const uint64_t max_src =
+        MaxIndex(uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.src_idx; },
+                 a.iter_out, a.src_factor_out, a.iter_in, a.src_factor_in);
+    if (max_src >= config_.AccDepth()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ALU source index ", max_src, " exceeds depth ", config_.AccDepth()));
+    }
+  }
+  int32_t* acc = sram_.acc.data();
+  uint8_t* tracks = sram_.out_tracks.data();
+  const int lanes = config_.AccLanes();
+  switch (a.alu_opcode) {
+    case AluOpcode::kMin: AluLoop<AluOpcode::kMin>(a, uops, acc, tracks, lanes); break;
+    case AluOpcode::kMax: AluLoop<AluOpcode::kMax>(a, uops, acc, tracks, lanes); break;
+    case AluOpcode::kAdd: AluLoop<AluOpcode::kAdd>(a, uops, acc, tracks, lanes); break;
+    case AluOpcode::kShr: AluLoop<AluOpcode::kShr>(a, uops, acc, tracks, lanes); break;
+    case AluOpcode::kMul: AluLoop<AluOpcode::kMul>(a, uops, acc, tracks, lanes); break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SimDevice::Execute(const Op& op, SimStats& stats) {
+  if (const auto* m = std::get_if<MemInsn>(&op.insn)) {
+    if (op.nop) {
+      ++stats.nop_count;
+      return absl::OkStatus();
+    }
+    const uint64_t n = uint64_t{m->x_size} * m->y_size;
+    stats.dram_bytes_by_type[static_cast<int>(m->memory_type)] += op.bus_bytes;
+    if (m->opcode == Opcode::kStore) {
+      ++stats.store_count;
+      stats.out_store_nbytes += n * config_.OutElemBytes();
+      ExecStore(op);
+      return absl::OkStatus();
+    }
+    ++stats.load_count;
+    switch (m->memory_type) {
+      case MemoryType::kInp: stats.inp_load_nbytes += n * config_.InpElemBytes(); break;
+      case MemoryType::kWgt: stats.wgt_load_nbytes += n * config_.WgtElemBytes(); break;
+      case MemoryType::kAcc:
+      case MemoryType::kAcc8Bit:  // fsim counts ACC bytes for both
+        stats.acc_load_nbytes += n * config_.AccElemBytes();
+        break;
+      case MemoryType::kUop: stats.uop_load_nbytes += n * 4; break;
+      case MemoryType::kOut: break;
+    }
+    return ExecLoad(op);
+  }
+  if (const auto* g = std::get_if<GemmInsn>(&op.insn)) {
+    ++stats.gemm_count;
+    if (!g->reset) {
+      stats.gemm_counter += uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
+    }
+    return ExecGemm(*g);
+  }
+  if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
+    ++stats.alu_count;
+    stats.alu_counter += uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
+    return ExecAlu(*a);
+  }
+  ++stats.finish_count;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
+                                        uint32_t insn_count,
+                                        absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  VTASERVE_ASSIGN_OR_RETURN(std::vector<Op> ops,
+                            DecodeAndValidate(insn_phys_addr, insn_count));
+  const VtaTiming& t = config_.timing;
+  const uint64_t bus_bytes = config_.BusBytes();
+  const uint64_t fetch_beats =
+      (VtaConfig::kInsnBytes + bus_bytes - 1) / bus_bytes;
+  uint64_t timeout_cycles = std::numeric_limits<uint64_t>::max();
+  if (timeout != absl::InfiniteDuration()) {
+    const double c = absl::ToDoubleSeconds(timeout) * config_.clock_mhz * 1e6;
+    timeout_cycles = c <= 0 ? 0 : (c >= 1.8e19 ? timeout_cycles : static_cast<uint64_t>(c));
+  }
+
+  std::vector<uint32_t> lists[3];
+  for (const Op& op : ops) lists[op.module].push_back(static_cast<uint32_t>(op.index));
+  size_t pc[3] = {0, 0, 0};
+  uint64_t free_at[3] = {0, 0, 0};
+  uint64_t bus_free[3] = {0, 0, 0};  // [0] only when the bus is shared
+  std::deque<uint64_t> tokens[4];
+  const size_t queue_depth = static_cast<size_t>(config_.dep_queue_depth);
+  SimStats stats;
+  stats.insn_count = insn_count;
+  stats.insn_fetch_bytes = uint64_t{insn_count} * VtaConfig::kInsnBytes;
+  uint64_t end_time = 0;
+
+  for (;;) {
+    int best = -1;
+    uint64_t best_start = 0, best_ready = 0;
+    for (int m = 0; m < 3; ++m) {
+      if (pc[m] >= lists[m].size()) continue;
+      const Op& op = ops[lists[m][pc[m]]];
+      bool ready = true;
+      for (int p = 0; p < op.npops; ++p) ready &= !tokens[op.pops[p]].empty();
+      for (int p = 0; p < op.npushes; ++p) {
+        ready &= tokens[op.pushes[p]].size() < queue_depth;
+      }
+      if (!ready) continue;
+      const uint64_t dispatch = t.fetch_latency + (op.index + 1) * fetch_beats;
+      const uint64_t ready_at = std::max(free_at[m], dispatch);
+      uint64_t start = ready_at;
+      for (int p = 0; p < op.npops; ++p) {
+        start = std::max(start, tokens[op.pops[p]].front());
+      }
+      if (best < 0 || start < best_start ||
+          (start == best_start && op.index < ops[lists[best][pc[best]]].index)) {
+        best = m;
+        best_start = start;
+        best_ready = ready_at;
+      }
+    }
+    if (best < 0) break;
+    const Op& op = ops[lists[best][pc[best]]];
+    const uint64_t start = best_start;
+
+    // Cost of the instruction.
+    uint64_t end = start;
+    uint64_t* bus = t.shared_dram_bus ? &bus_free[0] : &bus_free[best];
+    uint64_t new_bus = *bus;
+    if (const auto* g = std::get_if<GemmInsn>(&op.insn)) {
+      const uint64_t n = uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
+      end = start + n * t.gemm_cycles_per_uop + t.gemm_latency;
+    } else if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
+      const uint64_t n = uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
+      end = start +
+            n * (a->use_imm ? t.alu_imm_cycles_per_uop : t.alu_tensor_cycles_per_uop) +
+            t.alu_latency;
+    } else if (std::holds_alternative<MemInsn>(op.insn) && !op.nop) {
+      const uint64_t beats = (op.bus_bytes + bus_bytes - 1) / bus_bytes;
+      const uint64_t xfer = std::max(start + t.mem_request_latency, *bus);
+      new_bus = xfer + beats;
+      end = new_bus + op.pad_elems * t.pad_cycles_per_element;
+    } else {
+      end = start + t.nop_cycles;
+    }
+    if (end > timeout_cycles) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "VTA run exceeded its timeout of ", absl::FormatDuration(timeout),
+          " (", timeout_cycles, " cycles) at instruction ", op.index));
+    }
+    absl::Status s = Execute(op, stats);
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("VTA instruction ", op.index,
+                                                 " (", isa::ToString(op.insn),
+                                                 "): ", s.message()));
+    }
+    *bus = new_bus;
+    const uint64_t busy = end - start;
+    const uint64_t stall = start - best_ready;
+    switch (best) {
+      case kLoadModule:
+        stats.load_busy_cycles += busy;
+        stats.load_stall_cycles += stall;
+        break;
+      case kComputeModule:
+        stats.compute_busy_cycles += busy;
+        stats.compute_stall_cycles += stall;
+        break;
+      default:
+        stats.store_busy_cycles += busy;
+        stats.store_stall_cycles += stall;
+    }
+    if (std::holds_alternative<GemmInsn>(op.insn)) stats.gemm_cycles += busy;
+    if (std::holds_alternative<AluInsn>(op.insn)) stats.alu_cycles += busy;
+    for (int p = 0; p < op.npops; ++p) tokens[op.pops[p]].pop_front();
+    for (int p = 0; p < op.npushes; ++p) tokens[op.pushes[p]].push_back(end);
+    free_at[best] = end;
+    end_time = std::max(end_time, end);
+    ++pc[best];
+  }
+
+  std::string blocked;
+  for (int m = 0; m < 3; ++m) {
+    if (pc[m] >= lists[m].size()) continue;
+    const Op& op = ops[lists[m][pc[m]]];
+    std::string waits;
+    for (int p = 0; p < op.npops; ++p) {
+      if (tokens[op.pops[p]].empty()) {
+        absl::StrAppend(&waits, " pop ", kQueueNames[op.pops[p]]);
+      }
+    }
+    for (int p = 0; p < op.npushes; ++p) {
+      if (tokens[op.pushes[p]].size() >= queue_depth) {
+        absl::StrAppend(&waits, " push into full ", kQueueNames[op.pushes[p]]);
+      }
+    }
+    absl::StrAppend(&blocked, blocked.empty() ? "" : "; ", kModuleNames[m],
+                    " module at instruction ", op.index, " waits for", waits);
+  }
+  if (!blocked.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("VTA instruction stream deadlocks: ", blocked));
+  }
+  for (const auto& q : tokens) stats.leftover_tokens += q.size();
+  stats.cycles_total = end_time;
+  cumulative_ += stats;
+  RunStats r;
+  r.cycles = end_time;
+  r.device_seconds = static_cast<double>(end_time) / (config_.clock_mhz * 1e6);
+  r.sim = stats;
+  return r;
+}
+
+}  // namespace vtaserve::vta::sim
