@@ -52,9 +52,10 @@ def tool_flags(tool):
 def cmake_binaries():
     """Names of every vtaserve_cc_binary / add_executable in the tree."""
     names = set()
-    for path in glob.glob(src("**", "CMakeLists.txt"), recursive=True):
-        if "/build" in os.path.relpath(path, SOURCE_DIR).split(os.sep)[0]:
-            continue
+    paths = []
+    for top in ("server", "tools", "engine", "cpu_backend", "vta_backend"):
+        paths += glob.glob(src(top, "**", "CMakeLists.txt"), recursive=True)
+    for path in paths:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         names.update(re.findall(r"vtaserve_cc_binary\(\s*NAME\s+([\w-]+)", text))
@@ -288,8 +289,10 @@ class DockerfileTest(unittest.TestCase):
                            for p in glob.glob(os.path.join(client_dir, "*.cc")))
             self.assertIn('"health"', text, "vtaserve-client has no health command")
             for a in cmd[2:]:
-                name = re.match(r"--([\w-]+)", a).group(1).replace("-", "_")
-                self.assertRegex(text, r"ABSL_FLAG\([^,]+,\s*%s\s*," % name)
+                name = re.match(r"--([\w-]+)", a).group(1)
+                known = (re.search(r'Flag\(flags,\s*"%s"' % re.escape(name), text) or
+                         re.search(r"ABSL_FLAG\([^,]+,\s*%s\s*," % name.replace("-", "_"), text))
+                self.assertTrue(known, "vtaserve-client reads no flag --%s" % name)
 
     def test_copy_sources_exist(self):
         patterns = dockerignore_patterns()
@@ -734,6 +737,27 @@ class GrafanaDashboardTest(unittest.TestCase):
             if any(m in t["expr"] for m in modeled):
                 self.assertIn("MODELED", p["title"], p["title"])
                 self.assertIn("modeled", (t.get("legendFormat") or "") + p["description"].lower())
+
+    def test_queries_are_valid_promql(self):
+        # promtool parses each expression when it checks a rule file.
+        values = {"model": "resnet18", "layer": ".*", "__rate_interval": "1m",
+                  "__range": "5m", "__interval": "15s"}
+        rules = []
+        for i, (p, t) in enumerate(dashboard_targets(self.d)):
+            expr = t["expr"]
+            for k, v in values.items():
+                expr = expr.replace("${%s}" % k, v).replace("$" + k, v)
+            self.assertNotIn("$", expr, p["title"])
+            rules.append({"record": "dashboard:query_%d:check" % i, "expr": expr})
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+            yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
+        try:
+            out = subprocess.run([PROMTOOL, "check", "rules", f.name],
+                                 capture_output=True, text=True, timeout=60)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("%d rules found" % len(rules), out.stdout)
 
     def test_queries_read_only_known_series(self):
         known = known_metric_names()

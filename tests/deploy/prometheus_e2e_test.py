@@ -342,12 +342,19 @@ def main():
             raise RuntimeError("server never became ready:\n" + server.tail())
         check(client.health(MODEL) == 1, "per-model health %r is SERVING" % MODEL)
 
-        # The Dockerfile's HEALTHCHECK command against the real server.
+        # The Dockerfile's HEALTHCHECK command (its port made ours) and one
+        # inference through the client, against the real server.
         if args.client and os.access(args.client, os.X_OK):
-            hc = subprocess.run([args.client, "health", "--url=127.0.0.1:%d" % grpc_port],
-                                capture_output=True, text=True, timeout=30)
-            check(hc.returncode == 0, "vtaserve-client health (the image HEALTHCHECK) exits 0",
+            with open(os.path.join(src, "docker", "Dockerfile")) as f:
+                m = re.search(r"^\s*CMD\s+(\[\"vtaserve-client\".*\])\s*$", f.read(), re.M)
+            hc_cmd = [a.replace(":8001", ":%d" % grpc_port) for a in json.loads(m.group(1))]
+            hc = subprocess.run([args.client] + hc_cmd[1:], capture_output=True, text=True, timeout=30)
+            check(hc.returncode == 0, "the image HEALTHCHECK command (%s) exits 0" % " ".join(hc_cmd[1:]),
                   (hc.stdout + hc.stderr).strip()[-200:])
+            inf = subprocess.run([args.client, "infer", "--server=127.0.0.1:%d" % grpc_port, "--model=" + MODEL],
+                                 capture_output=True, text=True, timeout=60)
+            check(inf.returncode == 0 and "latency" in inf.stdout, "vtaserve-client infer succeeds",
+                  (inf.stdout + inf.stderr).strip().splitlines()[-1:])
         else:
             print("NOTE vtaserve-client not built: the HEALTHCHECK command was not run", flush=True)
 
@@ -489,6 +496,13 @@ def main():
                         if "record" in r:
                             require(r["expr"], "recording rule %s (expression)" % r["record"])
                             require(r["record"], "recorded series %s" % r["record"])
+
+        # A few values, not just presence: 4 of the 20 (or 21) requests failed.
+        ratio = finite_values(prom.query('model:vtaserve_request_errors:ratio_rate5m{model="%s"}' % MODEL))
+        check(ratio and 0.1 <= ratio[0] <= 0.3, "recorded error ratio is near 4/20", repr(ratio))
+        share = finite_values(prom.query('model:vtaserve_layer_vta_time:ratio_rate5m{model="%s"}' % MODEL))
+        check(share and (share[0] > 0) == vta_serving, "VTA share of layer time is > 0 exactly when layers run on vta",
+              repr(share))
 
         with open(os.path.join(src, "deploy", "k8s", "prometheus-adapter", "adapter-config.yaml")) as f:
             adapter = yaml.safe_load(yaml.safe_load(f)["data"]["config.yaml"])
