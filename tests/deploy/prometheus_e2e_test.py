@@ -344,7 +344,7 @@ def main():
 
         # The Dockerfile's HEALTHCHECK command (its port made ours) and one
         # inference through the client, against the real server.
-        if args.client and os.access(args.client, os.X_OK):
+        if args.client and os.path.isfile(args.client) and os.access(args.client, os.X_OK):
             with open(os.path.join(src, "docker", "Dockerfile")) as f:
                 m = re.search(r"^\s*CMD\s+(\[\"vtaserve-client\".*\])\s*$", f.read(), re.M)
             hc_cmd = [a.replace(":8001", ":%d" % grpc_port) for a in json.loads(m.group(1))]
