@@ -61,9 +61,46 @@ void SoftmaxF32(const float* x, float* y, int64_t n, int64_t begin,
   }
 }
 
+namespace {
+
+template <typename T>
+void RelayoutT(const T* x, const Strides& xs, T* y, const Strides& ys,
+               int64_t c, int64_t w, int64_t begin, int64_t end) {
+  for (int64_t h = begin; h < end; ++h) {
+    const T* xr = x + h * xs.h;
+    T* yr = y + h * ys.h;
+    if (ys.w == 1) {  // writing NCHW: contiguous stores along W
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const T* xc = xr + ch * xs.c;
+        T* yc = yr + ch * ys.c;
+        for (int64_t col = 0; col < w; ++col) yc[col] = xc[col * xs.w];
+      }
+    } else {  // writing NHWC: contiguous stores along C
+      for (int64_t col = 0; col < w; ++col) {
+        const T* xc = xr + col * xs.w;
+        T* yc = yr + col * ys.w;
+        for (int64_t ch = 0; ch < c; ++ch) yc[ch] = xc[ch * xs.c];
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void Relayout(const uint8_t* x, const Strides& xs, uint8_t* y,
               const Strides& ys, int64_t c, int64_t w, int elem_size,
               int64_t begin, int64_t end) {
+  switch (elem_size) {
+    case 1:
+      RelayoutT(x, xs, y, ys, c, w, begin, end);
+      return;
+    case 4:
+      RelayoutT(reinterpret_cast<const uint32_t*>(x), xs,
+                reinterpret_cast<uint32_t*>(y), ys, c, w, begin, end);
+      return;
+    default:
+      break;
+  }
   for (int64_t h = begin; h < end; ++h) {
     for (int64_t ch = 0; ch < c; ++ch) {
       for (int64_t col = 0; col < w; ++col) {

@@ -1,0 +1,441 @@
+// vtaserve-bench cpu [--threads 1,2] [--json] [--runs N] [--isa NAME]
+//                    [--cases stem,mid,resnet18,resnet50]
+// The CPU backend beside its peers, in the same run: oneDNN (u8 x s8 conv,
+// format "any", OpenMP threads set to match; benchmark-only dependency) for
+// single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
+// it is installed. Prints medians in microseconds, the ratios, and one JSON
+// document with --json.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/cpu_isa.h"
+#include "dnnl.hpp"
+#include "engine/graph.h"
+
+#if __has_include("engine/zoo/resnet_generator.h") && \
+    __has_include("engine/onnx/onnx_importer.h")
+#define VTASERVE_CPU_BENCH_HAS_ZOO 1
+#include "engine/onnx/onnx_importer.h"
+#include "engine/zoo/resnet_generator.h"
+#else
+#define VTASERVE_CPU_BENCH_HAS_ZOO 0
+#endif
+
+extern "C" void omp_set_num_threads(int);
+
+namespace {
+
+using vtaserve::DataType;
+using vtaserve::Tensor;
+using vtaserve::engine::ModelGraph;
+
+struct ConvCase {
+  std::string name;
+  int cin, cout, h, w, k, s, p;
+  bool relu;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return -1.0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// Lets the other runtime's spinning workers go to sleep before timing.
+void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+
+ModelGraph SingleConvGraph(const ConvCase& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> w8(-127, 127), b(-5000, 5000);
+  vtaserve::engine::ConvParams p;
+  p.in_channels = c.cin;
+  p.out_channels = c.cout;
+  p.kernel_h = p.kernel_w = c.k;
+  p.stride_h = p.stride_w = c.s;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = c.p;
+  p.weights.resize(size_t(c.cout) * c.cin * c.k * c.k);
+  for (int8_t& v : p.weights) v = static_cast<int8_t>(w8(rng));
+  for (int i = 0; i < c.cout; ++i) {
+    p.bias.push_back(b(rng));
+    p.shift.push_back(12);
+  }
+  p.input_zero_point = -3;
+  p.output_zero_point = -128;
+  p.clamp_min = c.relu ? -128 : -128;
+  const int oh = (c.h + 2 * c.p - c.k) / c.s + 1;
+  const int ow = (c.w + 2 * c.p - c.k) / c.s + 1;
+  ModelGraph g;
+  g.name = c.name;
+  g.values = {{"x", DataType::kInt8, {1, c.cin, c.h, c.w}, 0.02f, -3},
+              {"y", DataType::kInt8, {1, c.cout, oh, ow}, 0.05f, -128}};
+  g.nodes.push_back({c.name, vtaserve::engine::OpKind::kConv, {0}, {1}, p});
+  g.inputs = {0};
+  g.outputs = {1};
+  return g;
+}
+
+struct CpuResult {
+  double graph_us = -1;  // whole Execute, NCHW in and out (partition edges)
+  double layer_us = -1;  // conv layers alone, as inside a CPU partition
+  std::string describe;
+};
+
+absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
+                                  vtaserve::cpu::CpuIsa isa, int runs) {
+  vtaserve::cpu::CpuOptions options;
+  options.threads = threads;
+  options.isa = isa;
+  auto backend = vtaserve::cpu::CreateCpuBackend(options);
+  auto model = backend->Compile(g, {});
+  if (!model.ok()) return model.status();
+  std::vector<Tensor> ins, outs;
+  std::mt19937 rng(5);
+  for (auto v : g.inputs) {
+    auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
+    if (!t.ok()) return t.status();
+    if (t->dtype() == DataType::kFloat32) {
+      std::uniform_real_distribution<float> d(-2.0f, 2.0f);
+      for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] = d(rng);
+    } else {
+      for (size_t i = 0; i < t->byte_size(); ++i) t->bytes()[i] = rng() & 0xff;
+    }
+    ins.push_back(std::move(*t));
+  }
+  for (auto v : g.outputs) {
+    auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
+    if (!t.ok()) return t.status();
+    outs.push_back(std::move(*t));
+  }
+  std::vector<const Tensor*> in_ptrs;
+  std::vector<Tensor*> out_ptrs;
+  for (auto& t : ins) in_ptrs.push_back(&t);
+  for (auto& t : outs) out_ptrs.push_back(&t);
+  std::vector<double> graph_s, layer_s;
+  for (int r = 0; r < runs + 3; ++r) {
+    std::vector<vtaserve::engine::LayerTiming> profile;
+    vtaserve::engine::ExecutionContext ctx;
+    ctx.profile = &profile;
+    const absl::Time t0 = absl::Now();
+    absl::Status s = (*model)->Execute(ctx, in_ptrs, out_ptrs);
+    const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
+    if (!s.ok()) return s;
+    if (r < 3) continue;
+    graph_s.push_back(dt);
+    double conv = 0;
+    for (const auto& l : profile) {
+      if (l.op == vtaserve::engine::OpKind::kConv) conv += l.wall_seconds;
+    }
+    layer_s.push_back(conv);
+  }
+  CpuResult res;
+  res.graph_us = Median(graph_s) * 1e6;
+  res.layer_us = Median(layer_s) * 1e6;
+  res.describe = (*model)->Describe();
+  return res;
+}
+
+// oneDNN u8 x s8 -> s8 conv with per-channel output scales; formats "any".
+double TimeOneDnn(const ConvCase& c, int threads, int runs) {
+  omp_set_num_threads(threads);
+  using namespace dnnl;
+  using dt = memory::data_type;
+  using tag = memory::format_tag;
+  engine eng(engine::kind::cpu, 0);
+  stream strm(eng);
+  const int oh = (c.h + 2 * c.p - c.k) / c.s + 1;
+  const int ow = (c.w + 2 * c.p - c.k) / c.s + 1;
+  memory::desc src_md({1, c.cin, c.h, c.w}, dt::u8, tag::any);
+  memory::desc wei_md({c.cout, c.cin, c.k, c.k}, dt::s8, tag::any);
+  memory::desc bia_md({c.cout}, dt::s32, tag::a);
+  memory::desc dst_md({1, c.cout, oh, ow}, dt::s8, tag::any);
+  convolution_forward::desc desc(prop_kind::forward_inference,
+                                 algorithm::convolution_direct, src_md, wei_md,
+                                 bia_md, dst_md, {c.s, c.s}, {c.p, c.p},
+                                 {c.p, c.p});
+  primitive_attr attr;
+  attr.set_output_scales(1 << 1, std::vector<float>(c.cout, 1.0f / 4096));
+  if (c.relu) {
+    post_ops ops;
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  convolution_forward::primitive_desc pd(desc, attr, eng);
+  memory src(pd.src_desc(), eng), wei(pd.weights_desc(), eng),
+      bia(pd.bias_desc(), eng), dst(pd.dst_desc(), eng);
+  std::memset(src.get_data_handle(), 0x55, pd.src_desc().get_size());
+  std::memset(wei.get_data_handle(), 0x13, pd.weights_desc().get_size());
+  std::memset(bia.get_data_handle(), 0, pd.bias_desc().get_size());
+  convolution_forward conv(pd);
+  std::vector<double> t;
+  for (int r = 0; r < runs + 3; ++r) {
+    const absl::Time t0 = absl::Now();
+    conv.execute(strm, {{DNNL_ARG_SRC, src},
+                        {DNNL_ARG_WEIGHTS, wei},
+                        {DNNL_ARG_BIAS, bia},
+                        {DNNL_ARG_DST, dst}});
+    strm.wait();
+    if (r >= 3) t.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+  }
+  return Median(t) * 1e6;
+}
+
+std::string SourceDir() {
+  if (const char* e = std::getenv("VTASERVE_SOURCE_DIR")) return e;
+  return VTASERVE_CPU_BENCH_SOURCE_DIR;
+}
+
+// ORT median microseconds of `model_path`, or < 0 with `why` set.
+double TimeOrt(const std::string& model_path, int threads, int runs,
+               std::string& why) {
+  const std::string script = SourceDir() + "/tests/peer/ort_run.js";
+  const std::string ort_pkg =
+      SourceDir() + "/tests/peer/node_modules/onnxruntime-node/package.json";
+  if (FILE* f = std::fopen(script.c_str(), "r")) {
+    std::fclose(f);
+  } else {
+    why = "tests/peer/ort_run.js absent";
+    return -1;
+  }
+  if (FILE* f = std::fopen(ort_pkg.c_str(), "r")) {
+    std::fclose(f);
+  } else {
+    why = "onnxruntime-node not installed (npm ci in tests/peer)";
+    return -1;
+  }
+  const std::string cmd = absl::StrCat("node '", script, "' '", model_path,
+                                       "' random --time ", runs, " --threads ",
+                                       threads, " 2>&1");
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) {
+    why = "cannot start node";
+    return -1;
+  }
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
+  const int rc = pclose(pipe);
+  const size_t pos = out.find("\"median_us\":");
+  double v = -1;
+  if (rc != 0 || pos == std::string::npos ||
+      std::sscanf(out.c_str() + pos + 12, "%lf", &v) != 1) {
+    why = absl::StrCat("ort_run.js failed: ", out.substr(0, 200));
+    return -1;
+  }
+  return v;
+}
+
+struct Row {
+  std::string name;
+  int threads;
+  int64_t macs;
+  CpuResult cpu;
+  double onednn_us = -1;
+  double ort_us = -1;
+  std::string note;
+};
+
+int64_t GraphMacs(const ModelGraph& g) {
+  int64_t m = 0;
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) m += g.NodeMacs(i);
+  return m;
+}
+
+std::string Ratio(double ours, double peer) {
+  if (ours <= 0 || peer <= 0) return "-";
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.2fx", ours / peer);
+  return b;
+}
+
+}  // namespace
+
+int RunCpuBench(int argc, char** argv) {
+  std::vector<int> threads = {1, 2};
+  bool json = false;
+  int runs = 30;
+  vtaserve::cpu::CpuIsa isa = vtaserve::cpu::CpuIsa::kAuto;
+  std::vector<std::string> cases = {"stem", "mid", "resnet18", "resnet50"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--threads") {
+      threads.clear();
+      for (absl::string_view t : absl::StrSplit(next(), ',')) {
+        int v;
+        if (!absl::SimpleAtoi(t, &v) || v < 1) {
+          std::fprintf(stderr, "bad --threads\n");
+          return 2;
+        }
+        threads.push_back(v);
+      }
+    } else if (a == "--runs") {
+      if (!absl::SimpleAtoi(next(), &runs) || runs < 1) {
+        std::fprintf(stderr, "bad --runs\n");
+        return 2;
+      }
+    } else if (a == "--isa") {
+      auto v = vtaserve::cpu::CpuIsaFromName(next());
+      if (!v.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(v.status().message()).c_str());
+        return 2;
+      }
+      isa = *v;
+    } else if (a == "--cases") {
+      cases = absl::StrSplit(next(), ',');
+    } else {
+      std::fprintf(stderr,
+                   "usage: vtaserve-bench cpu [--threads 1,2] [--json] "
+                   "[--runs N] [--isa NAME] [--cases stem,mid,resnet18,resnet50]\n");
+      return 2;
+    }
+  }
+  const vtaserve::cpu::CpuIsa used =
+      isa == vtaserve::cpu::CpuIsa::kAuto ? vtaserve::cpu::BestCpuIsa() : isa;
+  std::printf("cpu bench: isa %s, %d runs per figure (median), host cores %u\n",
+              std::string(vtaserve::cpu::CpuIsaName(used)).c_str(), runs,
+              std::thread::hardware_concurrency());
+  const std::string tmpdir = "/tmp";
+  std::vector<Row> rows;
+  for (const std::string& name : cases) {
+    ModelGraph graph;
+    bool is_conv = false;
+    ConvCase cc{};
+    std::string onnx_path;
+    std::string note;
+    if (name == "stem" || name == "mid") {
+      is_conv = true;
+      cc = name == "stem" ? ConvCase{"stem", 3, 64, 224, 224, 7, 2, 3, true}
+                          : ConvCase{"mid", 128, 128, 28, 28, 3, 1, 1, true};
+      graph = SingleConvGraph(cc, 1);
+#if VTASERVE_CPU_BENCH_HAS_ZOO
+      vtaserve::zoo::ConvSpec spec;
+      spec.in_channels = cc.cin;
+      spec.out_channels = cc.cout;
+      spec.input_h = cc.h;
+      spec.input_w = cc.w;
+      spec.kernel = cc.k;
+      spec.stride = cc.s;
+      spec.pad = cc.p;
+      spec.relu = cc.relu;
+      auto m = vtaserve::zoo::GenerateConv(spec);
+      if (m.ok()) {
+        onnx_path = absl::StrCat(tmpdir, "/vtaserve_cpu_bench_", name, ".onnx");
+        if (!vtaserve::zoo::WriteModel(*m, onnx_path).ok()) onnx_path.clear();
+      }
+#endif
+    } else if (name == "resnet18" || name == "resnet50") {
+#if VTASERVE_CPU_BENCH_HAS_ZOO
+      vtaserve::zoo::ResNetSpec spec;
+      spec.depth = name == "resnet18" ? 18 : 50;
+      auto m = vtaserve::zoo::GenerateResNet(spec);
+      if (!m.ok()) {
+        std::printf("%s: %s\n", name.c_str(), std::string(m.status().message()).c_str());
+        continue;
+      }
+      auto g = vtaserve::engine::ImportOnnxModel(*m, {});
+      if (!g.ok()) {
+        std::printf("%s: import failed: %s\n", name.c_str(),
+                    std::string(g.status().message()).c_str());
+        continue;
+      }
+      graph = std::move(*g);
+      onnx_path = absl::StrCat(tmpdir, "/vtaserve_cpu_bench_", name, ".onnx");
+      if (!vtaserve::zoo::WriteModel(*m, onnx_path).ok()) onnx_path.clear();
+#else
+      std::printf("%s: skipped (engine/zoo and engine/onnx not in this tree)\n",
+                  name.c_str());
+      continue;
+#endif
+    } else {
+      std::fprintf(stderr, "unknown case %s\n", name.c_str());
+      return 2;
+    }
+    for (int t : threads) {
+      Row row;
+      row.name = name;
+      row.threads = t;
+      row.macs = GraphMacs(graph);
+      Settle();
+      auto cpu = TimeCpu(graph, t, isa, runs);
+      if (!cpu.ok()) {
+        std::printf("%s: cpu failed: %s\n", name.c_str(),
+                    std::string(cpu.status().message()).c_str());
+        continue;
+      }
+      row.cpu = *cpu;
+      if (is_conv) {
+        Settle();
+        row.onednn_us = TimeOneDnn(cc, t, runs);
+      }
+      if (!onnx_path.empty()) {
+        Settle();
+        std::string why;
+        row.ort_us = TimeOrt(onnx_path, t, runs, why);
+        if (row.ort_us < 0) row.note = why;
+      } else {
+        row.note = "no ONNX model for the ORT column (engine/zoo absent)";
+      }
+      rows.push_back(row);
+    }
+  }
+  std::printf("\n%-9s %3s %8s %11s %11s %10s %8s %10s %8s  %s\n", "case", "thr",
+              "GMAC", "cpu_layer", "cpu_graph", "onednn", "vs_dnn", "ort",
+              "vs_ort", "note");
+  for (const Row& r : rows) {
+    const double ours = r.name == "resnet18" || r.name == "resnet50"
+                            ? r.cpu.graph_us
+                            : r.cpu.layer_us;
+    std::printf("%-9s %3d %8.3f %9.0fus %9.0fus %8.0fus %8s %8.0fus %8s  %s\n",
+                r.name.c_str(), r.threads, r.macs / 1e9, r.cpu.layer_us,
+                r.cpu.graph_us, r.onednn_us, Ratio(ours, r.onednn_us).c_str(),
+                r.ort_us, Ratio(ours, r.ort_us).c_str(), r.note.c_str());
+  }
+  std::printf(
+      "ratios are ours / peer (< 1 = faster); convs compare cpu_layer (pack from "
+      "NCHW + compute, as inside a CPU partition), ResNets the whole graph.\n");
+  // 1 -> N thread speedups of the layer time.
+  for (const Row& r : rows) {
+    if (r.threads == 1) continue;
+    for (const Row& base : rows) {
+      if (base.name == r.name && base.threads == 1) {
+        const double a = r.name.rfind("resnet", 0) == 0 ? base.cpu.graph_us : base.cpu.layer_us;
+        const double b = r.name.rfind("resnet", 0) == 0 ? r.cpu.graph_us : r.cpu.layer_us;
+        std::printf("speedup %s 1 -> %d threads: %.2fx\n", r.name.c_str(),
+                    r.threads, a / b);
+      }
+    }
+  }
+  if (json) {
+    std::string j = absl::StrCat("{\"bench\":\"cpu\",\"isa\":\"",
+                                 vtaserve::cpu::CpuIsaName(used), "\",\"runs\":",
+                                 runs, ",\"results\":[");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      absl::StrAppend(&j, i ? "," : "", "{\"case\":\"", r.name,
+                      "\",\"threads\":", r.threads, ",\"macs\":", r.macs,
+                      ",\"cpu_layer_us\":", r.cpu.layer_us,
+                      ",\"cpu_graph_us\":", r.cpu.graph_us,
+                      ",\"onednn_us\":", r.onednn_us, ",\"ort_us\":", r.ort_us,
+                      ",\"note\":\"", r.note, "\"}");
+    }
+    j += "]}";
+    std::printf("%s\n", j.c_str());
+  }
+  return 0;
+}
