@@ -539,6 +539,15 @@ class K8sManifestTest(unittest.TestCase):
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
         self.assertEqual([i["name"] for i in k["images"]], [image])
 
+    def test_pod_user_is_the_image_user(self):
+        stages = split_stages(parse_dockerfile(read("docker", "Dockerfile")))["stages"]
+        user = [rest for ins, rest in stages[-1]["body"] if ins == "USER"][-1]
+        uid, _, gid = user.partition(":")
+        dep = load_yaml_docs(os.path.join(K8S, "base", "deployment.yaml"))[0]
+        sc = dep["spec"]["template"]["spec"]["securityContext"]
+        self.assertEqual(str(sc["runAsUser"]), uid)
+        self.assertEqual(str(sc["runAsGroup"]), gid or uid)
+
     def test_model_configs_are_valid_and_name_the_model(self):
         files = glob.glob(os.path.join(K8S, "**", "models", "*.pbtxt"), recursive=True)
         self.assertEqual(len(files), 3)
