@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
 
@@ -65,11 +66,25 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
                      "] is available"));
   }
   std::vector<Backend*> chosen(g.nodes.size(), nullptr);
+  BackendOptions compile_options = options.backend_options;
+  NodeId first_conv = -1;
+  for (size_t i = 0; i < g.nodes.size() && first_conv < 0; ++i) {
+    if (g.nodes[i].op == OpKind::kConv) first_conv = static_cast<NodeId>(i);
+  }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& node = g.nodes[i];
     NodePlacement pl;
     pl.node = node.name;
     pl.op = node.op;
+    if (static_cast<NodeId>(i) == first_conv) {
+      VTASERVE_ASSIGN_OR_RETURN(
+          chosen[i], PlaceFirstConv(g, first_conv, prefs, registry,
+                                    options.backend_options, pl));
+      compile_options[absl::StrCat(kStrategyOptionPrefix, node.name)] =
+          pl.strategy;
+      ex->placements_.push_back(std::move(pl));
+      continue;
+    }
     std::vector<std::string> declined;
     for (Backend* b : prefs) {
       absl::Status s = b->Supports(g, node);
@@ -86,6 +101,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
                        absl::StrJoin(declined, "; ")));
     }
     pl.backend = std::string(chosen[i]->Name());
+    pl.strategy = pl.backend;
     pl.reason = absl::StrJoin(declined, "; ");
     ex->placements_.push_back(std::move(pl));
   }
@@ -100,7 +116,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     part.backend = std::string(chosen[start]->Name());
     part.sub = ExtractSubgraph(g, ids);
     absl::StatusOr<std::unique_ptr<CompiledModel>> compiled =
-        chosen[start]->Compile(part.sub.graph, options.backend_options);
+        chosen[start]->Compile(part.sub.graph, compile_options);
     if (!compiled.ok()) {
       return AnnotateStatus(compiled.status(),
                             absl::StrCat("compiling nodes '", g.nodes[start].name,
@@ -112,6 +128,95 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     start = end;
   }
   return ex;
+}
+
+absl::StatusOr<Backend*> Executor::PlaceFirstConv(
+    const ModelGraph& graph, NodeId id, const std::vector<Backend*>& prefs,
+    const BackendRegistry& registry, const BackendOptions& options,
+    NodePlacement& placement) {
+  const Node& node = graph.nodes[id];
+  std::string policy = "auto";
+  if (auto it = options.find(kFirstConvOption); it != options.end()) {
+    policy = it->second;
+  }
+  const std::string strategy_key = absl::StrCat(kStrategyOptionPrefix, node.name);
+  auto forced = [&](absl::string_view backend_name,
+                    absl::string_view strategy) -> absl::StatusOr<Backend*> {
+    Backend* b = registry.Find(backend_name);
+    if (b == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(kFirstConvOption, ": ", policy, " needs backend '",
+                       backend_name, "', which is not available"));
+    }
+    if (absl::Status s = b->Supports(graph, node); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kFirstConvOption, ": ", policy, " cannot run node '",
+                       node.name, "': ", s.message()));
+    }
+    BackendOptions with_strategy = options;
+    with_strategy[strategy_key] = std::string(strategy);
+    absl::StatusOr<NodeCost> cost = b->EstimateCost(graph, id, with_strategy);
+    if (!cost.ok() && !absl::IsUnimplemented(cost.status())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kFirstConvOption, ": ", policy, " cannot run node '",
+                       node.name, "': ", cost.status().message()));
+    }
+    placement.backend = std::string(b->Name());
+    placement.strategy = std::string(strategy);
+    placement.reason = absl::StrCat("forced by ", kFirstConvOption, "=", policy);
+    if (cost.ok()) {
+      placement.cost_seconds = cost->seconds;
+      placement.costs = absl::StrCat(strategy, "=", cost->seconds, "s (",
+                                     cost->detail, ")");
+    }
+    return b;
+  };
+  if (policy == "cpu") return forced("cpu", "cpu");
+  if (absl::StartsWith(policy, "vta_")) return forced("vta", policy);
+  if (policy != "auto") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown ", kFirstConvOption, " policy '", policy,
+        "' (expected auto, cpu, vta_pad, vta_im2col, vta_s2d or vta_kwfold)"));
+  }
+  // Cost model: every supporting backend estimates; the cheapest wins. A
+  // backend without a cost model only wins if nobody has one (preference).
+  Backend* best = nullptr;
+  Backend* first_supporting = nullptr;
+  NodeCost best_cost;
+  std::vector<std::string> lines, declined;
+  for (Backend* b : prefs) {
+    if (absl::Status s = b->Supports(graph, node); !s.ok()) {
+      declined.push_back(absl::StrCat(b->Name(), ": ", s.message()));
+      continue;
+    }
+    if (first_supporting == nullptr) first_supporting = b;
+    absl::StatusOr<NodeCost> cost = b->EstimateCost(graph, id, options);
+    if (!cost.ok()) continue;
+    lines.push_back(absl::StrCat(cost->strategy.empty() ? std::string(b->Name())
+                                                        : cost->strategy,
+                                 "=", cost->seconds, "s (", cost->detail, ")"));
+    if (best == nullptr || cost->seconds < best_cost.seconds) {
+      best = b;
+      best_cost = *cost;
+    }
+  }
+  if (first_supporting == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("no backend can run node '", node.name, "' (",
+                     OpKindName(node.op), "): ", absl::StrJoin(declined, "; ")));
+  }
+  placement.reason = absl::StrJoin(declined, "; ");
+  placement.costs = absl::StrJoin(lines, "; ");
+  if (best == nullptr) {
+    placement.backend = std::string(first_supporting->Name());
+    placement.strategy = placement.backend;
+    return first_supporting;
+  }
+  placement.backend = std::string(best->Name());
+  placement.strategy =
+      best_cost.strategy.empty() ? placement.backend : best_cost.strategy;
+  placement.cost_seconds = best_cost.seconds;
+  return best;
 }
 
 std::vector<std::string> Executor::DescribePartitions() const {

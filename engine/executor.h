@@ -22,16 +22,35 @@ struct PlacementOptions {
   // Backends in order of preference; a node goes to the first one whose
   // Supports() accepts it. Default: VTA, then the CPU pool, then reference.
   std::vector<std::string> preference = {"vta", "cpu", "reference"};
-  // Passed to every backend's Compile/EstimateCost.
+  // Passed to every backend's Compile/EstimateCost. The key "first_conv"
+  // places the model's first Conv node (see kFirstConvOption).
   BackendOptions backend_options;
 };
+
+// BackendOptions key for the first conv's placement: "auto" (default: every
+// backend that supports the node estimates its cost, the cheapest wins),
+// "cpu", or a strategy name "vta_pad" | "vta_im2col" | "vta_s2d" |
+// "vta_kwfold" (backend "vta", which receives the strategy).
+inline constexpr char kFirstConvOption[] = "first_conv";
+// The executor tells a backend which strategy it chose for a node through
+// BackendOptions key kStrategyOptionPrefix + node name (e.g.
+// "strategy:conv1" -> "vta_im2col"), in both EstimateCost and Compile.
+inline constexpr char kStrategyOptionPrefix[] = "strategy:";
 
 // Where a node runs and why.
 struct NodePlacement {
   std::string node;
   OpKind op = OpKind::kConv;
   std::string backend;
+  // The backend's strategy for the node (e.g. "vta_im2col"); the backend
+  // name when it has no choice to make.
+  std::string strategy;
   std::string reason;  // e.g. why preferred backends declined it
+  // Cost-model placement only: the chosen estimate (seconds, < 0 when no
+  // estimate was made) and every candidate's estimate, e.g.
+  // "vta_im2col=0.0051s (...); cpu=0.0004s (...)".
+  double cost_seconds = -1.0;
+  std::string costs;
 };
 
 class Executor {
@@ -66,6 +85,12 @@ class Executor {
   Executor() = default;
   absl::Status RunOne(const ExecutionContext& context,
                       std::vector<Tensor>& values);
+
+  // Chooses the backend of the first conv by policy or cost model.
+  static absl::StatusOr<Backend*> PlaceFirstConv(
+      const ModelGraph& graph, NodeId id, const std::vector<Backend*>& prefs,
+      const BackendRegistry& registry, const BackendOptions& options,
+      NodePlacement& placement);
 
   ModelGraph graph_;
   std::vector<NodePlacement> placements_;
