@@ -1,0 +1,44 @@
+// The VTA backend ("vta"): adapts the VTA compiler (vta_backend/compiler)
+// and a device to the engine's Backend contract. The backend owns its own
+// simulated device (vta_backend/sim, one per backend, no globals); every
+// CompiledModel it returns shares that device and keeps it alive.
+// Thread-safety: per engine/backend.h. Supports/EstimateCost are pure;
+// Compile may run concurrently (the device serializes its calls); each
+// layer's run is atomic on the device, so distinct CompiledModels may
+// execute concurrently.
+#ifndef VTASERVE_VTA_BACKEND_VTA_BACKEND_H_
+#define VTASERVE_VTA_BACKEND_VTA_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/backend.h"
+
+namespace vtaserve::vta {
+
+struct VtaOptions {
+  // VTA configuration: a preset name ("pynq", "1x32x32", "ultra96", ...) or
+  // a vta_config.json path. Default: "pynq".
+  std::string config = "pynq";
+  // Simulated DRAM of the backend's device, bytes. Default: 1 GiB.
+  uint64_t device_memory_bytes = uint64_t{1} << 30;
+  // Device-time budget of one layer run (VTADeviceRun's wait); a longer run
+  // fails with DeadlineExceeded. Default: 10 s.
+  absl::Duration run_timeout = absl::Seconds(10);
+  // Host packing/unpacking throughput assumed by EstimateCost for the board's
+  // CPU (bytes per second; the host transforms are byte shuffles). Default:
+  // 200e6, our assumption for a Cortex-A9 class core.
+  double host_transform_bytes_per_second = 200e6;
+};
+
+// Creates the backend and its device. NotFound / InvalidArgument for a bad
+// config name or file, InvalidArgument for bad options.
+absl::StatusOr<std::unique_ptr<engine::Backend>> CreateVtaBackend(
+    const VtaOptions& options);
+
+}  // namespace vtaserve::vta
+
+#endif  // VTASERVE_VTA_BACKEND_VTA_BACKEND_H_
