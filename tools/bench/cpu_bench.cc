@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -88,9 +89,19 @@ ModelGraph SingleConvGraph(const ConvCase& c, uint32_t seed) {
   return g;
 }
 
+// CPU time of the calling thread: with one worker thread both our pool and
+// oneDNN's OpenMP run the work on the caller, so this is immune to other
+// processes competing for the cores.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 struct CpuResult {
   double graph_us = -1;  // whole Execute, NCHW in and out (partition edges)
   double layer_us = -1;  // conv layers alone, as inside a CPU partition
+  double thread_cpu_us = -1;  // whole Execute, caller's CPU time
   std::string describe;
 };
 
@@ -124,17 +135,20 @@ absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
   std::vector<Tensor*> out_ptrs;
   for (auto& t : ins) in_ptrs.push_back(&t);
   for (auto& t : outs) out_ptrs.push_back(&t);
-  std::vector<double> graph_s, layer_s;
+  std::vector<double> graph_s, layer_s, cpu_s;
   for (int r = 0; r < runs + 3; ++r) {
     std::vector<vtaserve::engine::LayerTiming> profile;
     vtaserve::engine::ExecutionContext ctx;
     ctx.profile = &profile;
+    const double c0 = ThreadCpuSeconds();
     const absl::Time t0 = absl::Now();
     absl::Status s = (*model)->Execute(ctx, in_ptrs, out_ptrs);
     const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
+    const double dc = ThreadCpuSeconds() - c0;
     if (!s.ok()) return s;
     if (r < 3) continue;
     graph_s.push_back(dt);
+    cpu_s.push_back(dc);
     double conv = 0;
     for (const auto& l : profile) {
       if (l.op == vtaserve::engine::OpKind::kConv) conv += l.wall_seconds;
@@ -144,12 +158,16 @@ absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
   CpuResult res;
   res.graph_us = Median(graph_s) * 1e6;
   res.layer_us = Median(layer_s) * 1e6;
+  res.thread_cpu_us = Median(cpu_s) * 1e6;
   res.describe = (*model)->Describe();
   return res;
 }
 
 // oneDNN u8 x s8 -> s8 conv with per-channel output scales; formats "any".
-double TimeOneDnn(const ConvCase& c, int threads, int runs) {
+// Returns the median wall microseconds; *thread_cpu_us gets the caller's
+// median CPU time.
+double TimeOneDnn(const ConvCase& c, int threads, int runs,
+                  double* thread_cpu_us) {
   omp_set_num_threads(threads);
   using namespace dnnl;
   using dt = memory::data_type;
@@ -180,16 +198,21 @@ double TimeOneDnn(const ConvCase& c, int threads, int runs) {
   std::memset(wei.get_data_handle(), 0x13, pd.weights_desc().get_size());
   std::memset(bia.get_data_handle(), 0, pd.bias_desc().get_size());
   convolution_forward conv(pd);
-  std::vector<double> t;
+  std::vector<double> t, cpu;
   for (int r = 0; r < runs + 3; ++r) {
+    const double c0 = ThreadCpuSeconds();
     const absl::Time t0 = absl::Now();
     conv.execute(strm, {{DNNL_ARG_SRC, src},
                         {DNNL_ARG_WEIGHTS, wei},
                         {DNNL_ARG_BIAS, bia},
                         {DNNL_ARG_DST, dst}});
     strm.wait();
-    if (r >= 3) t.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    if (r >= 3) {
+      t.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+      cpu.push_back(ThreadCpuSeconds() - c0);
+    }
   }
+  *thread_cpu_us = Median(cpu) * 1e6;
   return Median(t) * 1e6;
 }
 
@@ -244,6 +267,7 @@ struct Row {
   int64_t macs;
   CpuResult cpu;
   double onednn_us = -1;
+  double onednn_thread_cpu_us = -1;
   double ort_us = -1;
   std::string note;
 };
@@ -381,7 +405,7 @@ int RunCpuBench(int argc, char** argv) {
       row.cpu = *cpu;
       if (is_conv) {
         Settle();
-        row.onednn_us = TimeOneDnn(cc, t, runs);
+        row.onednn_us = TimeOneDnn(cc, t, runs, &row.onednn_thread_cpu_us);
       }
       if (!onnx_path.empty()) {
         Settle();
@@ -409,6 +433,22 @@ int RunCpuBench(int argc, char** argv) {
   std::printf(
       "ratios are ours / peer (< 1 = faster); convs compare cpu_layer (pack from "
       "NCHW + compute, as inside a CPU partition), ResNets the whole graph.\n");
+  std::printf("\n1-thread CPU time of the calling thread (load-independent):\n");
+  for (const Row& r : rows) {
+    if (r.threads != 1) continue;
+    std::printf("%-9s cpu %9.0fus (%.1f GMAC/s)  onednn %9.0fus  ratio %s\n",
+                r.name.c_str(), r.cpu.thread_cpu_us,
+                r.macs / (r.cpu.thread_cpu_us * 1e3), r.onednn_thread_cpu_us,
+                Ratio(r.cpu.thread_cpu_us, r.onednn_thread_cpu_us).c_str());
+  }
+  double loadavg[1] = {0};
+  if (getloadavg(loadavg, 1) == 1) {
+    std::printf("load average during the run: %.2f on %u cores%s\n", loadavg[0],
+                std::thread::hardware_concurrency(),
+                loadavg[0] > std::thread::hardware_concurrency()
+                    ? " (OVERLOADED: wall times are unreliable)"
+                    : "");
+  }
   // 1 -> N thread speedups of the layer time.
   for (const Row& r : rows) {
     if (r.threads == 1) continue;
@@ -431,7 +471,10 @@ int RunCpuBench(int argc, char** argv) {
                       "\",\"threads\":", r.threads, ",\"macs\":", r.macs,
                       ",\"cpu_layer_us\":", r.cpu.layer_us,
                       ",\"cpu_graph_us\":", r.cpu.graph_us,
-                      ",\"onednn_us\":", r.onednn_us, ",\"ort_us\":", r.ort_us,
+                      ",\"cpu_thread_cpu_us\":", r.cpu.thread_cpu_us,
+                      ",\"onednn_us\":", r.onednn_us,
+                      ",\"onednn_thread_cpu_us\":", r.onednn_thread_cpu_us,
+                      ",\"ort_us\":", r.ort_us,
                       ",\"note\":\"", r.note, "\"}");
     }
     j += "]}";
