@@ -5,3 +5,4 @@ target_link_libraries(vtaserve-bench PRIVATE vtaserve::vta_backend)  # vta_sim_b
 # benchmark-only peer, linked to vtaserve-bench alone.
 target_link_libraries(vtaserve-bench PRIVATE vtaserve::cpu_backend dnnl gomp)
 target_compile_definitions(vtaserve-bench PRIVATE VTASERVE_CPU_BENCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(vtaserve-bench PRIVATE vtaserve::vta_backend)  # vta_bench.cc
