@@ -36,9 +36,10 @@ namespace {
 // For each k pair the two int16 inputs are broadcast as one 32-bit lane and
 // multiplied by the interleaved weight pairs of 8 outputs (vpmaddwd): exact,
 // since |a0*w0 + a1*w1| <= 2^15; the int32 adds wrap like the hardware.
-template <int kBI, int kBO>
+template <int kBI, int kBO, int kBatch>
 __attribute__((target("avx2"), always_inline)) inline void UopAvx2(
-    int batch, int32_t* acc, const int16_t* inp, const int16_t* wgt) {
+    int32_t* acc, const int16_t* inp, const int16_t* wgt) {
+  constexpr int batch = kBatch;
   static_assert(kBO % 8 == 0 && kBI % 2 == 0);
   for (int b = 0; b < batch; ++b) {
     __m256i sum[kBO / 8];
@@ -88,10 +89,12 @@ __attribute__((target("avx2"), always_inline)) inline void UopAvx2Any(
   }
 }
 
-template <int kBI, int kBO>
+// Fixed shape: BATCH x BLOCK_IN x BLOCK_OUT known at compile time so the
+// accumulators stay in registers.
+template <int kBI, int kBO, int kBatch>
 __attribute__((target("avx2"))) void GemmS8S8S32Avx2(const GemmCall& c) {
-  const int batch = c.batch;
-#define VTASERVE_SIM_BODY(a, i, w) UopAvx2<kBI, kBO>(batch, a, i, w)
+  constexpr int batch = kBatch;
+#define VTASERVE_SIM_BODY(a, i, w) UopAvx2<kBI, kBO, kBatch>(a, i, w)
   VTASERVE_SIM_FOR_EACH_UOP(c, batch * kBO, batch * kBI, kBI * kBO,
                             VTASERVE_SIM_BODY)
 #undef VTASERVE_SIM_BODY
@@ -136,13 +139,15 @@ GemmFn SelectGemmKernel(const VtaConfig& config, bool allow_simd,
 #ifdef VTASERVE_SIM_X86
   if (allow_simd && __builtin_cpu_supports("avx2") &&
       config.BlockOut() % 8 == 0) {
-    if (config.BlockIn() == 16 && config.BlockOut() == 16) {
-      *name = "avx2_16x16";
-      return &GemmS8S8S32Avx2<16, 16>;
+    if (config.Batch() == 1 && config.BlockIn() == 16 &&
+        config.BlockOut() == 16) {
+      *name = "avx2_1x16x16";
+      return &GemmS8S8S32Avx2<16, 16, 1>;
     }
-    if (config.BlockIn() == 32 && config.BlockOut() == 32) {
-      *name = "avx2_32x32";
-      return &GemmS8S8S32Avx2<32, 32>;
+    if (config.Batch() == 1 && config.BlockIn() == 32 &&
+        config.BlockOut() == 32) {
+      *name = "avx2_1x32x32";
+      return &GemmS8S8S32Avx2<32, 32, 1>;
     }
     *name = "avx2_any";
     return &GemmS8S8S32Avx2Any;
