@@ -7,6 +7,10 @@
 
 #include "engine/reference_ops.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace vtaserve::cpu {
 
 void AddS8(const engine::AddParams& p, const int8_t* a, const int8_t* b,
@@ -63,6 +67,67 @@ void SoftmaxF32(const float* x, float* y, int64_t n, int64_t begin,
 
 namespace {
 
+#if defined(__SSE2__)
+// dst row j (16 bytes) = byte j of src rows 0..15: a 16x16 byte transpose in
+// four unpack stages (SSE2 is baseline on x86-64).
+inline void Transpose16x16(const uint8_t* src, int64_t src_stride,
+                           uint8_t* dst, int64_t dst_stride) {
+  __m128i a[16], b[16], c[16];
+  for (int i = 0; i < 16; ++i) {
+    a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * src_stride));
+  }
+  for (int k = 0; k < 8; ++k) {  // b[k]: cols 0-7, b[8+k]: cols 8-15
+    b[k] = _mm_unpacklo_epi8(a[2 * k], a[2 * k + 1]);
+    b[k + 8] = _mm_unpackhi_epi8(a[2 * k], a[2 * k + 1]);
+  }
+  for (int h = 0; h < 16; h += 8) {  // c[4q + k]: cols 4q..4q+3, rows 4k..
+    for (int k = 0; k < 4; ++k) {
+      c[h + k] = _mm_unpacklo_epi16(b[h + 2 * k], b[h + 2 * k + 1]);
+      c[h + 4 + k] = _mm_unpackhi_epi16(b[h + 2 * k], b[h + 2 * k + 1]);
+    }
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m128i lo01 = _mm_unpacklo_epi32(c[4 * q], c[4 * q + 1]);
+    const __m128i hi01 = _mm_unpackhi_epi32(c[4 * q], c[4 * q + 1]);
+    const __m128i lo23 = _mm_unpacklo_epi32(c[4 * q + 2], c[4 * q + 3]);
+    const __m128i hi23 = _mm_unpackhi_epi32(c[4 * q + 2], c[4 * q + 3]);
+    uint8_t* d = dst + 4 * q * dst_stride;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_unpacklo_epi64(lo01, lo23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + dst_stride),
+                     _mm_unpackhi_epi64(lo01, lo23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * dst_stride),
+                     _mm_unpacklo_epi64(hi01, hi23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 3 * dst_stride),
+                     _mm_unpackhi_epi64(hi01, hi23));
+  }
+}
+#endif
+
+// Full 16 x 16 tiles of an int8 row from channel-contiguous (NHWC) to
+// pixel-contiguous (NCHW); returns false when the strides do not allow it.
+bool TransposeTiles(const uint8_t* xr, const Strides& xs, uint8_t* yr,
+                    const Strides& ys, int64_t c, int64_t w) {
+#if defined(__SSE2__)
+  if (xs.c != 1 || ys.w != 1 || c < 16 || w < 16) return false;
+  const int64_t c_full = c / 16 * 16, w_full = w / 16 * 16;
+  for (int64_t c0 = 0; c0 < c_full; c0 += 16) {
+    for (int64_t w0 = 0; w0 < w_full; w0 += 16) {
+      Transpose16x16(xr + w0 * xs.w + c0, xs.w, yr + c0 * ys.c + w0, ys.c);
+    }
+  }
+  // Tails: channels past c_full for every pixel, pixels past w_full.
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const int64_t from = ch < c_full ? w_full : 0;
+    for (int64_t col = from; col < w; ++col) {
+      yr[ch * ys.c + col] = xr[col * xs.w + ch];
+    }
+  }
+  return true;
+#else
+  return false;
+#endif
+}
+
 template <typename T>
 void RelayoutT(const T* x, const Strides& xs, T* y, const Strides& ys,
                int64_t c, int64_t w, int64_t begin, int64_t end) {
@@ -92,7 +157,11 @@ void Relayout(const uint8_t* x, const Strides& xs, uint8_t* y,
               int64_t begin, int64_t end) {
   switch (elem_size) {
     case 1:
-      RelayoutT(x, xs, y, ys, c, w, begin, end);
+      for (int64_t h = begin; h < end; ++h) {
+        if (!TransposeTiles(x + h * xs.h, xs, y + h * ys.h, ys, c, w)) {
+          RelayoutT(x, xs, y, ys, c, w, h, h + 1);
+        }
+      }
       return;
     case 4:
       RelayoutT(reinterpret_cast<const uint32_t*>(x), xs,
