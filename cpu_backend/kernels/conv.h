@@ -78,7 +78,8 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
 void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
                    uint8_t* buf, int64_t row_begin, int64_t row_end);
 
-// Computes units [unit_begin, unit_end) (unit = oh * pc.ocb + block) from
+// Computes units [unit_begin, unit_end) (unit = block * pc.out_h + oh:
+// block-major, so a thread keeps one weight block hot across rows) from
 // the packed buffer into y, int8 NHWC [out_h][out_w][cout].
 using ConvKernelFn = void (*)(const PackedConv& pc, const uint8_t* buf,
                               int8_t* y, int64_t unit_begin, int64_t unit_end);

@@ -77,8 +77,8 @@ void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
   a.out_stride = pc.cout;
   const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u / pc.ocb;
-    const int b = static_cast<int>(u % pc.ocb);
+    const int64_t oh = u % pc.out_h;
+    const int b = static_cast<int>(u / pc.out_h);
     const int c0 = b * kConvOcBlock;
     a.bias = _mm512_loadu_si512(pc.bias.data() + c0);
     a.rs = _mm512_loadu_si512(pc.rshift.data() + c0);

@@ -96,8 +96,8 @@ void ConvS8AvxVnni_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
   a.out_stride = pc.cout;
   const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u / pc.ocb;
-    const int b = static_cast<int>(u % pc.ocb);
+    const int64_t oh = u % pc.out_h;
+    const int b = static_cast<int>(u / pc.out_h);
     const int c0 = b * kConvOcBlock;
     auto ld = [&](const std::vector<int32_t>& v, int off) {
       return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));

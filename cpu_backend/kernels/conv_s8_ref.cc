@@ -14,8 +14,8 @@ void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
   const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
   const int64_t kgroups = pc.kred / 4;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u / pc.ocb;
-    const int b = static_cast<int>(u % pc.ocb);
+    const int64_t oh = u % pc.out_h;
+    const int b = static_cast<int>(u / pc.out_h);
     const int nc = std::min(kConvOcBlock, pc.cout - b * kConvOcBlock);
     const int8_t* wblk = pc.w8.data() + int64_t{b} * pc.taps * pc.kred * kConvOcBlock;
     const uint8_t* row = buf + oh * pc.sh * pc.wp * pc.cbuf;

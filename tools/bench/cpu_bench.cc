@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <ctime>
 #include <memory>
 #include <random>
@@ -98,11 +99,17 @@ double ThreadCpuSeconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// Per op kind: summed wall seconds of the last profiled run.
+struct OpTotals {
+  std::map<std::string, double> seconds;
+};
+
 struct CpuResult {
   double graph_us = -1;  // whole Execute, NCHW in and out (partition edges)
   double layer_us = -1;  // conv layers alone, as inside a CPU partition
   double thread_cpu_us = -1;  // whole Execute, caller's CPU time
   std::string describe;
+  OpTotals ops;
 };
 
 absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
@@ -136,6 +143,7 @@ absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
   for (auto& t : ins) in_ptrs.push_back(&t);
   for (auto& t : outs) out_ptrs.push_back(&t);
   std::vector<double> graph_s, layer_s, cpu_s;
+  OpTotals ops;
   for (int r = 0; r < runs + 3; ++r) {
     std::vector<vtaserve::engine::LayerTiming> profile;
     vtaserve::engine::ExecutionContext ctx;
@@ -154,11 +162,17 @@ absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
       if (l.op == vtaserve::engine::OpKind::kConv) conv += l.wall_seconds;
     }
     layer_s.push_back(conv);
+    if (r == runs + 2) {
+      for (const auto& l : profile) {
+        ops.seconds[std::string(vtaserve::engine::OpKindName(l.op))] += l.wall_seconds;
+      }
+    }
   }
   CpuResult res;
   res.graph_us = Median(graph_s) * 1e6;
   res.layer_us = Median(layer_s) * 1e6;
   res.thread_cpu_us = Median(cpu_s) * 1e6;
+  res.ops = ops;
   res.describe = (*model)->Describe();
   return res;
 }
@@ -440,6 +454,14 @@ int RunCpuBench(int argc, char** argv) {
                 r.name.c_str(), r.cpu.thread_cpu_us,
                 r.macs / (r.cpu.thread_cpu_us * 1e3), r.onednn_thread_cpu_us,
                 Ratio(r.cpu.thread_cpu_us, r.onednn_thread_cpu_us).c_str());
+  }
+  std::printf("\nwall time per op kind (last run):\n");
+  for (const Row& r : rows) {
+    std::printf("%-9s %dT:", r.name.c_str(), r.threads);
+    for (const auto& [op, sec] : r.cpu.ops.seconds) {
+      std::printf(" %s %.0fus", op.c_str(), sec * 1e6);
+    }
+    std::printf("\n");
   }
   double loadavg[1] = {0};
   if (getloadavg(loadavg, 1) == 1) {
