@@ -38,7 +38,7 @@ namespace {
 // since |a0*w0 + a1*w1| <= 2^15; the int32 adds wrap like the hardware.
 template <int kBI, int kBO, int kBatch>
 __attribute__((target("avx2"), always_inline)) inline void UopAvx2(
-    int32_t* acc, const int16_t* inp, const int16_t* wgt) {
+    int32_t* acc, const int16_t* inp, const int8_t* wgt) {
   constexpr int batch = kBatch;
   static_assert(kBO % 8 == 0 && kBI % 2 == 0);
   for (int b = 0; b < batch; ++b) {
@@ -52,10 +52,10 @@ __attribute__((target("avx2"), always_inline)) inline void UopAvx2(
       int32_t pair;
       std::memcpy(&pair, x + 2 * kp, sizeof(pair));
       const __m256i bc = _mm256_set1_epi32(pair);
-      const int16_t* w = wgt + kp * kBO * 2;
+      const int8_t* w = wgt + kp * kBO * 2;
       for (int j = 0; j < kBO / 8; ++j) {
-        const __m256i wv =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16 * j));
+        const __m256i wv = _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * j)));
         sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(bc, wv));
       }
     }
@@ -69,7 +69,7 @@ __attribute__((target("avx2"), always_inline)) inline void UopAvx2(
 // Runtime-shape variant (BO % 8 == 0, BI even).
 __attribute__((target("avx2"), always_inline)) inline void UopAvx2Any(
     int batch, int bi, int bo, int32_t* acc, const int16_t* inp,
-    const int16_t* wgt) {
+    const int8_t* wgt) {
   for (int b = 0; b < batch; ++b) {
     const int16_t* x = inp + b * bi;
     for (int j = 0; j < bo / 8; ++j) {
@@ -78,8 +78,8 @@ __attribute__((target("avx2"), always_inline)) inline void UopAvx2Any(
       for (int kp = 0; kp < bi / 2; ++kp) {
         int32_t pair;
         std::memcpy(&pair, x + 2 * kp, sizeof(pair));
-        const __m256i wv = _mm256_loadu_si256(
-            reinterpret_cast<const __m256i*>(wgt + (kp * bo + 8 * j) * 2));
+        const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(wgt + (kp * bo + 8 * j) * 2)));
         sum = _mm256_add_epi32(sum,
                                _mm256_madd_epi16(_mm256_set1_epi32(pair), wv));
       }
@@ -110,13 +110,13 @@ __attribute__((target("avx2"))) void GemmS8S8S32Avx2Any(const GemmCall& c) {
 #endif  // VTASERVE_SIM_X86
 
 inline void UopRef(int batch, int bi, int bo, int32_t* acc,
-                   const int16_t* inp, const int16_t* wgt) {
+                   const int16_t* inp, const int8_t* wgt) {
   for (int b = 0; b < batch; ++b) {
     uint32_t* accb = reinterpret_cast<uint32_t*>(acc + b * bo);
     const int16_t* x = inp + b * bi;
     for (int kp = 0; kp < bi / 2; ++kp) {
       const int32_t a0 = x[2 * kp], a1 = x[2 * kp + 1];
-      const int16_t* w = wgt + kp * bo * 2;
+      const int8_t* w = wgt + kp * bo * 2;
       for (int o = 0; o < bo; ++o) {
         accb[o] += static_cast<uint32_t>(a0 * w[2 * o] + a1 * w[2 * o + 1]);
       }

@@ -1,7 +1,8 @@
 // GEMM instruction kernels of the simulator: execute one non-reset GEMM
 // instruction (all loop iterations) over the simulator's SRAM images.
-// INP is stored as int16 lanes [b][k]; WGT as int16 pairs [k/2][o][2]
-// (widened and interleaved at LOAD time so the inner loop is a pmaddwd);
+// INP is stored as int16 lanes [b][k] (widened at LOAD time); WGT as int8
+// pairs [k/2][o][2] (interleaved at LOAD time, widened in registers, so the
+// inner loop is a pmaddwd and the weights take half the cache);
 // ACC as int32 lanes [b][o] with wrap-around (mod 2^32) accumulation.
 // GemmS8S8S32Avx2_* use AVX2 (selected at run time when the CPU has it);
 // GemmS8S8S32Ref is the portable fallback. Stateless; thread-safe.
@@ -19,7 +20,7 @@ struct GemmCall {
   int32_t* acc = nullptr;           // ACC SRAM, AccLanes per element
   uint8_t* out_tracks = nullptr;    // per ACC element: OUT == low8(ACC)
   const int16_t* inp = nullptr;     // INP SRAM, InpLanes per element
-  const int16_t* wgt = nullptr;     // WGT SRAM, WgtLanes per element
+  const int8_t* wgt = nullptr;      // WGT SRAM, WgtLanes per element
   const isa::Uop* uops = nullptr;   // uop SRAM (decoded)
   uint32_t uop_bgn = 0, uop_end = 0;
   uint32_t iter_out = 0, iter_in = 0;

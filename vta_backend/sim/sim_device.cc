@@ -339,22 +339,18 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
     case MemoryType::kWgt: {
       const int bi = config_.BlockIn(), bo = config_.BlockOut();
       const int lanes = config_.WgtLanes();
-      int16_t* wgt = sram_.wgt.data();
+      int8_t* wgt = sram_.wgt.data();
       walk([&](uint32_t e) { std::fill_n(wgt + size_t{e} * lanes, lanes, 0); },
            [&](uint32_t e, const uint8_t* src) {
-             // DRAM [o][k] int8 -> SRAM [k/2][o][k%2] int16, written as
-             // one 32-bit (k even, k odd) pair per (k/2, o).
-             int16_t* dst = wgt + size_t{e} * lanes;
+             // DRAM [o][k] -> SRAM [k/2][o][k%2]: one 16-bit (k even,
+             // k odd) byte pair per (k/2, o).
+             int8_t* dst = wgt + size_t{e} * lanes;
              const int pairs = bi / 2;
              for (int o = 0; o < bo; ++o) {
                const uint8_t* row = src + o * bi;
                for (int kp = 0; kp < pairs; ++kp) {
-                 const uint32_t lo = static_cast<uint16_t>(
-                     static_cast<int16_t>(static_cast<int8_t>(row[2 * kp])));
-                 const uint32_t hi = static_cast<uint16_t>(
-                     static_cast<int16_t>(static_cast<int8_t>(row[2 * kp + 1])));
-                 const uint32_t pair = lo | (hi << 16);
-                 std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2, &pair, 4);
+                 std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2,
+                             row + 2 * kp, 2);
                }
              }
            });
