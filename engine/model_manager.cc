@@ -189,14 +189,16 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
   const Executor& first = *executors.front();
   info->placements = first.placements();
   info->partitions = first.DescribePartitions();
+  Backend* preferred = nullptr;
+  for (const std::string& name : placement.preference) {
+    if ((preferred = registry_->Find(name)) != nullptr) break;
+  }
   for (size_t i = 0; i < info->placements.size(); ++i) {
-    std::string strategy = info->placements[i].backend;
-    if (Backend* b = registry_->Find(info->placements[i].backend)) {
-      absl::StatusOr<NodeCost> cost = b->EstimateCost(
-          first.graph(), static_cast<NodeId>(i), placement.backend_options);
-      if (cost.ok() && !cost->strategy.empty()) strategy = cost->strategy;
-    }
-    info->strategies.push_back(std::move(strategy));
+    const NodePlacement& p = info->placements[i];
+    info->strategies.push_back(p.strategy.empty() ? p.backend : p.strategy);
+    info->fallback.push_back(
+        preferred != nullptr && p.backend != preferred->Name() &&
+        !preferred->Supports(first.graph(), first.graph().nodes[i]).ok());
   }
   info->config = std::move(config);
 

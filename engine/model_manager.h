@@ -45,6 +45,9 @@ struct ModelInfo {
   std::vector<int> default_outputs;
   std::vector<NodePlacement> placements;  // one per graph node
   std::vector<std::string> strategies;    // per node: backend strategy
+  // Per node: the model's preferred backend (its first registered placement
+  // entry) declined the node, which runs elsewhere (a CPU fallback).
+  std::vector<bool> fallback;
   std::vector<std::string> partitions;    // Executor::DescribePartitions()
 };
 

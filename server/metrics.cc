@@ -151,8 +151,9 @@ ServerMetrics::LayerSeries& ServerMetrics::Layer(
       {"device", timing.device}};
   LayerSeries series;
   series.wall = &layer_duration_.Add(labels, LayerBuckets());
-  for (const engine::NodePlacement& p : info.placements) {
-    if (p.node == timing.layer && !p.reason.empty()) {
+  for (size_t i = 0; i < info.placements.size(); ++i) {
+    if (info.placements[i].node == timing.layer && i < info.fallback.size() &&
+        info.fallback[i]) {
       series.fallback =
           &cpu_fallback_.Add({{"model", info.name},
                               {"version", version},
