@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,6 +24,14 @@ struct ConvShape {
   int out_h() const { return (h + pt + pb - (dh * (kh - 1) + 1)) / sh + 1; }
   int out_w() const { return (w + pl + pr - (dw * (kw - 1) + 1)) / sw + 1; }
 };
+
+// Readable gtest parameter dumps.
+inline void PrintTo(const ConvShape& s, std::ostream* os) {
+  *os << s.cin << "->" << s.cout << " " << s.h << "x" << s.w << " k" << s.kh
+      << "x" << s.kw << " s" << s.sh << "x" << s.sw << " d" << s.dh << "x"
+      << s.dw << " pad " << s.pt << "," << s.pl << "," << s.pb << "," << s.pr
+      << " zp " << s.in_zp << "/" << s.out_zp << (s.relu ? " relu" : "");
+}
 
 // Weights over the full int8 range, biases that keep sums in int32, and
 // per-channel shifts mostly in a useful range plus negative and large ones.
