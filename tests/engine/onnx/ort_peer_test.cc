@@ -1,0 +1,437 @@
+// The real peer: ONNX Runtime (onnxruntime-node, run by tests/peer/ort_run.js)
+// against our importer + reference executor on the same generated models and
+// the same deterministic random inputs:
+//  - the ResNet 7x7/s2/p3 stem as a single QLinearConv (uint8 input, zero
+//    point 128), per-channel and per-tensor weights, shift_group 1 and 16;
+//  - the generated ResNet-18 (QDQ, 224x224, 1000 classes).
+// Prints max difference in output LSBs, share of outputs within 1 LSB, top-1
+// agreement and cosine of the dequantized logits; asserts the floors
+// (stem >= 99% within 1 LSB; ResNet-18 top-1 >= 95%, cosine >= 0.99).
+// The stem is also computed exactly (integer accumulation, double rescale)
+// to tell which side a disagreement comes from: where ONNX Runtime itself
+// is not within 1 LSB of the exact result on >= 99% of the outputs (its
+// AVX2 u8s8 kernel saturates int16 pair sums, onnxruntime issue #16105, and
+// this machine's CPU gets that kernel), the stem floor is checked against
+// the exact result instead, and a warning with both figures is printed.
+// Needs /usr/bin/node and tests/peer/node_modules/onnxruntime-node (run
+// scripts/setup-peers.sh); fails, never skips, without them.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/npy.h"
+#include "engine/onnx/onnx_importer.h"
+#include "engine/zoo/resnet_generator.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/onnx/onnx_test_util.h"
+#include "tests/testing/status_matchers.h"
+
+namespace vtaserve::engine {
+namespace {
+
+using ::vtaserve::engine::testing::RandomTensor;
+using ::vtaserve::engine::testing::RunOnReference;
+
+constexpr int kImages = 50;
+constexpr char kNode[] = "/usr/bin/node";
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string SourceDir() {
+  if (const char* env = std::getenv("VTASERVE_SOURCE_DIR"); env != nullptr && *env) {
+    return env;
+  }
+  // Fallback when the binary is run by hand: this file's location.
+  std::string file = __FILE__;
+  const size_t pos = file.rfind("/tests/engine/onnx/");
+  return pos == std::string::npos ? "." : file.substr(0, pos);
+}
+
+// Fails the test (does not skip) when the peer is not installed.
+::testing::AssertionResult PeerAvailable(std::string& script) {
+  const std::string peer = SourceDir() + "/tests/peer";
+  script = peer + "/ort_run.js";
+  if (!Exists(kNode)) {
+    return ::testing::AssertionFailure()
+           << kNode << " is missing: install nodejs and run scripts/setup-peers.sh";
+  }
+  if (!Exists(peer + "/node_modules/onnxruntime-node") || !Exists(script)) {
+    return ::testing::AssertionFailure()
+           << "ONNX Runtime peer missing under " << peer
+           << " (no node_modules/onnxruntime-node or ort_run.js): run "
+              "scripts/setup-peers.sh";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string MakeTempDir(const std::string& name) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "/ort_peer_", name, "_",
+                                 static_cast<long long>(::getpid()));
+  ::mkdir(dir.c_str(), 0755);
+  ::mkdir((dir + "/out").c_str(), 0755);
+  return dir;
+}
+
+// Writes `inputs` as dir/in_NNN.npy, runs ONNX Runtime once over all of them
+// and reads back dir/out/in_NNN.npy.
+absl::StatusOr<std::vector<Tensor>> RunOrt(const std::string& script,
+                                           const std::string& dir,
+                                           const std::string& model_path,
+                                           const std::vector<Tensor>& inputs) {
+  std::ofstream list(dir + "/inputs.txt");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string p = absl::StrFormat("%s/in_%03d.npy", dir, i);
+    if (absl::Status s = WriteNpy(p, inputs[i]); !s.ok()) return s;
+    list << p << "\n";
+  }
+  list.close();
+  const std::string cmd = absl::StrCat(
+      kNode, " '", script, "' '", model_path, "' --input-list '", dir,
+      "/inputs.txt' --output-dir '", dir, "/out' --threads 1 2> '", dir,
+      "/ort_stderr.txt'");
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    std::ifstream err(dir + "/ort_stderr.txt");
+    std::string msg((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+    return absl::InternalError(absl::StrCat("ONNX Runtime failed (", rc, "): ", msg));
+  }
+  std::vector<Tensor> outs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    absl::StatusOr<Tensor> t = ReadNpy(absl::StrFormat("%s/out/in_%03d.npy", dir, i));
+    if (!t.ok()) return t.status();
+    outs.push_back(std::move(t).value());
+  }
+  return outs;
+}
+
+// Runs `graph` on the reference executor over the images of `batch` (shape
+// [N, ...]), split over two threads with one Executor each.
+absl::StatusOr<Tensor> RunOursBatched(const ModelGraph& graph, const Tensor& batch) {
+  const int64_t n = batch.shape()[0];
+  const int64_t half = (n + 1) / 2;
+  const size_t per_image = batch.byte_size() / n;
+  std::vector<absl::StatusOr<std::vector<Tensor>>> results;
+  for (int part = 0; part < 2; ++part) results.emplace_back(absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int part = 0; part < 2; ++part) {
+    const int64_t begin = part * half, end = std::min(n, begin + half);
+    if (begin >= end) {
+      results[part] = std::vector<Tensor>{};
+      continue;
+    }
+    threads.emplace_back([&, part, begin, end] {
+      std::vector<int64_t> shape = batch.shape();
+      shape[0] = end - begin;
+      absl::StatusOr<Tensor> in = Tensor::Create(batch.dtype(), shape);
+      if (!in.ok()) {
+        results[part] = in.status();
+        return;
+      }
+      std::memcpy(in->bytes(), batch.bytes() + begin * per_image, in->byte_size());
+      results[part] = RunOnReference(graph, {&*in});
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+  }
+  const Tensor& first = (*results[0])[0];
+  std::vector<int64_t> shape = first.shape();
+  shape[0] = n;
+  absl::StatusOr<Tensor> out = Tensor::Create(first.dtype(), shape);
+  if (!out.ok()) return out.status();
+  std::memcpy(out->bytes(), first.bytes(), first.byte_size());
+  if (!results[1]->empty()) {
+    const Tensor& second = (*results[1])[0];
+    std::memcpy(out->bytes() + first.byte_size(), second.bytes(), second.byte_size());
+  }
+  return out;
+}
+
+Tensor Stack(const std::vector<Tensor>& images) {
+  std::vector<int64_t> shape = images[0].shape();
+  shape[0] = static_cast<int64_t>(images.size());
+  Tensor t = std::move(Tensor::Create(images[0].dtype(), shape)).value();
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::memcpy(t.bytes() + i * images[i].byte_size(), images[i].bytes(),
+                images[i].byte_size());
+  }
+  return t;
+}
+
+const onnx::TensorProto* FindInitializer(const onnx::ModelProto& m,
+                                         const std::string& name) {
+  for (const auto& t : m.graph().initializer()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+// The exact QLinearConv result for `image` (integer accumulation, double
+// rescale, round half to even), as uint8 [M, OH, OW]: what both engines
+// approximate. Used to tell which side an ORT disagreement comes from.
+std::vector<int> ExactStem(const onnx::ModelProto& m, const zoo::ConvSpec& spec,
+                           const Tensor& image) {
+  auto floats = [&](const std::string& n) {
+    const onnx::TensorProto* t = FindInitializer(m, n);
+    std::vector<float> v(t->raw_data().size() / 4);
+    std::memcpy(v.data(), t->raw_data().data(), v.size() * 4);
+    return v;
+  };
+  const float sx = floats("input_scale")[0], sy = floats("output_scale")[0];
+  const std::vector<float> sw = floats("conv.weight_scale");
+  const int zx = static_cast<uint8_t>(FindInitializer(m, "input_zero_point")->raw_data()[0]);
+  const int zy = static_cast<uint8_t>(FindInitializer(m, "output_zero_point")->raw_data()[0]);
+  const std::string& w = FindInitializer(m, "conv.weight_quantized")->raw_data();
+  std::vector<int32_t> bias(spec.out_channels);
+  std::memcpy(bias.data(), FindInitializer(m, "conv.bias_quantized")->raw_data().data(),
+              bias.size() * 4);
+  const int k = spec.kernel, h = spec.input_h, wd = spec.input_w;
+  const int oh = (h + 2 * spec.pad - k) / spec.stride + 1;
+  const int ow = (wd + 2 * spec.pad - k) / spec.stride + 1;
+  std::vector<int> out(static_cast<size_t>(spec.out_channels) * oh * ow);
+  std::vector<int32_t> acc(static_cast<size_t>(oh) * ow);
+  for (int oc = 0; oc < spec.out_channels; ++oc) {
+    const double mult = double{sx} * sw[sw.size() == 1 ? 0 : oc] / sy;
+    std::fill(acc.begin(), acc.end(), bias[oc]);
+    for (int ic = 0; ic < spec.in_channels; ++ic) {
+      const uint8_t* plane = image.bytes() + static_cast<size_t>(ic) * h * wd;
+      for (int kh = 0; kh < k; ++kh) {
+        for (int kw = 0; kw < k; ++kw) {
+          const int wv = static_cast<int8_t>(w[((oc * spec.in_channels + ic) * k + kh) * k + kw]);
+          // Padding taps read zx and contribute (zx - zx) * w = 0.
+          for (int y = 0; y < oh; ++y) {
+            const int ih = y * spec.stride + kh - spec.pad;
+            if (ih < 0 || ih >= h) continue;
+            int32_t* row = &acc[static_cast<size_t>(y) * ow];
+            for (int x = 0; x < ow; ++x) {
+              const int iw = x * spec.stride + kw - spec.pad;
+              if (iw >= 0 && iw < wd) row[x] += (int{plane[ih * wd + iw]} - zx) * wv;
+            }
+          }
+        }
+      }
+    }
+    for (size_t i = 0; i < acc.size(); ++i) {
+      out[oc * acc.size() + i] =
+          static_cast<int>(std::clamp(std::nearbyint(acc[i] * mult) + zy, 0.0, 255.0));
+    }
+  }
+  return out;
+}
+
+struct StemCase {
+  bool per_channel;
+  bool images;  // image-like inputs (else uniform random bytes)
+};
+
+class OnnxOrtPeerStemTest : public ::testing::TestWithParam<StemCase> {};
+
+TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
+  std::string script;
+  ASSERT_TRUE(PeerAvailable(script));
+  zoo::ConvSpec spec;  // 3 -> 64, 224x224, 7x7/s2/p3, uint8 input zp 128
+  spec.per_channel = GetParam().per_channel;
+  spec.format = zoo::ModelFormat::kQOperator;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateConv(spec));
+  const std::string dir = MakeTempDir(absl::StrCat(spec.per_channel ? "stem_pc" : "stem_pt",
+                                                  GetParam().images ? "_img" : "_rnd"));
+  const std::string model_path = dir + "/stem.onnx";
+  ASSERT_THAT(zoo::WriteModel(model, model_path), ::vtaserve::testing::IsOk());
+
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < kImages; ++i) {
+    if (GetParam().images) {
+      // Smooth pseudo-random images in normalized ImageNet space, quantized
+      // with the stem's input scale and zero point 128.
+      const std::vector<float> img = zoo::CalibrationImage(/*seed=*/555, i, 224);
+      Tensor t = std::move(Tensor::Create(DataType::kUInt8, {1, 3, 224, 224})).value();
+      for (int64_t k = 0; k < t.num_elements(); ++k) {
+        t.bytes()[k] = static_cast<uint8_t>(std::clamp(
+            std::nearbyint(img[k] / spec.input_scale) + spec.input_zero_point, 0.0f, 255.0f));
+      }
+      inputs.push_back(std::move(t));
+    } else {
+      inputs.push_back(RandomTensor(DataType::kUInt8, {1, 3, 224, 224}, 1000 + i));
+    }
+  }
+  const absl::Time t0 = absl::Now();
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ort, RunOrt(script, dir, model_path, inputs));
+  const double ort_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  const Tensor batch = Stack(inputs);
+  // Where do disagreements come from? Both sides against the exact result
+  // on the first images.
+  const int kExactImages = kImages;
+  std::vector<std::vector<int>> exact_ref;
+  double ort_vs_exact = 0;
+  for (int i = 0; i < kExactImages; ++i) exact_ref.push_back(ExactStem(model, spec, inputs[i]));
+  {
+    int64_t within = 0, total = 0;
+    int max_diff = 0;
+    for (int i = 0; i < kExactImages; ++i) {
+      for (size_t k = 0; k < exact_ref[i].size(); ++k) {
+        const int d = std::abs(exact_ref[i][k] - int{ort[i].bytes()[k]});
+        max_diff = std::max(max_diff, d);
+        within += d <= 1 ? 1 : 0;
+        ++total;
+      }
+    }
+    ort_vs_exact = static_cast<double>(within) / total;
+    std::printf("[ ort peer ] stem %s: ONNX Runtime vs exact integer QLinearConv: max diff "
+                "%d LSB, %.3f%% within 1 LSB (%d images)\n",
+                spec.per_channel ? "per-channel" : "per-tensor ", max_diff,
+                100.0 * ort_vs_exact, kExactImages);
+  }
+
+  for (int shift_group : {16, 1}) {
+    ImportOptions options;
+    options.requant.shift_group = shift_group;
+    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, options));
+    const absl::Time t1 = absl::Now();
+    VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor ours, RunOursBatched(g, batch));
+    const double ours_s = absl::ToDoubleSeconds(absl::Now() - t1);
+    const int64_t per = ours.num_elements() / kImages;
+    int64_t within = 0, exact = 0, total = 0;
+    int max_diff = 0;
+    for (int i = 0; i < kImages; ++i) {
+      ASSERT_EQ(ort[i].dtype(), DataType::kUInt8);
+      ASSERT_EQ(ort[i].num_elements(), per);
+      for (int64_t k = 0; k < per; ++k) {
+        const int d = std::abs(int{ours.bytes()[i * per + k]} - int{ort[i].bytes()[k]});
+        max_diff = std::max(max_diff, d);
+        within += d <= 1 ? 1 : 0;
+        exact += d == 0 ? 1 : 0;
+        ++total;
+      }
+    }
+    const double share = static_cast<double>(within) / total;
+    int64_t exact_within = 0, exact_total = 0;
+    int exact_max = 0;
+    for (int i = 0; i < kExactImages; ++i) {
+      for (int64_t k = 0; k < per; ++k) {
+        const int d = std::abs(int{ours.bytes()[i * per + k]} - exact_ref[i][k]);
+        exact_max = std::max(exact_max, d);
+        exact_within += d <= 1 ? 1 : 0;
+        ++exact_total;
+      }
+    }
+    std::printf("[ ort peer ] stem %s, shift_group %2d: ours vs exact integer QLinearConv: "
+                "max diff %d LSB, %.3f%% within 1 LSB\n",
+                spec.per_channel ? "per-channel" : "per-tensor ", shift_group, exact_max,
+                100.0 * exact_within / exact_total);
+    std::printf("[ ort peer ] stem 7x7/s2 %s, shift_group %2d: %d images, %lld outputs: "
+                "max diff %d LSB, %.3f%% within 1 LSB, %.2f%% exact "
+                "(ORT %.1f s incl. start-up, ours %.1f s)\n",
+                spec.per_channel ? "per-channel" : "per-tensor ", shift_group, kImages,
+                static_cast<long long>(total), max_diff, 100.0 * share,
+                100.0 * exact / total, ort_s, ours_s);
+    if (ort_vs_exact >= 0.99) {
+      EXPECT_GE(share, 0.99) << "shift_group " << shift_group;
+    } else {
+      // ONNX Runtime's u8s8 QGEMM on CPUs it runs with the AVX2 kernel (this
+      // AMD Zen 4 among them) sums u8*s8 pairs with VPMADDUBSW, which
+      // saturates at int16 (onnxruntime issue #16105): with full-range
+      // per-channel weights it is itself far from the exact QLinearConv.
+      // The 99% floor then applies against the exact integer result.
+      std::printf("[ ort peer ] WARNING: ONNX Runtime is only %.3f%% within 1 LSB of the "
+                  "exact QLinearConv on this CPU (int16 saturation in its u8s8 kernel); "
+                  "the floor is checked against the exact result\n",
+                  100.0 * ort_vs_exact);
+      EXPECT_GE(static_cast<double>(exact_within) / exact_total, 0.99)
+          << "shift_group " << shift_group;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Weights, OnnxOrtPeerStemTest,
+                         ::testing::Values(StemCase{true, false}, StemCase{false, false}),
+                         [](const ::testing::TestParamInfo<StemCase>& i) {
+                           return absl::StrCat(i.param.per_channel ? "PerChannel" : "PerTensor",
+                                               i.param.images ? "Images" : "UniformBytes");
+                         });
+
+TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
+  std::string script;
+  ASSERT_TRUE(PeerAvailable(script));
+  zoo::ResNetSpec spec;
+  spec.depth = 18;
+  spec.input_size = 224;
+  spec.num_classes = 1000;
+  spec.format = zoo::ModelFormat::kQdq;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateResNet(spec));
+  const std::string dir = MakeTempDir("resnet18");
+  const std::string model_path = dir + "/resnet18_qdq.onnx";
+  ASSERT_THAT(zoo::WriteModel(model, model_path), ::vtaserve::testing::IsOk());
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, ImportOptions{}));
+  // The logits' quantization step, from the output Dequantize.
+  float step = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op == OpKind::kDequantize) step = std::get<QuantizeParams>(n.params).scale;
+  }
+  ASSERT_GT(step, 0);
+
+  // Deterministic smooth pseudo-random images (not the calibration ones).
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < kImages; ++i) {
+    const std::vector<float> img = zoo::CalibrationImage(/*seed=*/777, i, 224);
+    Tensor t = std::move(Tensor::Create(DataType::kFloat32, {1, 3, 224, 224})).value();
+    ASSERT_EQ(img.size(), static_cast<size_t>(t.num_elements()));
+    std::memcpy(t.bytes(), img.data(), t.byte_size());
+    inputs.push_back(std::move(t));
+  }
+  const absl::Time t0 = absl::Now();
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ort, RunOrt(script, dir, model_path, inputs));
+  const double ort_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  const absl::Time t1 = absl::Now();
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor ours, RunOursBatched(g, Stack(inputs)));
+  const double ours_s = absl::ToDoubleSeconds(absl::Now() - t1);
+
+  const int k = spec.num_classes;
+  int top1 = 0;
+  double min_cos = 1.0, sum_cos = 0.0, max_lsb = 0.0;
+  int64_t within = 0;
+  for (int i = 0; i < kImages; ++i) {
+    ASSERT_EQ(ort[i].num_elements(), k);
+    const float* a = ours.data<float>() + i * k;
+    const float* b = ort[i].data<float>();
+    top1 += std::max_element(a, a + k) - a == std::max_element(b, b + k) - b;
+    double dot = 0, na = 0, nb = 0;
+    for (int c = 0; c < k; ++c) {
+      dot += double{a[c]} * b[c];
+      na += double{a[c]} * a[c];
+      nb += double{b[c]} * b[c];
+      const double lsb = std::fabs(a[c] - b[c]) / step;
+      max_lsb = std::max(max_lsb, lsb);
+      within += lsb <= 1.0 + 1e-3 ? 1 : 0;
+    }
+    const double cos = dot / std::sqrt(na * nb + 1e-30);
+    min_cos = std::min(min_cos, cos);
+    sum_cos += cos;
+  }
+  const double top1_share = static_cast<double>(top1) / kImages;
+  std::printf("[ ort peer ] ResNet-18 QDQ 224, shift_group 16: %d images: top-1 agreement "
+              "%d/%d (%.1f%%), cosine mean %.5f min %.5f, max diff %.0f LSB, %.2f%% of "
+              "logits within 1 LSB (ORT %.1f s incl. start-up, ours %.1f s)\n",
+              kImages, top1, kImages, 100.0 * top1_share, sum_cos / kImages, min_cos,
+              max_lsb, 100.0 * within / (static_cast<double>(kImages) * k), ort_s, ours_s);
+  EXPECT_GE(top1_share, 0.95);
+  EXPECT_GE(min_cos, 0.99);
+}
+
+}  // namespace
+}  // namespace vtaserve::engine
