@@ -600,5 +600,33 @@ TEST_P(SimDeviceFsimTest, LoadAcc8BitSignExtends) {
 
 INSTANTIATE_TEST_SUITE_P(Fsim, SimDeviceFsimTest, ::testing::Values("fsim"));
 
+class SimDeviceQueueDepthTest : public VtaSimTest {};
+
+// More tokens than a dependency queue holds (255 on Chisel designs): the
+// producer stalls until the consumer pops instead of losing tokens.
+TEST_P(SimDeviceQueueDepthTest, ProducerStallsOnFullQueue) {
+  ASSERT_EQ(config_.dep_queue_depth, 255);
+  std::vector<Insn> insns;
+  MemInsn push = ComputeNop();
+  push.dep.push_next = true;
+  for (int i = 0; i < 300; ++i) insns.push_back(push);
+  MemInsn pop = Store(0, 0, 0, 0, 0);
+  pop.dep.pop_prev = true;
+  for (int i = 0; i < 299; ++i) insns.push_back(pop);
+  pop.dep.push_prev = true;
+  insns.push_back(pop);
+  MemInsn sync = ComputeNop();
+  sync.dep.pop_next = true;
+  insns.push_back(sync);
+  insns.push_back(FinishInsn{});
+  VTASERVE_ASSERT_OK_AND_ASSIGN(RunStats stats, RunRaw(insns));
+  EXPECT_EQ(stats.sim.leftover_tokens, 0u);
+  EXPECT_EQ(stats.sim.nop_count, 601u);
+  EXPECT_GT(stats.sim.compute_stall_cycles, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(De10Nano, SimDeviceQueueDepthTest,
+                         ::testing::Values("de10nano"));
+
 }  // namespace
 }  // namespace vtaserve::vta::testing

@@ -630,7 +630,11 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
   size_t pc[3] = {0, 0, 0};
   uint64_t free_at[3] = {0, 0, 0};
   uint64_t bus_free[3] = {0, 0, 0};  // [0] only when the bus is shared
-  std::deque<uint64_t> tokens[4];
+  std::deque<uint64_t> tokens[4];  // availability time of each queued token
+  // Pop time of every token popped so far and number pushed, per queue: the
+  // k-th push into a full queue waits for the (k - depth)-th pop.
+  std::vector<uint64_t> pop_times[4];
+  uint64_t pushed[4] = {0, 0, 0, 0};
   const size_t queue_depth = static_cast<size_t>(config_.dep_queue_depth);
   SimStats stats;
   stats.insn_count = insn_count;
@@ -654,6 +658,12 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
       uint64_t start = ready_at;
       for (int p = 0; p < op.npops; ++p) {
         start = std::max(start, tokens[op.pops[p]].front());
+      }
+      for (int p = 0; p < op.npushes; ++p) {
+        const int q = op.pushes[p];
+        if (pushed[q] >= queue_depth) {
+          start = std::max(start, pop_times[q][pushed[q] - queue_depth]);
+        }
       }
       if (best < 0 || start < best_start ||
           (start == best_start && op.index < ops[lists[best][pc[best]]].index)) {
@@ -715,8 +725,14 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
     }
     if (std::holds_alternative<GemmInsn>(op.insn)) stats.gemm_cycles += busy;
     if (std::holds_alternative<AluInsn>(op.insn)) stats.alu_cycles += busy;
-    for (int p = 0; p < op.npops; ++p) tokens[op.pops[p]].pop_front();
-    for (int p = 0; p < op.npushes; ++p) tokens[op.pushes[p]].push_back(end);
+    for (int p = 0; p < op.npops; ++p) {
+      tokens[op.pops[p]].pop_front();
+      pop_times[op.pops[p]].push_back(start);
+    }
+    for (int p = 0; p < op.npushes; ++p) {
+      tokens[op.pushes[p]].push_back(end);
+      ++pushed[op.pushes[p]];
+    }
     free_at[best] = end;
     end_time = std::max(end_time, end);
     ++pc[best];
