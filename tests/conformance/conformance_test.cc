@@ -22,6 +22,8 @@
 #include "vta_backend/compiler/graph_compiler.h"
 #include "vta_backend/config.h"
 #include "vta_backend/device.h"
+#include "vta_backend/isa/isa.h"
+#include "vta_backend/runtime/command_queue.h"
 #include "vta_backend/sim/sim_device.h"
 #ifdef VTASERVE_HAVE_CPU_BACKEND
 #include "cpu_backend/cpu_backend.h"
@@ -321,6 +323,98 @@ std::vector<OpCase> AllCases() {
 
 INSTANTIATE_TEST_SUITE_P(Ops, ConformanceTest, ::testing::ValuesIn(AllCases()),
                          [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace vtaserve
+
+namespace vtaserve {
+namespace {
+
+// A compiled conv layer's instruction stream, corrupted in several ways,
+// must be rejected by the device with InvalidArgument (never a crash or a
+// hang); the intact stream runs.
+TEST(CompiledStreamTest, CorruptedStreamsAreRejected) {
+  auto config = vta::VtaConfigPreset("pynq");
+  ASSERT_THAT(config, IsOk());
+  auto sim = vta::sim::SimDevice::Create(*config);
+  ASSERT_THAT(sim, IsOk());
+  vta::VtaDevice& dev = **sim;
+  auto codec = vta::isa::IsaCodec::Create(*config);
+  ASSERT_THAT(codec, IsOk());
+  vta::compiler::ConvLayer layer;
+  layer.in = {32, 2, 8, 8, 1};
+  layer.out = {32, 2, 8, 8, 0};
+  layer.kh = layer.kw = 3;
+  layer.pad_top = layer.pad_left = 1;
+  layer.block_shift = {6, 6};
+  auto tiling = vta::compiler::PlanConv(*config, layer);
+  ASSERT_THAT(tiling, IsOk());
+  auto inp = dev.AllocBuffer(layer.in.Elems() * 16);
+  auto wgt = dev.AllocBuffer(2 * 2 * 9 * 256);
+  auto bias = dev.AllocBuffer(2 * 64);
+  auto out = dev.AllocBuffer(layer.out.Elems() * 16);
+  ASSERT_TRUE(inp.ok() && wgt.ok() && bias.ok() && out.ok());
+  vta::compiler::ConvAddrs addrs{inp->phys_addr / 16, wgt->phys_addr / 256,
+                                 bias->phys_addr / 64, out->phys_addr / 16};
+  auto q = vta::CommandQueue::Create(*config);
+  ASSERT_THAT(q, IsOk());
+  ASSERT_THAT(vta::compiler::EmitConv(*q, layer, *tiling, addrs), IsOk());
+  auto program = q->Finalize();
+  ASSERT_THAT(program, IsOk());
+  auto uops = dev.AllocBuffer(program->uop_words.size() * 4);
+  ASSERT_THAT(uops, IsOk());
+  std::vector<uint8_t> uop_bytes(program->uop_words.size() * 4);
+  std::memcpy(uop_bytes.data(), program->uop_words.data(), uop_bytes.size());
+  ASSERT_THAT(dev.CopyToDevice(*uops, 0, uop_bytes), IsOk());
+  auto good = program->Encode(*codec, uops->phys_addr);
+  ASSERT_THAT(good, IsOk());
+  auto run = [&](const std::vector<uint8_t>& bytes) -> absl::Status {
+    auto buf = dev.AllocBuffer(bytes.size());
+    if (!buf.ok()) return buf.status();
+    absl::Status s = dev.CopyToDevice(*buf, 0, bytes);
+    if (s.ok()) {
+      s = dev.Run(buf->phys_addr, static_cast<uint32_t>(bytes.size() / 16),
+                  absl::Seconds(1))
+              .status();
+    }
+    dev.FreeBuffer(*buf).IgnoreError();
+    return s;
+  };
+  EXPECT_THAT(run(*good), IsOk());
+  const size_t n = good->size() / 16;
+  {  // An undefined opcode (7) in the middle.
+    std::vector<uint8_t> b = *good;
+    b[(n / 2) * 16] |= 0x7;
+    EXPECT_THAT(run(b), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  {  // FINISH dropped.
+    std::vector<uint8_t> b(good->begin(), good->end() - 16);
+    EXPECT_THAT(run(b), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  {  // Every push flag cleared: pops wait forever -> deadlock reported.
+    std::vector<uint8_t> b = *good;
+    for (size_t i = 0; i < n; ++i) b[i * 16] &= static_cast<uint8_t>(~0x60);
+    EXPECT_THAT(run(b), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  {  // A LOAD/STORE pointed outside every DRAM buffer.
+    std::vector<uint8_t> b = *good;
+    bool patched = false;
+    for (size_t i = 0; i < n && !patched; ++i) {
+      auto insn = codec->Decode(vta::isa::LoadEncodedInsn(&b[i * 16]));
+      ASSERT_THAT(insn, IsOk());
+      if (auto* m = std::get_if<vta::isa::MemInsn>(&*insn);
+          m != nullptr && m->x_size > 0 && m->opcode == vta::isa::Opcode::kStore) {
+        m->dram_base = 0x7ffffff0u / 16;
+        auto e = codec->Encode(*insn);
+        ASSERT_THAT(e, IsOk());
+        vta::isa::StoreEncodedInsn(*e, &b[i * 16]);
+        patched = true;
+      }
+    }
+    ASSERT_TRUE(patched);
+    EXPECT_THAT(run(b), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+}
 
 }  // namespace
 }  // namespace vtaserve

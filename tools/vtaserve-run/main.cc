@@ -27,6 +27,7 @@
 #include "engine/npy.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "vta_backend/vta_backend.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ struct DeviceFactory {
 const std::vector<DeviceFactory>& Devices() {
   static const auto* devices = new std::vector<DeviceFactory>{
       {"reference", [] { return engine::CreateReferenceBackend(); }},
+      {"vta", [] { return vtaserve::vta::CreateVtaBackend({}).value(); }},
   };
   return *devices;
 }
