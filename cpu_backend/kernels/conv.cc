@@ -20,9 +20,11 @@ struct EncodeS16 {
   static T Apply(int8_t v) { return v; }
 };
 
+// Always inlined, so each clone of ConvPackInput gets its own copy.
 template <typename E>
-void PackRows(const PackedConv& pc, const int8_t* x, const Strides& s,
-              uint8_t* buf, int64_t row_begin, int64_t row_end) {
+inline __attribute__((always_inline)) void PackRows(
+    const PackedConv& pc, const int8_t* x, const Strides& s, uint8_t* buf,
+    int64_t row_begin, int64_t row_end) {
   using T = typename E::T;
   T* out = reinterpret_cast<T*>(buf);
   const T pad = E::Apply(static_cast<int8_t>(pc.in_zp));
@@ -154,6 +156,7 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   return pc;
 }
 
+VTASERVE_CPU_MULTIVERSION
 void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
                    uint8_t* buf, int64_t row_begin, int64_t row_end) {
   if (pc.elem_size == 2) {

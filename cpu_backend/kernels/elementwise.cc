@@ -13,6 +13,7 @@
 
 namespace vtaserve::cpu {
 
+VTASERVE_CPU_MULTIVERSION
 void AddS8(const engine::AddParams& p, const int8_t* a, const int8_t* b,
            int8_t* y, int64_t begin, int64_t end) {
   const int32_t ma = p.multiplier_a, mb = p.multiplier_b, bias = p.bias;
@@ -25,6 +26,7 @@ void AddS8(const engine::AddParams& p, const int8_t* a, const int8_t* b,
   }
 }
 
+VTASERVE_CPU_MULTIVERSION
 void ReluS8(int32_t zero_point, const int8_t* x, int8_t* y, int64_t begin,
             int64_t end) {
   const int8_t z = static_cast<int8_t>(zero_point);

@@ -6,6 +6,15 @@
 
 #include <cstdint>
 
+// Memory-bound elementwise kernels: GCC clones them for AVX2 and picks the
+// clone at load time (ifunc, CPUID), so the portable build keeps running
+// everywhere while AVX2 machines get 32-byte vectors.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VTASERVE_CPU_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define VTASERVE_CPU_MULTIVERSION
+#endif
+
 namespace vtaserve::cpu {
 
 enum class Layout { kNchw, kNhwc };

@@ -4,6 +4,7 @@
 
 namespace vtaserve::cpu {
 
+VTASERVE_CPU_MULTIVERSION
 void MaxPoolS8(const engine::PoolParams& p, const PoolShape& s,
                const int8_t* x, const Strides& xs, int8_t* y, int64_t begin,
                int64_t end) {
