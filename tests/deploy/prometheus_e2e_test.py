@@ -311,7 +311,7 @@ def main():
         repo = os.path.join(work, "models")
         os.makedirs(os.path.join(repo, MODEL, "1"))
         gen = subprocess.run([args.model_tool, "resnet18", "--format", "qdq", "--input-size", "32",
-                              "--num-classes", "10", "-o", os.path.join(repo, MODEL, "1", "model.onnx")],
+                              "--num-classes", "10", "--softmax", "-o", os.path.join(repo, MODEL, "1", "model.onnx")],
                              capture_output=True, text=True, timeout=120)
         if gen.returncode != 0:
             raise RuntimeError("vtaserve-model failed: %s" % gen.stderr)
@@ -356,7 +356,7 @@ def main():
             inf = subprocess.run([args.client, "infer", "--server=127.0.0.1:%d" % grpc_port, "--model=" + MODEL],
                                  capture_output=True, text=True, timeout=60)
             check(inf.returncode == 0 and "latency" in inf.stdout, "vtaserve-client infer succeeds",
-                  (inf.stdout + inf.stderr).strip().splitlines()[-1:])
+                  " ".join((inf.stdout + inf.stderr).strip().splitlines()[-1:]))
         else:
             print("NOTE vtaserve-client not built: the HEALTHCHECK command was not run", flush=True)
 
