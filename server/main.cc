@@ -20,6 +20,9 @@
 #ifdef VTASERVE_HAVE_CPU_BACKEND
 #include "cpu_backend/cpu_backend.h"
 #endif
+#ifdef VTASERVE_HAVE_VTA_BACKEND
+#include "vta_backend/vta_backend.h"
+#endif
 
 ABSL_FLAG(std::string, model_repository, "",
           "Model repository: <repo>/<model>/[config.pbtxt] and "
@@ -95,6 +98,21 @@ int main(int argc, char** argv) {
     registered.Update(registry.Register(vtaserve::cpu::CreateCpuBackend(cpu)));
   }
 #endif
+  // The accelerator: the server stays NOT_SERVING when it cannot come up.
+  bool device_ok = true;
+#ifdef VTASERVE_HAVE_VTA_BACKEND
+  {
+    vtaserve::vta::VtaOptions vta;
+    if (!options.vta_config.empty()) vta.config = options.vta_config;
+    auto backend = vtaserve::vta::CreateVtaBackend(vta);
+    if (backend.ok()) {
+      registered.Update(registry.Register(*std::move(backend)));
+    } else {
+      device_ok = false;
+      VTASERVE_LOG(kError, absl::StrCat("VTA device: ", backend.status().message()));
+    }
+  }
+#endif
   registered.Update(
       registry.Register(vtaserve::engine::CreateReferenceBackend()));
   if (!registered.ok()) {
@@ -110,7 +128,8 @@ int main(int argc, char** argv) {
     return vtaserve::engine::ImportOnnxFile(path, import);
   };
   absl::StatusOr<std::unique_ptr<vtaserve::server::Server>> server =
-      vtaserve::server::Server::Start(options, &registry, loader);
+      vtaserve::server::Server::Start(options, &registry, loader,
+                                      [device_ok] { return device_ok; });
   if (!server.ok()) {
     VTASERVE_LOG(kError, absl::StrCat("cannot start: ", server.status().message()));
     return 1;

@@ -501,6 +501,32 @@ TEST_F(ServerTest, HealthCheckAndWatchFollowModelState) {
   reader->Finish().IgnoreError();
 }
 
+TEST_F(ServerTest, NotServingUntilTheDeviceIsReady) {
+  server_->Shutdown(absl::Seconds(1));
+  std::atomic<bool> device_up{false};
+  ServerOptions options;
+  options.model_repository = repo_.string();
+  options.grpc_address = "127.0.0.1";
+  options.grpc_port = 0;
+  options.metrics_port = -1;
+  auto server = Server::Start(
+      options, &registry_,
+      [](const std::string&, const engine::ModelConfig&)
+          -> absl::StatusOr<engine::ModelGraph> { return TinyClassifier(); },
+      [&device_up] { return device_up.load(); });
+  ASSERT_THAT(server, IsOk());
+  server_ = *std::move(server);
+  clients_ = std::make_unique<Clients>(server_->grpc_port());
+  EXPECT_FALSE(server_->Ready());
+  EXPECT_EQ(Health(""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health("tiny"), HealthCheckResponse::NOT_SERVING);
+  device_up = true;
+  server_->UpdateHealth();
+  EXPECT_TRUE(server_->Ready());
+  EXPECT_EQ(Health(""), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health("tiny"), HealthCheckResponse::SERVING);
+}
+
 TEST_F(ServerTest, RepositoryIndexLoadUnload) {
   grpc::ClientContext c1;
   inference::RepositoryIndexResponse index;
