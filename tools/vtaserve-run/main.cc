@@ -6,6 +6,8 @@
 //       [--device reference|cpu|vta|auto] [--repeat N] [--seed S]
 //       [--shift-group G]
 //
+// --device D places every node D supports on D and the rest on the reference
+// backend; auto prefers vta, then cpu, then reference.
 // Exit codes: 0 success, 1 model/input/run error, 2 usage error or a device
 // that this build does not provide.
 #include <algorithm>
@@ -220,7 +222,10 @@ int Main(int argc, char** argv) {
                    args.device.c_str(), absl::StrJoin(available, ", ").c_str());
       return 2;
     }
+    // The named device runs every node it supports; the reference backend
+    // takes the rest (e.g. Quantize/Softmax at the edges).
     placement.preference = {args.device};
+    if (args.device != "reference") placement.preference.push_back("reference");
   }
 
   engine::ImportOptions import;
@@ -244,6 +249,14 @@ int Main(int argc, char** argv) {
   if (!executor.ok()) return Fail(executor.status(), "building the executor");
   for (const std::string& line : (*executor)->DescribePartitions()) {
     std::printf("partition: %s\n", line.c_str());
+  }
+  int fallbacks = 0;
+  for (const engine::NodePlacement& p : (*executor)->placements()) {
+    if (args.device != "auto" && p.backend != args.device) ++fallbacks;
+  }
+  if (fallbacks > 0) {
+    std::printf("%d node(s) not supported by '%s' run on the reference backend\n",
+                fallbacks, args.device.c_str());
   }
 
   absl::StatusOr<Tensor> input = args.input == "random"
