@@ -311,6 +311,10 @@ const ActivationRange* Calibration::Find(absl::string_view name) const {
   return nullptr;
 }
 
+namespace {
+void CenterClassifier(FloatResNet& net, uint64_t seed);
+}  // namespace
+
 absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
   if (spec.depth != 18 && spec.depth != 34 && spec.depth != 50) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -381,6 +385,7 @@ absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
     }
     net.fc_bias[n] = static_cast<float>(0.05 * rng.Normal());
   }
+  CenterClassifier(net, seed);
   return net;
 }
 
@@ -433,10 +438,13 @@ std::vector<float> CalibrationImage(uint64_t seed, int index, int size) {
   return img;
 }
 
-std::vector<float> RunFloatResNet(const FloatResNet& net,
-                                  const std::vector<float>& image,
+namespace {
+
+// The network up to the pooled features, on a [3][size][size] image.
+std::vector<float> PooledFeatures(const FloatResNet& net,
+                                  const std::vector<float>& image, int size,
                                   Calibration* cal) {
-  int h = net.input_size, w = net.input_size;
+  int h = size, w = size;
   std::vector<float> x = RunConv(net.stem, image, h, w, cal);
   x = MaxPool3x3s2(x, net.stem.out_channels, h, w);
   for (const FloatBlock& b : net.blocks) {
@@ -466,6 +474,61 @@ std::vector<float> RunFloatResNet(const FloatResNet& net,
     pooled[c] = static_cast<float>(sum / pixels);
   }
   Record(cal, "avgpool", pooled, /*relu=*/false);
+  return pooled;
+}
+
+// Random conv stacks map every image to nearly the same pooled features
+// (the per-channel means dominate), so the raw classifier's logits barely
+// depend on the input. Like a trained network, the classifier here responds
+// to the deviation from the mean feature: the mean over a few reference
+// images (not calibration images) is folded into the bias, and the weights
+// are rescaled so the logits of the reference images spread with a standard
+// deviation of about kLogitStd across classes.
+void CenterClassifier(FloatResNet& net, uint64_t seed) {
+  constexpr int kImages = 3;
+  constexpr double kLogitStd = 3.0;
+  const int size = std::min(net.input_size, 128);
+  const int k = net.num_features, n = net.num_classes;
+  std::vector<std::vector<float>> features;
+  std::vector<double> mean(k, 0.0);
+  for (int i = 0; i < kImages; ++i) {
+    features.push_back(PooledFeatures(
+        net, CalibrationImage(seed ^ 0x5EEDull, 1000 + i, size), size,
+        nullptr));
+    for (int j = 0; j < k; ++j) mean[j] += features.back()[j] / kImages;
+  }
+  double sum_sq = 0;
+  for (const auto& f : features) {
+    for (int c = 0; c < n; ++c) {
+      double acc = 0;
+      for (int j = 0; j < k; ++j) {
+        acc += static_cast<double>(net.fc_weights[static_cast<size_t>(c) * k + j]) *
+               (f[j] - mean[j]);
+      }
+      sum_sq += acc * acc;
+    }
+  }
+  const double rms = std::sqrt(sum_sq / (kImages * n));
+  const double gain = rms > 1e-12 ? kLogitStd / rms : 1.0;
+  for (int c = 0; c < n; ++c) {
+    double shift = 0;
+    float* wr = &net.fc_weights[static_cast<size_t>(c) * k];
+    for (int j = 0; j < k; ++j) {
+      wr[j] = static_cast<float>(wr[j] * gain);
+      shift += static_cast<double>(wr[j]) * mean[j];
+    }
+    net.fc_bias[c] = static_cast<float>(net.fc_bias[c] - shift);
+  }
+}
+
+}  // namespace
+
+std::vector<float> RunFloatResNet(const FloatResNet& net,
+                                  const std::vector<float>& image,
+                                  Calibration* cal) {
+  const std::vector<float> pooled =
+      PooledFeatures(net, image, net.input_size, cal);
+  const int channels = net.num_features;
   std::vector<float> logits(net.num_classes);
   for (int n = 0; n < net.num_classes; ++n) {
     double acc = net.fc_bias[n];

@@ -141,12 +141,14 @@ TEST_F(ZooOrtPeerTest, ResNetFormsTrackTheFloatForwardPass) {
     VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto qm, GenerateResNet(spec));
     const std::vector<float> q = RunOrt(qm, image, spec.input_size, form.tag);
     ASSERT_EQ(q.size(), reference.size());
-    // Measured about 0.999 at 224 and 64 (see the zoo report); 0.99 leaves
-    // room while still catching a wrong scale or zero point anywhere.
+    // The logits carry only the input-dependent part of the features (the
+    // classifier is centered), so this measures quantization noise against
+    // real signal: measured 0.955 (uint8) to 0.965 (int8 QOperator) here.
+    // A wrong scale or zero point anywhere drops it far lower.
     const double cosine = Cosine(q, reference);
     std::printf("[ zoo ort  ] resnet18@64 %s: cosine vs float %.5f\n",
                 form.tag, cosine);
-    EXPECT_GT(cosine, 0.99);
+    EXPECT_GT(cosine, 0.9);
   }
 }
 

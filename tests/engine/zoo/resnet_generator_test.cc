@@ -334,6 +334,30 @@ TEST(ResNetGeneratorTest, ActivationScalesAreFinitePositiveAndUsed) {
   EXPECT_EQ(checked, 20 + 8 + 2);  // convs, adds, avgpool, fc
 }
 
+TEST(ResNetGeneratorTest, LogitsDependOnTheImage) {
+  ResNetSpec spec;
+  spec.input_size = 64;
+  spec.num_classes = 100;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(FloatResNet net, BuildFloatResNet(spec));
+  std::vector<std::vector<float>> logits;
+  for (int i = 0; i < 2; ++i) {
+    logits.push_back(RunFloatResNet(net, CalibrationImage(42, i, 64), nullptr));
+  }
+  double dot = 0, n0 = 0, n1 = 0, mean = 0, sq = 0;
+  for (int c = 0; c < 100; ++c) {
+    dot += logits[0][c] * logits[1][c];
+    n0 += logits[0][c] * logits[0][c];
+    n1 += logits[1][c] * logits[1][c];
+    mean += logits[0][c] / 100;
+  }
+  for (int c = 0; c < 100; ++c) sq += (logits[0][c] - mean) * (logits[0][c] - mean);
+  const double std_dev = std::sqrt(sq / 100);
+  // Not the same ranking for every input, and a classifier-like spread.
+  EXPECT_LT(dot / std::sqrt(n0 * n1), 0.9);
+  EXPECT_GT(std_dev, 1.0);
+  EXPECT_LT(std_dev, 10.0);
+}
+
 TEST(ResNetGeneratorTest, CalibrationImagesAreSmoothAndInRange) {
   const std::vector<float> img = CalibrationImage(1, 0, 64);
   ASSERT_EQ(img.size(), 3u * 64 * 64);
