@@ -3,7 +3,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/common/status_macros.h"
+#include "absl/strings/str_join.h"
+#include "engine/executor.h"
+#include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/compiler/graph_compiler.h"
 #include "vta_backend/config.h"
 #include "vta_backend/sim/sim_device.h"
@@ -17,6 +21,11 @@ compiler::CompilerOptions ToCompilerOptions(const VtaOptions& o,
   c.run_timeout = o.run_timeout;
   auto it = b.find("first_conv");
   if (it != b.end()) c.first_conv = it->second;
+  const std::string prefix = engine::kStrategyOptionPrefix;
+  for (const auto& [key, value] : b) {
+    if (key.rfind(prefix, 0) == 0) c.node_strategy[key.substr(prefix.size())] = value;
+  }
+  c.host_runner = o.host_runner.get();
   return c;
 }
 
@@ -64,6 +73,10 @@ class VtaBackend : public engine::Backend {
   absl::StatusOr<engine::NodeCost> EstimateCost(
       const engine::ModelGraph& graph, engine::NodeId node,
       const engine::BackendOptions& options) override {
+    if (node >= 0 && static_cast<size_t>(node) < graph.nodes.size() &&
+        compiler::NeedsFirstConvStrategy(config_, graph.nodes[node])) {
+      return EstimateFirstConvCost(graph, node, options);
+    }
     VTASERVE_ASSIGN_OR_RETURN(
         compiler::NodeEstimate e,
         compiler::EstimateNode(config_, graph, node,
@@ -80,6 +93,56 @@ class VtaBackend : public engine::Backend {
   }
 
  private:
+  // Every first-conv strategy allowed by "strategy:<node>" (all of them
+  // when absent or not a VTA strategy): modeled device time at the config's
+  // clock plus the measured host transform and copies; the cheapest wins.
+  absl::StatusOr<engine::NodeCost> EstimateFirstConvCost(
+      const engine::ModelGraph& graph, engine::NodeId node,
+      const engine::BackendOptions& options) {
+    const engine::Node& n = graph.nodes[node];
+    VTASERVE_RETURN_IF_ERROR(
+        compiler::CheckNodeSupported(config_, graph, n, ToCompilerOptions(options_, options)));
+    std::string requested;
+    auto it = options.find(absl::StrCat(engine::kStrategyOptionPrefix, n.name));
+    if (it != options.end() && it->second.rfind("vta_", 0) == 0) requested = it->second;
+    VTASERVE_ASSIGN_OR_RETURN(std::vector<compiler::FirstConvStrategy> candidates,
+                              compiler::CandidateStrategies(requested));
+    const std::vector<compiler::FirstConvEstimate> estimates = compiler::EstimateFirstConv(
+        config_, graph, node, candidates, options_.host_runner.get(),
+        options_.host_timing_runs);
+    const compiler::FirstConvEstimate* best = nullptr;
+    double best_seconds = 0.0;
+    std::vector<std::string> lines;
+    for (const compiler::FirstConvEstimate& e : estimates) {
+      const absl::string_view name = compiler::FirstConvStrategyName(e.strategy);
+      if (!e.status.ok()) {
+        lines.push_back(absl::StrCat(name, ": n/a (", e.status.message(), ")"));
+        continue;
+      }
+      const double device_s = e.device_seconds(config_);
+      const double seconds = device_s + e.host_seconds;
+      lines.push_back(absl::StrFormat(
+          "%s: %.4f ms = modeled %d cycles (GEMM %d) at %g MHz %.4f ms + host "
+          "transform/copy %.4f ms (measured, %d B image)",
+          name, seconds * 1e3, e.cycles, e.gemm_uops, config_.clock_mhz, device_s * 1e3,
+          e.host_seconds * 1e3, e.image_bytes));
+      if (best == nullptr || seconds < best_seconds) {
+        best = &e;
+        best_seconds = seconds;
+      }
+    }
+    if (best == nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          "VTA cannot run node ", n.name, ": ", absl::StrJoin(lines, "; ")));
+    }
+    engine::NodeCost cost;
+    cost.seconds = best_seconds;
+    cost.strategy = std::string(compiler::FirstConvStrategyName(best->strategy));
+    cost.detail = absl::StrCat("best ", cost.strategy, " of [", absl::StrJoin(lines, "; "),
+                               "]; ", best->plan);
+    return cost;
+  }
+
   const VtaOptions options_;
   const VtaConfig config_;
   std::shared_ptr<VtaDevice> device_;
@@ -89,11 +152,12 @@ class VtaBackend : public engine::Backend {
 
 absl::StatusOr<std::unique_ptr<engine::Backend>> CreateVtaBackend(
     const VtaOptions& options) {
-  if (!(options.host_transform_bytes_per_second > 0) ||
+  if (!(options.host_transform_bytes_per_second > 0) || options.host_timing_runs < 0 ||
       options.run_timeout <= absl::ZeroDuration() || options.device_memory_bytes == 0) {
     return absl::InvalidArgumentError("bad VtaOptions");
   }
   VTASERVE_ASSIGN_OR_RETURN(VtaConfig config, LoadVtaConfig(options.config));
+  if (options.ext_im2col_load) config.ext_im2col_load = true;
   sim::SimOptions sim_options;
   sim_options.memory_bytes = options.device_memory_bytes;
   VTASERVE_ASSIGN_OR_RETURN(std::unique_ptr<sim::SimDevice> device,

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/backend.h"
+#include "engine/parallel_runner.h"
 
 namespace vtaserve::vta {
 
@@ -32,6 +33,18 @@ struct VtaOptions {
   // CPU (bytes per second; the host transforms are byte shuffles). Default:
   // 200e6, our assumption for a Cortex-A9 class core.
   double host_transform_bytes_per_second = 200e6;
+  // Runs the host-side input transforms of first convs (first_conv.h) in
+  // parallel, e.g. the CPU backend's pool (cpu_backend/parallel_runner.h).
+  // Shared with every compiled model. Default: null (the calling thread).
+  std::shared_ptr<engine::ParallelRunner> host_runner;
+  // Timed runs EstimateCost makes of a first conv's host transform (after
+  // one warm-up); it reports the median. Default: 3.
+  int host_timing_runs = 3;
+  // Turns on the simulator's opt-in im2col load extension
+  // (VtaConfig::ext_im2col_load) on top of `config`: the vta_im2col strategy
+  // then gathers its windows on the device's load path instead of on the
+  // host. No real board has it. Default: false.
+  bool ext_im2col_load = false;
 };
 
 // Creates the backend and its device. NotFound / InvalidArgument for a bad

@@ -8,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
+#include "vta_backend/compiler/first_conv.h"
 
 namespace vtaserve::vta::compiler {
 namespace {
@@ -180,6 +182,45 @@ std::vector<const Node*> Consumers(const ModelGraph& g, ValueId v) {
   return out;
 }
 
+// The first-conv strategy of node `n`: the one named by
+// options.node_strategy, else the feasible one with the fewest modeled
+// cycles. Unimplemented (with every strategy's reason) when none fits.
+absl::StatusOr<FirstConvStrategy> SelectFirstConvStrategy(
+    const VtaConfig& c, const ModelGraph& g, const Node& n,
+    const CompilerOptions& options) {
+  std::string requested;
+  if (auto it = options.node_strategy.find(n.name); it != options.node_strategy.end() &&
+                                                    it->second.rfind("vta_", 0) == 0) {
+    requested = it->second;
+  }
+  auto candidates = CandidateStrategies(requested);
+  if (!candidates.ok()) return absl::UnimplementedError(candidates.status().message());
+  NodeId id = -1;
+  for (size_t i = 0; i < g.nodes.size() && id < 0; ++i) {
+    if (g.nodes[i].name == n.name) id = static_cast<NodeId>(i);
+  }
+  if (id < 0) return absl::InternalError("node is not part of the graph");
+  const std::vector<FirstConvEstimate> estimates =
+      EstimateFirstConv(c, g, id, *candidates, nullptr, /*timed_runs=*/0);
+  const FirstConvEstimate* best = nullptr;
+  std::vector<std::string> reasons;
+  for (const FirstConvEstimate& e : estimates) {
+    if (!e.status.ok()) {
+      reasons.push_back(absl::StrCat(FirstConvStrategyName(e.strategy), ": ",
+                                     e.status.message()));
+    } else if (best == nullptr || e.cycles < best->cycles) {
+      best = &e;
+    }
+  }
+  if (best == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        "input channels ", std::get<ConvParams>(n.params).in_channels,
+        " are not a multiple of BLOCK_IN ", c.BlockIn(),
+        " and no first-conv strategy fits: ", absl::StrJoin(reasons, "; ")));
+  }
+  return best->strategy;
+}
+
 absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
                        const CompilerOptions& options) {
   const auto* pp = std::get_if<ConvParams>(&n.params);
@@ -193,7 +234,8 @@ absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
     return Unsupported(n, "needs int8 activations of batch 1");
   }
   const int bi = c.BlockIn(), bo = c.BlockOut();
-  if (p.in_channels % bi != 0) {
+  const bool first_conv = NeedsFirstConvStrategy(c, n);
+  if (!first_conv && p.in_channels % bi != 0) {
     return Unsupported(n, absl::StrCat(
         "input channels ", p.in_channels, " are not a multiple of BLOCK_IN ", bi,
         options.first_conv.empty()
@@ -214,7 +256,7 @@ absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
   if (p.clamp_min < -128 || p.clamp_max > 127 || p.clamp_min > p.clamp_max) {
     return Unsupported(n, "clamp outside int8");
   }
-  if (MaxPad(p) > 0) {
+  if (MaxPad(p) > 0 && !first_conv) {
     // Every padded conv reading this value pads with the same zero point
     // (the value's DRAM border holds it).
     for (const Node* other : Consumers(g, n.inputs[0])) {
@@ -228,6 +270,12 @@ absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
   }
   if (p.input_zero_point < -128 || p.input_zero_point > 127) {
     return Unsupported(n, "input zero point outside int8");
+  }
+  if (first_conv) {
+    // The host pads (or packs) the input: any zero point works.
+    auto strategy = SelectFirstConvStrategy(c, g, n, options);
+    if (!strategy.ok()) return Unsupported(n, strategy.status().message());
+    return absl::OkStatus();
   }
   const ConvLayer layer = MakeConvLayer(c, g, n, MaxPad(p), 0);
   auto plan = PlanConv(c, layer);
@@ -301,6 +349,16 @@ absl::StatusOr<NodeEstimate> EstimateNode(const VtaConfig& config,
     VTASERVE_ASSIGN_OR_RETURN(AddTiling t, PlanAdd(config, MakeAddLayer(config, graph, n, 0, 0, 0)));
     e.cycles = t.est_cycles;
     e.plan = absl::StrCat("add c", t.c_t, " h", t.h_t);
+  } else if (NeedsFirstConvStrategy(config, n)) {
+    VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
+                              SelectFirstConvStrategy(config, graph, n, options));
+    const std::vector<FirstConvEstimate> fe =
+        EstimateFirstConv(config, graph, id, {s}, nullptr, /*timed_runs=*/0);
+    VTASERVE_RETURN_IF_ERROR(fe[0].status);
+    e.cycles = fe[0].cycles;
+    e.host_bytes = static_cast<uint64_t>(fe[0].image_bytes) +
+                   NumElements(graph.value(n.outputs[0]).shape);
+    e.plan = absl::StrCat(FirstConvStrategyName(s), " ", fe[0].plan);
   } else {
     const auto& p = std::get<ConvParams>(n.params);
     VTASERVE_ASSIGN_OR_RETURN(ConvTiling t,
@@ -328,6 +386,11 @@ struct CompiledGraph::Layer {
   NodeId node = 0;
   std::optional<LoadedProgram> program;
   int64_t macs = 0;
+  // First-conv strategies (first_conv.h): the plan, the layer's own input
+  // image buffer and its host staging.
+  std::optional<FirstConvPlan> first_conv;
+  DeviceBuffer first_conv_input;
+  std::vector<int8_t> first_conv_staging;
 };
 
 CompiledGraph::~CompiledGraph() {
@@ -371,7 +434,7 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       const bool reads = std::find(n.inputs.begin(), n.inputs.end(), ValueId(v)) != n.inputs.end();
       const bool writes = !n.outputs.empty() && n.outputs[0] == ValueId(v);
       used |= reads || writes;
-      if (reads && n.op == OpKind::kConv) {
+      if (reads && n.op == OpKind::kConv && !NeedsFirstConvStrategy(config, n)) {
         const auto& p = std::get<ConvParams>(n.params);
         if (MaxPad(p) > 0) {
           border = std::max(border, MaxPad(p));
@@ -417,6 +480,9 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
     const Node& n = g.nodes[id];
     VTASERVE_ASSIGN_OR_RETURN(CommandQueue q, CommandQueue::Create(config));
     std::string plan;
+    std::optional<FirstConvPlan> first_conv_plan;
+    DeviceBuffer first_conv_input;
+    std::vector<int8_t> first_conv_staging;
     if (n.op == OpKind::kAdd) {
       const ValueBuffer& a = *cg->values_[n.inputs[0]];
       const ValueBuffer& b = *cg->values_[n.inputs[1]];
@@ -442,14 +508,33 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       const auto& p = std::get<ConvParams>(n.params);
       const ValueBuffer& x = *cg->values_[n.inputs[0]];
       const ValueBuffer& y = *cg->values_[n.outputs[0]];
-      ConvLayer layer = MakeConvLayer(config, g, n, x.layout.border, y.layout.border);
-      layer.in = x.layout;
-      layer.out = y.layout;
+      ConvLayer layer;
+      std::vector<int8_t> w;
+      std::vector<int32_t> bias;
+      DeviceBuffer inp_buffer = x.buffer;
+      if (NeedsFirstConvStrategy(config, n)) {
+        VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
+                                  SelectFirstConvStrategy(config, g, n, options));
+        VTASERVE_ASSIGN_OR_RETURN(
+            FirstConvPlan fp, PlanFirstConv(config, p, x.layout.h, x.layout.w,
+                                            y.layout.h, y.layout.w, s));
+        layer = MakeFirstConvLayer(config, fp, y.layout);
+        w = PackFirstConvWeights(config, fp, layer.out.blocks);
+        bias = PackFirstConvBias(config, fp, layer.out.blocks);
+        const size_t image_bytes = static_cast<size_t>(fp.ImageBytes(config.BlockIn()));
+        VTASERVE_ASSIGN_OR_RETURN(inp_buffer, alloc(image_bytes));
+        first_conv_staging.assign(image_bytes, 0);
+        first_conv_input = inp_buffer;
+        plan = absl::StrCat(FirstConvStrategyName(s), fp.bias_in_gemm ? " (bias in GEMM) " : " ");
+        first_conv_plan.emplace(std::move(fp));
+      } else {
+        layer = MakeConvLayer(config, g, n, x.layout.border, y.layout.border);
+        layer.in = x.layout;
+        layer.out = y.layout;
+        w = PackConvWeights(config, p, layer.in.blocks, layer.out.blocks);
+        bias = PackConvBias(p, layer.out.blocks, config.BlockOut(), layer.zp_folded);
+      }
       VTASERVE_ASSIGN_OR_RETURN(ConvTiling t, PlanConv(config, layer));
-      const std::vector<int8_t> w =
-          PackConvWeights(config, p, layer.in.blocks, layer.out.blocks);
-      const std::vector<int32_t> bias =
-          PackConvBias(p, layer.out.blocks, config.BlockOut(), layer.zp_folded);
       VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer wb, alloc(w.size()));
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(
           wb, 0, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(w.data()), w.size())));
@@ -461,12 +546,12 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       }
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(bb, 0, bias_bytes));
       ConvAddrs addrs;
-      VTASERVE_ASSIGN_OR_RETURN(addrs.inp, elem_addr(x.buffer, isa::MemoryType::kInp));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.inp, elem_addr(inp_buffer, isa::MemoryType::kInp));
       VTASERVE_ASSIGN_OR_RETURN(addrs.wgt, elem_addr(wb, isa::MemoryType::kWgt));
       VTASERVE_ASSIGN_OR_RETURN(addrs.bias, elem_addr(bb, isa::MemoryType::kAcc));
       VTASERVE_ASSIGN_OR_RETURN(addrs.out, elem_addr(y.buffer, isa::MemoryType::kOut));
       VTASERVE_RETURN_IF_ERROR(EmitConv(q, layer, t, addrs));
-      plan = t.ToString();
+      plan += t.ToString();
     }
     auto program = q.Finalize();
     if (!program.ok()) {
@@ -481,6 +566,9 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
     layer->node = static_cast<NodeId>(id);
     layer->program.emplace(*std::move(loaded));
     layer->macs = g.NodeMacs(static_cast<NodeId>(id));
+    layer->first_conv = std::move(first_conv_plan);
+    layer->first_conv_input = first_conv_input;
+    layer->first_conv_staging = std::move(first_conv_staging);
     cg->layers_.push_back(std::move(layer));
     cg->plans_.push_back(absl::StrCat(n.name, ": ", plan, ", ", program->insns.size(),
                                       " insns"));
@@ -502,8 +590,12 @@ absl::Status CompiledGraph::Execute(const engine::ExecutionContext& context,
     const Node& n = g.nodes[layer->node];
     const absl::Time start = absl::Now();
     double host_seconds = 0.0;
+    if (layer->first_conv.has_value()) {
+      VTASERVE_ASSIGN_OR_RETURN(host_seconds, PrepareFirstConvInput(*layer, inputs));
+    }
     for (ValueId v : n.inputs) {
       ValueBuffer& vb = *values_[v];
+      if (layer->first_conv.has_value()) continue;  // transformed above
       if (!vb.graph_input || uploaded[v]) continue;
       const absl::Time h0 = absl::Now();
       const Tensor& t = *inputs[vb.input_index];
@@ -572,6 +664,41 @@ absl::Status CompiledGraph::Execute(const engine::ExecutionContext& context,
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<double> CompiledGraph::PrepareFirstConvInput(
+    Layer& layer, absl::Span<const Tensor* const> inputs) {
+  const absl::Time h0 = absl::Now();
+  const Node& n = graph_.nodes[layer.node];
+  const ValueBuffer& vb = *values_[n.inputs[0]];
+  const FirstConvPlan& plan = *layer.first_conv;
+  const int64_t elems = int64_t{plan.in_channels} * plan.in_h * plan.in_w;
+  std::vector<int8_t> produced;
+  const int8_t* nchw = nullptr;
+  if (vb.graph_input) {
+    const Tensor& t = *inputs[vb.input_index];
+    if (t.dtype() != DataType::kInt8 || t.num_elements() != elems) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input ", graph_.value(n.inputs[0]).name, " does not match the graph"));
+    }
+    nchw = t.data<int8_t>();
+  } else {
+    // Produced by an earlier VTA layer of this partition: read it back.
+    const int lanes = config_.BlockOut();
+    std::vector<int8_t> image(static_cast<size_t>(vb.layout.Elems()) * lanes);
+    VTASERVE_RETURN_IF_ERROR(device_->CopyFromDevice(
+        vb.buffer, 0, absl::MakeSpan(reinterpret_cast<uint8_t*>(image.data()), image.size())));
+    produced.resize(static_cast<size_t>(elems));
+    UnpackActivation(vb.layout, lanes, image.data(), produced.data());
+    nchw = produced.data();
+  }
+  TransformFirstConvInput(plan, config_.BlockIn(), nchw, layer.first_conv_staging.data(),
+                          options_.host_runner);
+  VTASERVE_RETURN_IF_ERROR(device_->CopyToDevice(
+      layer.first_conv_input, 0,
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(layer.first_conv_staging.data()),
+                          layer.first_conv_staging.size())));
+  return absl::ToDoubleSeconds(absl::Now() - h0);
 }
 
 std::string CompiledGraph::Describe() const {

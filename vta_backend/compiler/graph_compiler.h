@@ -14,6 +14,7 @@
 #define VTASERVE_VTA_BACKEND_COMPILER_GRAPH_COMPILER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/types/span.h"
 #include "engine/backend.h"
 #include "engine/graph.h"
+#include "engine/parallel_runner.h"
 #include "engine/tensor.h"
 #include "vta_backend/compiler/layer_lowering.h"
 #include "vta_backend/config.h"
@@ -32,17 +34,26 @@
 
 namespace vtaserve::vta::compiler {
 
-// How a conv is mapped. Only kDirect exists today; a first-conv strategy
-// (3-channel stems: im2col, kw-fold, space-to-depth) is a new enumerator
-// chosen per node by SelectConvStrategy from BackendOptions{"first_conv"}.
+// How a conv is mapped: kDirect, or for convs whose input channels are not
+// a multiple of BLOCK_IN one of the first-conv strategies of first_conv.h,
+// chosen per node through CompilerOptions::node_strategy.
 enum class ConvStrategy { kDirect };
 
 struct CompilerOptions {
   // Device-time budget of one layer's run (VTADeviceRun's wait). Default: 10 s.
   absl::Duration run_timeout = absl::Seconds(10);
-  // Value of BackendOptions "first_conv" (e.g. "vta_im2col"). Default: "":
-  // convs whose input channels are not a multiple of BLOCK_IN stay on CPU.
+  // Value of BackendOptions "first_conv" (e.g. "vta_im2col"). Default: "".
   std::string first_conv;
+  // Strategy per node name for convs whose input channels are not a
+  // multiple of BLOCK_IN (first_conv.h), from BackendOptions
+  // "strategy:<node>" = "vta_pad" | "vta_im2col" | "vta_s2d" | "vta_kwfold".
+  // A node without an entry takes the strategy with the fewest modeled
+  // cycles. Default: empty.
+  std::map<std::string, std::string> node_strategy;
+  // Runs the host-side input transforms of those convs in parallel; not
+  // owned, must outlive the compiled graph. Default: nullptr (the calling
+  // thread does the work).
+  engine::ParallelRunner* host_runner = nullptr;
 };
 
 // OK if VTA computes `node` bit-exactly with this compiler; Unimplemented
@@ -88,6 +99,10 @@ class CompiledGraph {
   struct ValueBuffer;
   struct Layer;
   CompiledGraph() = default;
+  // Builds the input image of a first-conv layer (first_conv.h) on the host
+  // and copies it to the device; returns the seconds it took.
+  absl::StatusOr<double> PrepareFirstConvInput(
+      Layer& layer, absl::Span<const Tensor* const> inputs);
 
   std::shared_ptr<VtaDevice> device_;
   VtaConfig config_;

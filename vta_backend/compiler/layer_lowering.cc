@@ -181,7 +181,9 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
   std::vector<uint64_t> store_done;  // per tile
   uint64_t insns = 2;
   // Prologue: bias (compute) and resident weights (load).
-  comp_free = m.Mem(static_cast<uint64_t>(l.out.blocks) * c.AccElemBytes());
+  comp_free = l.bias_in_gemm
+                  ? 0
+                  : m.Mem(static_cast<uint64_t>(l.out.blocks) * c.AccElemBytes());
   bus_free = comp_free;
   if (t.wgt_resident) {
     load_free = m.Mem(static_cast<uint64_t>(l.out.blocks) * l.in.blocks * kk * wb);
@@ -239,7 +241,7 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
           insns += 1;
           const bool last = ci0 + t.ci_t >= l.in.blocks;
           if (last) {
-            ct += m.AluTensor(n);
+            if (!l.bias_in_gemm) ct += m.AluTensor(n);
             const auto shr = ShiftOps(l.block_shift, co0, co_n);
             for (const ShrOp& s : shr) ct += m.AluImm(uint64_t{1} * s.num_blocks * h_n * w_n);
             ct += 2 * m.AluImm(n);
@@ -491,8 +493,10 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
   const bool full = FullWidth(l, t.w_t);
 
   // Prologue: biases (compute stage) into the reserved ACC region.
-  VTASERVE_RETURN_IF_ERROR(Annotate(
-      q.Load2D(MemoryType::kAcc, bias_base, addrs.bias, 1, CO, CO), "bias load"));
+  if (!l.bias_in_gemm) {
+    VTASERVE_RETURN_IF_ERROR(Annotate(
+        q.Load2D(MemoryType::kAcc, bias_base, addrs.bias, 1, CO, CO), "bias load"));
+  }
 
   auto emit_load = [&](int k) -> absl::Status {
     const Step& st = steps[k];
@@ -599,18 +603,21 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
     VTASERVE_RETURN_IF_ERROR(Annotate(q.Gemm(gid, /*reset=*/false), "conv GEMM"));
     if (k < K - 2) VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kCompute, Stage::kLoad));
     if (!st.last) return absl::OkStatus();
-    // Epilogue: + bias[c], SHR per block, clamp (+ zero point).
-    VTASERVE_ASSIGN_OR_RETURN(
-        KernelId bid,
-        cache.Get(std::make_tuple(std::string("bias"), acc_base, st.co0, st.co_n, hw),
-                  [&] {
-                    UopKernel kern;
-                    kern.uops.push_back(Uop{acc_base, bias_base + st.co0, 0});
-                    kern.loops.push_back(UopLoop{static_cast<uint32_t>(st.co_n), hw, 1, 0});
-                    kern.loops.push_back(UopLoop{hw, 1, 0, 0});
-                    return kern;
-                  }));
-    VTASERVE_RETURN_IF_ERROR(q.Alu(bid, AluOpcode::kAdd, /*use_imm=*/false, 0));
+    // Epilogue: + bias[c] (unless in the GEMM), SHR per block, clamp (+ zero
+    // point).
+    if (!l.bias_in_gemm) {
+      VTASERVE_ASSIGN_OR_RETURN(
+          KernelId bid,
+          cache.Get(std::make_tuple(std::string("bias"), acc_base, st.co0, st.co_n, hw),
+                    [&] {
+                      UopKernel kern;
+                      kern.uops.push_back(Uop{acc_base, bias_base + st.co0, 0});
+                      kern.loops.push_back(UopLoop{static_cast<uint32_t>(st.co_n), hw, 1, 0});
+                      kern.loops.push_back(UopLoop{hw, 1, 0, 0});
+                      return kern;
+                    }));
+      VTASERVE_RETURN_IF_ERROR(q.Alu(bid, AluOpcode::kAdd, /*use_imm=*/false, 0));
+    }
     for (const ShrOp& op : ShiftOps(l.block_shift, st.co0, st.co_n)) {
       VTASERVE_RETURN_IF_ERROR(AluImm(q, cache, acc_base + op.first_block * hw,
                                       op.num_blocks * hw, AluOpcode::kShr,

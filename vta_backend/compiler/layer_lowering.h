@@ -62,6 +62,10 @@ struct ConvLayer {
   // when provably overflow-free), so the epilogue is SHR, MIN hi, MAX lo.
   // false: SHR, MIN hi - zp, MAX lo - zp, ADD zp.
   bool zp_folded = false;
+  // true: the bias (zero-point folded as above) is already part of the
+  // GEMM (constant input lanes, see first_conv.h): no bias load and no
+  // tensor ALU add in the epilogue.
+  bool bias_in_gemm = false;
   int32_t output_zero_point = 0;
   int32_t clamp_min = -128, clamp_max = 127;
 };
