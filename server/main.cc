@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@
 #include "server/server.h"
 #ifdef VTASERVE_HAVE_CPU_BACKEND
 #include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel_runner.h"
+#endif
+#ifdef VTASERVE_HAVE_VTA_BACKEND
+#include "vta_backend/vta_backend.h"
 #endif
 #ifdef VTASERVE_HAVE_VTA_BACKEND
 #include "vta_backend/vta_backend.h"
@@ -91,11 +96,26 @@ int main(int argc, char** argv) {
 
   vtaserve::engine::BackendRegistry registry;
   absl::Status registered = absl::OkStatus();
+  // Host-side work of other backends (the VTA first-conv transforms) runs on
+  // a oneTBB arena of the CPU pool's size.
+  std::shared_ptr<vtaserve::engine::ParallelRunner> host_runner;
 #ifdef VTASERVE_HAVE_CPU_BACKEND
   {
     vtaserve::cpu::CpuOptions cpu;
     cpu.threads = options.cpu_threads;
     registered.Update(registry.Register(vtaserve::cpu::CreateCpuBackend(cpu)));
+    host_runner = vtaserve::cpu::CreateCpuParallelRunner(options.cpu_threads);
+  }
+#endif
+#ifdef VTASERVE_HAVE_VTA_BACKEND
+  // The simulated VTA joins only when a configuration is named.
+  if (!options.vta_config.empty()) {
+    vtaserve::vta::VtaOptions vta;
+    vta.config = options.vta_config;
+    vta.host_runner = host_runner;
+    auto backend = vtaserve::vta::CreateVtaBackend(vta);
+    registered.Update(backend.ok() ? registry.Register(*std::move(backend))
+                                   : backend.status());
   }
 #endif
   // The accelerator: the server stays NOT_SERVING when it cannot come up.

@@ -27,6 +27,8 @@
 #include "tests/vta_backend/compiler/graph_builders.h"
 #include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/config.h"
+#include "vta_backend/isa/isa.h"
+#include "vta_backend/runtime/command_queue.h"
 #include "vta_backend/vta_backend.h"
 
 namespace vtaserve::vta {
@@ -55,6 +57,7 @@ struct Case {
   int cin;
   int32_t input_zp;  // int8 domain: 0 = uint8 zp 128, -28 = uint8 zp 100
   uint64_t seed;
+  bool ext = false;  // the simulator's ext_im2col_load extension
 };
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
@@ -62,7 +65,8 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   std::string s = absl::StrCat(c.config, "_",
                                compiler::FirstConvStrategyName(c.strategy), "_",
                                c.shape.name, "_c", c.cin, "_zp",
-                               c.input_zp < 0 ? "m" : "", std::abs(c.input_zp));
+                               c.input_zp < 0 ? "m" : "", std::abs(c.input_zp),
+                               c.ext ? "_ext" : "");
   for (char& ch : s) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   }
@@ -126,6 +130,7 @@ TEST_P(FirstConvStrategyTest, BitExactWithReference) {
   VtaOptions options;
   options.config = c.config;
   options.host_runner = cpu::CreateCpuParallelRunner(2);
+  options.ext_im2col_load = c.ext;
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(options));
   ASSERT_THAT(vta->Supports(g, g.nodes[0]), IsOk());
   const std::string strategy(compiler::FirstConvStrategyName(c.strategy));
@@ -151,6 +156,13 @@ std::vector<Case> AllCases() {
           cases.push_back(Case{config, s, shape, cin, zps[seed % 4], seed});
           ++seed;
         }
+      }
+    }
+    for (const StemShape& shape : kShapes) {  // device-side im2col gather
+      for (int cin : {1, 3, 4, 8}) {
+        cases.push_back(Case{config, FirstConvStrategy::kIm2col, shape, cin, zps[seed % 4],
+                             seed, /*ext=*/true});
+        ++seed;
       }
     }
   }
@@ -194,11 +206,11 @@ TEST(FirstConvTransformTest, CpuPoolMatchesSerial) {
     VTASERVE_ASSERT_OK_AND_ASSIGN(
         compiler::FirstConvPlan plan,
         compiler::PlanFirstConv(config, p, 57, 57, 29, 29, s));
-    const size_t bytes = static_cast<size_t>(plan.ImageBytes(16));
+    const size_t bytes = static_cast<size_t>(plan.ImageBytes());
     std::vector<int8_t> serial(bytes, 99), parallel(bytes, -99);
-    compiler::TransformFirstConvInput(plan, 16, x.data<int8_t>(), serial.data(), nullptr);
+    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), serial.data(), nullptr);
     const int before = pool->calls();
-    compiler::TransformFirstConvInput(plan, 16, x.data<int8_t>(), parallel.data(), pool.get());
+    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), parallel.data(), pool.get());
     EXPECT_EQ(pool->calls(), before + 1);
     EXPECT_EQ(serial, parallel) << compiler::FirstConvStrategyName(s);
   }
@@ -268,6 +280,86 @@ TEST(FirstConvBackendTest, LargeBiasStillBitExactThroughAluAdd) {
         {&x}, nullptr);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(Mismatches(got[0], expected[0]), 0) << compiler::FirstConvStrategyName(s);
+  }
+}
+
+TEST(FirstConvPlanTest, DeviceGatherOnlyWithTheExtension) {
+  VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset("pynq"));
+  EXPECT_FALSE(config.ext_im2col_load);
+  ConvCase cc;
+  cc.cin = 3;
+  cc.cout = 64;
+  cc.h = cc.w = 224;
+  cc.kh = cc.kw = 7;
+  cc.stride = 2;
+  cc.pad_top = cc.pad_left = cc.pad_bottom = cc.pad_right = 3;
+  const engine::ModelGraph g = testing::SingleConvGraph(cc);
+  const auto& p = std::get<engine::ConvParams>(g.nodes[0].params);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      compiler::FirstConvPlan host,
+      compiler::PlanFirstConv(config, p, 224, 224, 112, 112, FirstConvStrategy::kIm2col));
+  EXPECT_FALSE(host.device_gather);
+  EXPECT_EQ(host.ImageBytes(), 112 * 112 * 160);
+  config.ext_im2col_load = true;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      compiler::FirstConvPlan dev,
+      compiler::PlanFirstConv(config, p, 224, 224, 112, 112, FirstConvStrategy::kIm2col));
+  EXPECT_TRUE(dev.device_gather);
+  EXPECT_EQ(dev.ImageBytes(), 229 * 229 * 3);  // bordered HWC bytes
+  EXPECT_EQ(dev.layout.blocks, 10);
+}
+
+TEST(FirstConvIsaTest, Im2colLoadNeedsTheExtension) {
+  VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset("pynq"));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue plain, CommandQueue::Create(config));
+  EXPECT_THAT(plain.LoadIm2col(0, 4096, 2, 4, 64, 3, 3, 3, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // A LOAD with memory type 6 does not decode without the extension.
+  isa::MemInsn m;
+  m.opcode = isa::Opcode::kLoad;
+  m.memory_type = isa::MemoryType::kInpIm2col;
+  m.x_size = m.y_size = 1;
+  config.ext_im2col_load = true;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec ext_codec, isa::IsaCodec::Create(config));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::EncodedInsn bits, ext_codec.Encode(m));
+  EXPECT_THAT(ext_codec.Decode(bits), IsOk());
+  config.ext_im2col_load = false;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec codec, isa::IsaCodec::Create(config));
+  EXPECT_THAT(codec.Decode(bits), StatusIs(absl::StatusCode::kInvalidArgument));
+  config.ext_im2col_load = true;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue q, CommandQueue::Create(config));
+  EXPECT_THAT(q.LoadIm2col(0, 4096, 2, 4, 64, 3, 3, 3, 1), IsOk());
+  EXPECT_THAT(q.LoadIm2col(0, 4096, 2, 4, 64, 17, 3, 3, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(q.LoadIm2col(0, 4096, 2, 40, 64, 3, 3, 3, 1),  // row too wide
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FirstConvBackendTest, FullSizeStemBitExactWithAndWithoutDeviceGather) {
+  // 224x224 7x7/s2: a window row of 10 blocks x 112 columns exceeds half the
+  // pynq INP buffer, so tiles split the width (gather offsets by columns).
+  ConvCase cc;
+  cc.cin = 3;
+  cc.cout = 16;
+  cc.h = cc.w = 224;
+  cc.kh = cc.kw = 7;
+  cc.stride = 2;
+  cc.pad_top = cc.pad_left = cc.pad_bottom = cc.pad_right = 3;
+  cc.input_zp = 0;
+  cc.output_zp = -128;
+  cc.relu = true;
+  const engine::ModelGraph g = testing::SingleConvGraph(cc);
+  const Tensor x = testing::RandomInt8(g.value(0).shape, 11);
+  auto ref = engine::CreateReferenceBackend();
+  const auto expected = RunCompiled(*ref, g, {}, {&x}, nullptr);
+  for (bool ext : {false, true}) {
+    VtaOptions options;
+    options.ext_im2col_load = ext;
+    options.host_runner = cpu::CreateCpuParallelRunner(0);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(options));
+    const auto got = RunCompiled(*vta, g, {{"strategy:conv", "vta_im2col"}}, {&x}, nullptr);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(Mismatches(got[0], expected[0]), 0) << "ext " << ext;
   }
 }
 

@@ -6,3 +6,4 @@ target_link_libraries(vtaserve-bench PRIVATE vtaserve::vta_backend)  # vta_sim_b
 target_link_libraries(vtaserve-bench PRIVATE vtaserve::cpu_backend dnnl gomp)
 target_compile_definitions(vtaserve-bench PRIVATE VTASERVE_CPU_BENCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 target_link_libraries(vtaserve-bench PRIVATE vtaserve::vta_backend)  # vta_bench.cc
+target_link_libraries(vtaserve-bench PRIVATE vtaserve::vta_backend vtaserve::cpu_backend)  # first_conv_bench.cc

@@ -4,7 +4,7 @@
 //
 //   vtaserve-run MODEL.onnx --input IN.npy|random --output OUT.npy
 //       [--device reference|cpu|vta|auto] [--repeat N] [--seed S]
-//       [--shift-group G]
+//       [--shift-group G] [--first-conv auto|cpu|vta_pad|vta_im2col|vta_s2d|vta_kwfold]
 //
 // --device D places every node D supports on D and the rest on the reference
 // backend; auto prefers vta, then cpu, then reference.
@@ -59,6 +59,7 @@ struct Args {
   int repeat = 1;
   uint64_t seed = 1;
   int shift_group = engine::RequantOptions{}.shift_group;
+  std::string first_conv;  // engine::kFirstConvOption; empty: the default
 };
 
 void Usage(std::FILE* out) {
@@ -66,7 +67,7 @@ void Usage(std::FILE* out) {
                "usage: vtaserve-run MODEL.onnx --input IN.npy|random "
                "--output OUT.npy\n"
                "         [--device reference|cpu|vta|auto] [--repeat N] "
-               "[--seed S] [--shift-group G]\n");
+               "[--seed S] [--shift-group G] [--first-conv POLICY]\n");
 }
 
 int UsageError(const std::string& msg) {
@@ -115,6 +116,9 @@ int ParseArgs(int argc, char** argv, Args& args) {
       if (!need() || !absl::SimpleAtoi(value, &args.seed)) {
         return UsageError("--seed needs a non-negative integer");
       }
+    } else if (a == "--first-conv") {
+      if (!need()) return UsageError("--first-conv needs a value");
+      args.first_conv = value;
     } else if (a == "--shift-group") {
       if (!need() || !absl::SimpleAtoi(value, &args.shift_group) ||
           args.shift_group < 1) {
@@ -228,6 +232,10 @@ int Main(int argc, char** argv) {
     if (args.device != "reference") placement.preference.push_back("reference");
   }
 
+  if (!args.first_conv.empty()) {
+    placement.backend_options[engine::kFirstConvOption] = args.first_conv;
+  }
+
   engine::ImportOptions import;
   import.requant.shift_group = args.shift_group;
   const absl::Time t_import = absl::Now();
@@ -249,6 +257,12 @@ int Main(int argc, char** argv) {
   if (!executor.ok()) return Fail(executor.status(), "building the executor");
   for (const std::string& line : (*executor)->DescribePartitions()) {
     std::printf("partition: %s\n", line.c_str());
+  }
+  for (const engine::NodePlacement& p : (*executor)->placements()) {
+    if (p.op == engine::OpKind::kConv && !p.costs.empty()) {
+      std::printf("first conv %s: %s (%s); costs: %s\n", p.node.c_str(), p.backend.c_str(),
+                  p.strategy.c_str(), p.costs.c_str());
+    }
   }
   int fallbacks = 0;
   for (const engine::NodePlacement& p : (*executor)->placements()) {

@@ -147,6 +147,9 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
   plan.in_w = in_w;
   plan.out_h = out_h;
   plan.out_w = out_w;
+  plan.in_kernel_h = KH;
+  plan.in_kernel_w = KW;
+  plan.in_stride = SH;
   plan.pad_value = std::clamp(p.input_zero_point, -128, 127);
   plan.zp_folded = ZeroPointFoldable(p);
   ConvParams& q = plan.conv;
@@ -177,6 +180,22 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
     }
     case FirstConvStrategy::kIm2col: {
       kh2 = kw2 = 1;
+      const int taps = C * KH * KW;
+      plan.device_gather = config.ext_im2col_load && KH <= 16 && KW <= 16 && C <= 16 &&
+                           SH == SW && SH <= 16 &&
+                           int64_t{(out_w - 1) * SW + KW} * C <= 0xffff;
+      if (plan.device_gather) {
+        // The host writes the bordered HWC image; the device gathers
+        // windows in (kh, kw, c) order.
+        lay.h = out_h;
+        lay.w = out_w;
+        for (int c = 0; c < C; ++c) add_channel(c, -p.pad_top, -p.pad_left);
+        weight = [&p, C, KH, KW](int o, int k, int, int) {
+          const int a = k / (KW * C), b = k / C % KW, c = k % C;
+          return p.weights[((size_t(o) * C + c) * KH + a) * KW + b];
+        };
+        break;
+      }
       plan.step_h = SH;
       plan.step_w = SW;
       lay.h = out_h;
@@ -186,7 +205,6 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
           for (int b = 0; b < KW; ++b) add_channel(c, a - p.pad_top, b - p.pad_left);
         }
       }
-      const int taps = C * KH * KW;
       weight = [&p, taps](int o, int k, int, int) {
         return p.weights[size_t(o) * taps + k];
       };
@@ -230,8 +248,10 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
     }
   }
   plan.reduction = static_cast<int>(plan.source_channel.size());
-  const int K = plan.reduction;
-  const int spare = CeilDiv(K, lanes) * lanes - K;
+  // Transformed reduction channels of the conv.
+  const int K = plan.device_gather ? C * KH * KW : plan.reduction;
+  // Bias lanes need host-written constants: not with the device gather.
+  const int spare = plan.device_gather ? 0 : CeilDiv(K, lanes) * lanes - K;
   // Bias lanes, when every channel's bias fits the spare lanes.
   int bias_lanes = 0;
   std::vector<std::vector<int8_t>> bias_w(p.out_channels);
@@ -268,6 +288,16 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
   if (plan.bias_in_gemm) q.bias.assign(p.out_channels, 0);
   lay.channels = q.in_channels;
   lay.blocks = CeilDiv(q.in_channels, lanes);
+  plan.image = lay;
+  plan.image_lanes = lanes;
+  if (plan.device_gather) {
+    plan.image = ActivationLayout{};
+    plan.image.channels = C;
+    plan.image.blocks = 1;
+    plan.image.h = (out_h - 1) * SH + KH;
+    plan.image.w = (out_w - 1) * SW + KW;
+    plan.image_lanes = C;
+  }
   // The conv's input rows/cols must cover every tap of every output.
   if (strategy != FirstConvStrategy::kPad) {
     if ((out_h - 1) * q.stride_h + q.kernel_h > lay.h ||
@@ -281,10 +311,11 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
   return plan;
 }
 
-void TransformFirstConvInput(const FirstConvPlan& plan, int lanes,
+void TransformFirstConvInput(const FirstConvPlan& plan,
                              const int8_t* x, int8_t* image,
                              engine::ParallelRunner* runner) {
-  const ActivationLayout& lay = plan.layout;
+  const ActivationLayout& lay = plan.image;
+  const int lanes = plan.image_lanes;
   const int PH = lay.PaddedH(), PW = lay.PaddedW();
   const int H = plan.in_h, W = plan.in_w;
   const int K = plan.reduction;
@@ -347,6 +378,13 @@ ConvLayer MakeFirstConvLayer(const VtaConfig& config, const FirstConvPlan& plan,
   }
   l.zp_folded = plan.zp_folded;
   l.bias_in_gemm = plan.bias_in_gemm;
+  if (plan.device_gather) {
+    l.gather_kh = plan.in_kernel_h;
+    l.gather_kw = plan.in_kernel_w;
+    l.gather_channels = plan.in_channels;
+    l.gather_stride = plan.in_stride;
+    l.gather_row_bytes = plan.image.w * plan.image_lanes;
+  }
   l.output_zero_point = q.output_zero_point;
   l.clamp_min = q.clamp_min;
   l.clamp_max = q.clamp_max;
@@ -406,7 +444,6 @@ std::vector<FirstConvEstimate> EstimateFirstConv(
   const auto& p = std::get<ConvParams>(n.params);
   const engine::Value& xv = graph.value(n.inputs[0]);
   const ActivationLayout out = FirstConvOutputLayout(config, graph, n);
-  const int lanes = config.BlockIn();
   const int in_h = static_cast<int>(xv.shape[2]), in_w = static_cast<int>(xv.shape[3]);
   // Synthetic input for timing the host transform.
   std::vector<int8_t> x(size_t{1} * p.in_channels * in_h * in_w);
@@ -433,15 +470,27 @@ std::vector<FirstConvEstimate> EstimateFirstConv(
     e.cycles = tiling->est_cycles;
     e.gemm_uops = uint64_t{1} * out.h * out.w * out.blocks * layer.in.blocks *
                   layer.kh * layer.kw;
-    e.image_bytes = plan->ImageBytes(lanes);
+    e.image_bytes = plan->ImageBytes();
     e.plan = tiling->ToString();
+    if (timed_runs <= 0) {
+      result.push_back(std::move(e));
+      continue;
+    }
+    // Measured: the input transform and its copy to device memory, and the
+    // output's copy back and unpacking to NCHW (the simulator's device
+    // memory is host memory, so each copy is a memcpy, as here).
     std::vector<int8_t> image(static_cast<size_t>(e.image_bytes));
     std::vector<int8_t> device_copy(image.size());
+    const size_t out_bytes = static_cast<size_t>(out.Elems()) * config.BlockOut();
+    std::vector<int8_t> out_device(out_bytes, 1), out_host(out_bytes);
+    std::vector<int8_t> y(size_t{1} * out.channels * out.h * out.w);
     std::vector<double> seconds;
-    for (int r = 0; r <= std::max(timed_runs, 1); ++r) {
+    for (int r = 0; r <= timed_runs; ++r) {
       const absl::Time t0 = absl::Now();
-      TransformFirstConvInput(*plan, lanes, x.data(), image.data(), runner);
+      TransformFirstConvInput(*plan, x.data(), image.data(), runner);
       std::memcpy(device_copy.data(), image.data(), image.size());
+      std::memcpy(out_host.data(), out_device.data(), out_bytes);
+      UnpackActivation(out, config.BlockOut(), out_host.data(), y.data());
       if (r > 0) seconds.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
     }
     std::sort(seconds.begin(), seconds.end());

@@ -16,6 +16,10 @@
 // last block has spare lanes the bias rides in the GEMM: spare lanes hold
 // constants (1, 127, ...) whose weights in tap 0 sum to the bias, so the
 // epilogue skips its tensor ALU add (ConvLayer::bias_in_gemm).
+// With the simulator's opt-in extension VtaConfig::ext_im2col_load,
+// vta_im2col gathers the windows on the device's load path (LOAD
+// INP_IM2COL) from a bordered HWC byte image the host writes (C bytes per
+// pixel instead of a padded window per output pixel).
 //
 // All functions are pure apart from the ParallelRunner they are handed;
 // thread-safe.
@@ -51,17 +55,18 @@ absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(absl::string_view name)
 // channels are not a multiple of BLOCK_IN.
 bool NeedsFirstConvStrategy(const VtaConfig& config, const engine::Node& node);
 
-// The rewritten conv and its host transform. Transformed channel k of the
-// image at plane position (i, j) holds, for k < reduction:
+// The rewritten conv and its host transform. Lane k of the host image at
+// plane position (i, j) holds, for k < reduction:
 //   x[source_channel[k]][i * step_h + off_h[k]][j * step_w + off_w[k]]
-// (pad_value outside the image); for k in [reduction, conv.in_channels):
-// the bias constant const_value[k - reduction]; beyond: 0. (i, j) range over
-// the whole padded plane of `layout` (for vta_pad the border is part of the
-// plane: off = -border).
+// (pad_value outside the image); for k in [reduction, reduction +
+// const_value.size()): the bias constant const_value[k - reduction];
+// beyond: 0. (i, j) range over the whole padded plane of `image` (for
+// vta_pad the border is part of the plane: off = -border).
 struct FirstConvPlan {
   FirstConvStrategy strategy = FirstConvStrategy::kPad;
   int in_channels = 0, in_h = 0, in_w = 0;  // the original input
   int out_h = 0, out_w = 0;
+  int in_kernel_h = 1, in_kernel_w = 1, in_stride = 1;  // the original conv's
   int32_t pad_value = 0;  // the original input zero point (int8 domain)
   // The equivalent conv VTA runs (bias already zero-point folded and moved
   // into constant lanes when bias_in_gemm).
@@ -69,14 +74,20 @@ struct FirstConvPlan {
   int reduction = 0;  // real transformed channels (before bias lanes)
   bool bias_in_gemm = false;
   std::vector<int8_t> const_value;  // bias lanes' input constants
-  ActivationLayout layout;          // DRAM image of the conv's input
+  ActivationLayout layout;  // the conv's input as the lowering sees it
+  // The host image: `image` with image_lanes bytes per element. Equal to
+  // layout / BLOCK_IN except with device_gather (one block of C lanes:
+  // the bordered HWC byte image LOAD INP_IM2COL reads).
+  ActivationLayout image;
+  int image_lanes = 0;
+  bool device_gather = false;
   int step_h = 1, step_w = 1;
   std::vector<int> source_channel, off_h, off_w;  // [reduction]
   // Output zero point folded into the bias (see ConvLayer::zp_folded).
   bool zp_folded = false;
 
-  // Bytes of the host image (layout.Elems() * lanes).
-  int64_t ImageBytes(int lanes) const { return layout.Elems() * lanes; }
+  // Bytes of the host image.
+  int64_t ImageBytes() const { return image.Elems() * image_lanes; }
 };
 
 // Builds the plan of `strategy` for conv `p` on an in_h x in_w input
@@ -88,10 +99,10 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
                                             int out_w,
                                             FirstConvStrategy strategy);
 
-// Writes the whole image (plan.ImageBytes(lanes) bytes) from the NCHW int8
+// Writes the whole host image (plan.ImageBytes() bytes) from the NCHW int8
 // input x [in_channels][in_h][in_w]. Rows of the plane are split over
 // `runner` (nullptr: the calling thread does all of them).
-void TransformFirstConvInput(const FirstConvPlan& plan, int lanes,
+void TransformFirstConvInput(const FirstConvPlan& plan,
                              const int8_t* x, int8_t* image,
                              engine::ParallelRunner* runner);
 
@@ -129,8 +140,10 @@ struct FirstConvEstimate {
 };
 
 // Estimates `strategies` for node `id` (NeedsFirstConvStrategy must hold):
-// the planner's modeled cycles, and the host transform + copy measured on
-// `runner` (median of `timed_runs` after one warm-up, on a synthetic input).
+// the planner's modeled cycles, and the host work measured on `runner`
+// (input transform + copy to the device, output copy back + unpacking;
+// median of `timed_runs` after one warm-up, on a synthetic input;
+// timed_runs <= 0: not measured, host_seconds = 0).
 std::vector<FirstConvEstimate> EstimateFirstConv(
     const VtaConfig& config, const engine::ModelGraph& graph, engine::NodeId id,
     const std::vector<FirstConvStrategy>& strategies,

@@ -512,6 +512,7 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       std::vector<int8_t> w;
       std::vector<int32_t> bias;
       DeviceBuffer inp_buffer = x.buffer;
+      isa::MemoryType inp_type = isa::MemoryType::kInp;
       if (NeedsFirstConvStrategy(config, n)) {
         VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
                                   SelectFirstConvStrategy(config, g, n, options));
@@ -521,11 +522,13 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
         layer = MakeFirstConvLayer(config, fp, y.layout);
         w = PackFirstConvWeights(config, fp, layer.out.blocks);
         bias = PackFirstConvBias(config, fp, layer.out.blocks);
-        const size_t image_bytes = static_cast<size_t>(fp.ImageBytes(config.BlockIn()));
+        const size_t image_bytes = static_cast<size_t>(fp.ImageBytes());
+        if (fp.device_gather) inp_type = isa::MemoryType::kInpIm2col;
         VTASERVE_ASSIGN_OR_RETURN(inp_buffer, alloc(image_bytes));
         first_conv_staging.assign(image_bytes, 0);
         first_conv_input = inp_buffer;
-        plan = absl::StrCat(FirstConvStrategyName(s), fp.bias_in_gemm ? " (bias in GEMM) " : " ");
+        plan = absl::StrCat(FirstConvStrategyName(s), fp.bias_in_gemm ? " (bias in GEMM)" : "",
+                            fp.device_gather ? " (device im2col gather)" : "", " ");
         first_conv_plan.emplace(std::move(fp));
       } else {
         layer = MakeConvLayer(config, g, n, x.layout.border, y.layout.border);
@@ -546,7 +549,7 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       }
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(bb, 0, bias_bytes));
       ConvAddrs addrs;
-      VTASERVE_ASSIGN_OR_RETURN(addrs.inp, elem_addr(inp_buffer, isa::MemoryType::kInp));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.inp, elem_addr(inp_buffer, inp_type));
       VTASERVE_ASSIGN_OR_RETURN(addrs.wgt, elem_addr(wb, isa::MemoryType::kWgt));
       VTASERVE_ASSIGN_OR_RETURN(addrs.bias, elem_addr(bb, isa::MemoryType::kAcc));
       VTASERVE_ASSIGN_OR_RETURN(addrs.out, elem_addr(y.buffer, isa::MemoryType::kOut));
@@ -692,8 +695,7 @@ absl::StatusOr<double> CompiledGraph::PrepareFirstConvInput(
     UnpackActivation(vb.layout, lanes, image.data(), produced.data());
     nchw = produced.data();
   }
-  TransformFirstConvInput(plan, config_.BlockIn(), nchw, layer.first_conv_staging.data(),
-                          options_.host_runner);
+  TransformFirstConvInput(plan, nchw, layer.first_conv_staging.data(), options_.host_runner);
   VTASERVE_RETURN_IF_ERROR(device_->CopyToDevice(
       layer.first_conv_input, 0,
       absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(layer.first_conv_staging.data()),

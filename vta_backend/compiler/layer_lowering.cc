@@ -126,6 +126,10 @@ bool ConvTilingFits(const VtaConfig& c, const ConvLayer& l, const ConvTiling& t)
     if (uint64_t{1} * t.co_t * t.ci_t * kk > s.wgt_half) return false;
     if (uint64_t{1} * l.in.blocks * kk > kMax16) return false;
   }
+  if (l.gather_kh > 0 && (t.ci_t != l.in.blocks || l.kh != 1 ||
+                          l.kw != 1 || l.gather_row_bytes > static_cast<int>(kMax16))) {
+    return false;  // LOAD INP_IM2COL fills every block of whole rows
+  }
   if (pitch > static_cast<int>(kMax16) || l.in.PaddedW() > static_cast<int>(kMax16) ||
       l.out.PaddedW() > static_cast<int>(kMax16)) {
     return false;
@@ -209,6 +213,14 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
           const int nloads = MergedInpLoad(l, t.w_t, h_n) ? 1 : ci_n;
           uint64_t bytes = uint64_t{1} * ci_n * rows * cols * ib;
           uint64_t lt = nloads * c.timing.mem_request_latency;
+          uint64_t gather = 0;
+          if (l.gather_kh > 0) {  // source rows once; one INP element per cycle
+            bytes = (uint64_t{1} * (h_n - 1) * l.gather_stride + l.gather_kh) *
+                    ((uint64_t{1} * (w_n - 1) * l.gather_stride + l.gather_kw) *
+                     l.gather_channels);
+            lt = c.timing.mem_request_latency;
+            gather = uint64_t{1} * ci_n * h_n * w_n;
+          }
           uint64_t beats = (bytes + c.BusBytes() - 1) / c.BusBytes();
           insns += nloads + 1;
           if (!t.wgt_resident) {
@@ -219,7 +231,7 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
           }
           const uint64_t xfer = std::max(l_start + lt, bus_free);
           bus_free = xfer + beats;
-          load_free = bus_free;
+          load_free = std::max(bus_free, xfer + gather);
           // Compute stage.
           uint64_t c_start = std::max(comp_free, load_free);
           uint64_t ct = 0;
@@ -513,7 +525,17 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
     const int col0 = full ? 0 : st.ow0 * l.sw - l.pad_left + l.in.border;
     const int cols = full ? l.in.PaddedW() : InCols(l, st.w_n);
     const uint32_t blk = rows * (full ? l.in.PaddedW() : cols);
-    if (MergedInpLoad(l, t.w_t, st.h_n)) {
+    if (l.gather_kh > 0) {
+      const uint32_t dram =
+          addrs.inp +
+          static_cast<uint32_t>(st.oh0) * l.gather_stride *
+              static_cast<uint32_t>(l.gather_row_bytes) +
+          static_cast<uint32_t>(st.ow0) * l.gather_stride * l.gather_channels;
+      VTASERVE_RETURN_IF_ERROR(Annotate(
+          q.LoadIm2col(inp_base, dram, st.h_n, st.w_n, l.gather_row_bytes, l.gather_kh,
+                       l.gather_kw, l.gather_channels, l.gather_stride),
+          "im2col gather load"));
+    } else if (MergedInpLoad(l, t.w_t, st.h_n)) {
       const uint32_t dram = addrs.inp + st.ci0 * l.in.PlaneElems() +
                             int64_t{row0} * l.in.PaddedW();
       VTASERVE_RETURN_IF_ERROR(Annotate(

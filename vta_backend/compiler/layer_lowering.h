@@ -66,6 +66,13 @@ struct ConvLayer {
   // GEMM (constant input lanes, see first_conv.h): no bias load and no
   // tensor ALU add in the epilogue.
   bool bias_in_gemm = false;
+  // Device-side im2col (VtaConfig::ext_im2col_load) when gather_kh > 0: the
+  // input blocks are gathered by LOAD INP_IM2COL (CommandQueue::LoadIm2col)
+  // from a bordered HWC byte image of row pitch gather_row_bytes whose byte
+  // address is ConvAddrs::inp; `in` is then only the 1x1 conv's SRAM view.
+  // Tiles take every input block (ci_t = all) and any width.
+  int gather_kh = 0, gather_kw = 0, gather_channels = 0, gather_stride = 1;
+  int gather_row_bytes = 0;
   int32_t output_zero_point = 0;
   int32_t clamp_min = -128, clamp_max = 127;
 };

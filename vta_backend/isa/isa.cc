@@ -87,6 +87,7 @@ const char* MemTypeName(MemoryType t) {
     case MemoryType::kAcc: return "ACC";
     case MemoryType::kOut: return "OUT";
     case MemoryType::kAcc8Bit: return "ACC_8BIT";
+    case MemoryType::kInpIm2col: return "INP_IM2COL";
   }
   return "?";
 }
@@ -117,7 +118,8 @@ Stage StageOf(const Insn& insn) {
   if (const auto* m = std::get_if<MemInsn>(&insn)) {
     if (m->opcode == Opcode::kStore) return Stage::kStore;
     if (m->memory_type == MemoryType::kInp ||
-        m->memory_type == MemoryType::kWgt) {
+        m->memory_type == MemoryType::kWgt ||
+        m->memory_type == MemoryType::kInpIm2col) {
       return Stage::kLoad;
     }
   }
@@ -141,6 +143,7 @@ int ElemBytes(const VtaConfig& config, MemoryType type) {
     case MemoryType::kAcc: return config.AccElemBytes();
     case MemoryType::kOut: return config.OutElemBytes();
     case MemoryType::kAcc8Bit: return config.OutElemBytes();
+    case MemoryType::kInpIm2col: return 1;  // byte-addressed source image
   }
   return 0;
 }
@@ -213,6 +216,7 @@ absl::StatusOr<IsaCodec> IsaCodec::Create(const VtaConfig& config) {
   c.uop_src_mask_ = (uint32_t{1} << config.UopSrcBits()) - 1;
   c.uop_wgt_shift_ = a + config.UopSrcBits();
   c.uop_wgt_mask_ = (uint32_t{1} << w) - 1;
+  c.ext_im2col_load_ = config.ext_im2col_load;
   return c;
 }
 
@@ -289,7 +293,9 @@ absl::StatusOr<Insn> IsaCodec::Decode(const EncodedInsn& bits) const {
       m.opcode = static_cast<Opcode>(opcode);
       m.dep = r.GetDep();
       const uint64_t type = r.Get(kMMemType);
-      if (type >= kNumMemoryTypes) {
+      const bool ext = type == static_cast<uint64_t>(MemoryType::kInpIm2col) &&
+                       opcode == 0 && ext_im2col_load_;
+      if (type >= kNumMemoryTypes && !ext) {
         return absl::InvalidArgumentError(
             absl::StrCat("invalid memory_type ", type, " in ",
                          opcode == 0 ? "LOAD" : "STORE"));

@@ -37,7 +37,18 @@ enum class MemoryType : uint8_t {
   kAcc = 3,
   kOut = 4,
   kAcc8Bit = 5,  // int8 DRAM -> sign-extended int32 ACC (fsim/intelfocl)
+  // Extension, only with VtaConfig::ext_im2col_load (no real board has it):
+  // LOAD INP_IM2COL gathers im2col windows from a byte image into INP
+  // (load module). dram_base is a byte address. Fields: y_size/x_size =
+  // output rows/columns, x_stride = image row bytes, y_pad_0 = KH-1,
+  // y_pad_1 = KW-1, x_pad_0 = C-1, x_pad_1 = S-1 (square stride). For output
+  // pixel p = r*x_size + x, v[(kh*KW + kw)*C + c] =
+  //   byte[dram_base + (r*S + kh)*x_stride + (x*S + kw)*C + c],
+  // zero-padded to NB = ceil(KH*KW*C / BLOCK_IN) blocks; block b of pixel p
+  // goes to INP[sram_base + b*y_size*x_size + p].
+  kInpIm2col = 6,
 };
+// The standard memory types (kInpIm2col is an extension beyond them).
 inline constexpr int kNumMemoryTypes = 6;
 
 // alu_opcode of ALU instructions. MUL exists only on fsim/intelfocl.
@@ -188,7 +199,8 @@ class IsaCodec {
   // InvalidArgument if a field value does not fit its bit width (or, for a
   // MemInsn, its opcode is not kLoad/kStore).
   absl::StatusOr<EncodedInsn> Encode(const Insn& insn) const;
-  // InvalidArgument for opcodes 5-7, memory types 6-7, ALU opcodes 5-7.
+  // InvalidArgument for opcodes 5-7, memory types 6-7 (6 is accepted for
+  // LOAD when the config enables ext_im2col_load), ALU opcodes 5-7.
   // Unused (hole) bits are ignored.
   absl::StatusOr<Insn> Decode(const EncodedInsn& bits) const;
 
@@ -210,6 +222,7 @@ class IsaCodec {
   std::vector<FieldPos> mem_, gemm_, alu_;
   uint32_t uop_dst_mask_ = 0, uop_src_mask_ = 0, uop_wgt_mask_ = 0;
   int uop_src_shift_ = 0, uop_wgt_shift_ = 0;
+  bool ext_im2col_load_ = false;
 };
 
 }  // namespace vtaserve::vta::isa

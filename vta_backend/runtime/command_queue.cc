@@ -264,6 +264,47 @@ absl::Status CommandQueue::Load2D(MemoryType type, uint32_t sram_base,
   return absl::OkStatus();
 }
 
+absl::Status CommandQueue::LoadIm2col(uint32_t sram_base, uint32_t dram_byte_addr,
+                                      uint32_t out_rows, uint32_t out_cols,
+                                      uint32_t row_bytes, int kh, int kw,
+                                      int channels, int stride) {
+  if (!config_.ext_im2col_load) {
+    return absl::FailedPreconditionError(
+        "LOAD INP_IM2COL needs the ext_im2col_load extension");
+  }
+  for (int v : {kh, kw, channels, stride}) {
+    if (v < 1 || v > 16) {
+      return absl::InvalidArgumentError("im2col kernel, channels and stride must be 1..16");
+    }
+  }
+  if (!Fits(out_rows, 16) || !Fits(out_cols, 16) || !Fits(row_bytes, 16) ||
+      out_rows == 0 || out_cols == 0) {
+    return absl::InvalidArgumentError("LoadIm2col sizes must be 1..65535");
+  }
+  const uint64_t blocks =
+      (uint64_t{1} * kh * kw * channels + config_.BlockIn() - 1) / config_.BlockIn();
+  if (uint64_t{sram_base} + blocks * out_rows * out_cols > config_.InpDepth()) {
+    return absl::InvalidArgumentError("LoadIm2col SRAM range exceeds the INP buffer");
+  }
+  if (((uint64_t{out_cols} - 1) * stride + kw) * channels > row_bytes) {
+    return absl::InvalidArgumentError("LoadIm2col window row exceeds the image row");
+  }
+  MemInsn m;
+  m.opcode = Opcode::kLoad;
+  m.memory_type = MemoryType::kInpIm2col;
+  m.sram_base = sram_base;
+  m.dram_base = dram_byte_addr;
+  m.y_size = out_rows;
+  m.x_size = out_cols;
+  m.x_stride = row_bytes;
+  m.y_pad_0 = static_cast<uint32_t>(kh - 1);
+  m.y_pad_1 = static_cast<uint32_t>(kw - 1);
+  m.x_pad_0 = static_cast<uint32_t>(channels - 1);
+  m.x_pad_1 = static_cast<uint32_t>(stride - 1);
+  Emit(m);
+  return absl::OkStatus();
+}
+
 absl::Status CommandQueue::Store2D(uint32_t sram_base, uint32_t dram_elem_addr,
                                    uint32_t y_size, uint32_t x_size,
                                    uint32_t x_stride) {

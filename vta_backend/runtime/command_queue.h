@@ -105,6 +105,17 @@ class CommandQueue {
                       uint32_t dram_elem_addr, uint32_t y_size,
                       uint32_t x_size, uint32_t x_stride, Pad2D pad = {});
 
+  // LOAD INP_IM2COL (extension, needs config.ext_im2col_load; see
+  // isa::MemoryType::kInpIm2col): gathers the kh x kw x channels windows of
+  // out_rows x out_cols output pixels (stride `stride`) from the byte image
+  // at dram_byte_addr (row pitch row_bytes) into INP blocks at sram_base
+  // (load stage). FailedPrecondition without the extension, InvalidArgument
+  // if a field does not fit (kh, kw, channels, stride in 1..16).
+  absl::Status LoadIm2col(uint32_t sram_base, uint32_t dram_byte_addr,
+                          uint32_t out_rows, uint32_t out_cols,
+                          uint32_t row_bytes, int kh, int kw, int channels,
+                          int stride);
+
   // STORE of y_size rows of x_size OUT elements read contiguously from
   // sram_base to DRAM rows of pitch x_stride (store stage).
   absl::Status Store2D(uint32_t sram_base, uint32_t dram_elem_addr,

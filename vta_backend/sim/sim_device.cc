@@ -43,6 +43,9 @@ struct SimDevice::Op {
   uint8_t* dram = nullptr;   // first DRAM byte of a LOAD/STORE with data
   uint64_t bus_bytes = 0;    // DRAM bytes moved
   uint64_t pad_elems = 0;    // padding elements written
+  // LOAD INP_IM2COL: INP elements the gather writes (one per cycle, in
+  // parallel with the bus transfer).
+  uint64_t gather_elems = 0;
   bool nop = false;          // LOAD/STORE with x_size == 0
   int pops[2] = {0, 0};
   int npops = 0;
@@ -175,6 +178,12 @@ absl::Status SimDevice::ValidateMem(const MemInsn& m, size_t index, Op& op) {
         break;
       case MemoryType::kOut:
         return Bad(index, "LOAD with memory type OUT is not executed by any module");
+      case MemoryType::kInpIm2col:
+        op.module = kLoadModule;
+        if (d.pop_prev || d.push_prev) {
+          return Bad(index, "load-module LOAD may only use pop_next/push_next dependencies");
+        }
+        return ValidateIm2colLoad(m, index, op);
     }
     if (op.module == kLoadModule && (d.pop_prev || d.push_prev)) {
       return Bad(index, "load-module LOAD may only use pop_next/push_next dependencies");
@@ -301,6 +310,89 @@ void SimDevice::DetachOut(uint32_t elem) {
   sram_.out_tracks[elem] = 0;
 }
 
+namespace {
+
+// Geometry of a LOAD INP_IM2COL (isa::MemoryType::kInpIm2col).
+struct Im2colGeometry {
+  uint32_t kh, kw, channels, stride, blocks;
+  uint64_t rows_in, row_span;  // source rows touched, bytes used per row
+};
+
+Im2colGeometry Im2colOf(const MemInsn& m, int block_in) {
+  Im2colGeometry g;
+  g.kh = m.y_pad_0 + 1;
+  g.kw = m.y_pad_1 + 1;
+  g.channels = m.x_pad_0 + 1;
+  g.stride = m.x_pad_1 + 1;
+  g.blocks = (g.kh * g.kw * g.channels + block_in - 1) / block_in;
+  g.rows_in = (uint64_t{m.y_size} - 1) * g.stride + g.kh;
+  g.row_span = ((uint64_t{m.x_size} - 1) * g.stride + g.kw) * g.channels;
+  return g;
+}
+
+}  // namespace
+
+absl::Status SimDevice::ValidateIm2colLoad(const MemInsn& m, size_t index, Op& op) {
+  if (!config_.ext_im2col_load) {
+    return Bad(index, "LOAD INP_IM2COL needs the ext_im2col_load extension");
+  }
+  if (m.x_size == 0) {
+    op.nop = true;
+    return absl::OkStatus();
+  }
+  if (m.y_size == 0) return Bad(index, "LOAD INP_IM2COL with y_size 0");
+  const Im2colGeometry g = Im2colOf(m, config_.BlockIn());
+  if (g.row_span > m.x_stride) {
+    return Bad(index, "LOAD INP_IM2COL window row exceeds x_stride");
+  }
+  const uint64_t elems = uint64_t{g.blocks} * m.y_size * m.x_size;
+  if (uint64_t{m.sram_base} + elems > config_.InpDepth()) {
+    return Bad(index, absl::StrCat("LOAD INP_IM2COL SRAM range [", m.sram_base, ", ",
+                                   uint64_t{m.sram_base} + elems, ") exceeds buffer depth ",
+                                   config_.InpDepth()));
+  }
+  const uint64_t span = (g.rows_in - 1) * m.x_stride + g.row_span;
+  op.dram = dram_.Translate(m.dram_base, span);
+  if (op.dram == nullptr) {
+    return Bad(index, absl::StrCat("DRAM range [0x", absl::Hex(m.dram_base), ", 0x",
+                                   absl::Hex(uint64_t{m.dram_base} + span),
+                                   ") is not inside one allocated buffer"));
+  }
+  // Each source row segment crosses the bus once; the gather writes one INP
+  // element per cycle while it streams.
+  op.bus_bytes = g.rows_in * g.row_span;
+  op.gather_elems = elems;
+  return absl::OkStatus();
+}
+
+void SimDevice::ExecIm2colLoad(const Op& op) {
+  const MemInsn& m = std::get<MemInsn>(op.insn);
+  const Im2colGeometry g = Im2colOf(m, config_.BlockIn());
+  const int lanes = config_.InpLanes();
+  const uint32_t pixels = m.y_size * m.x_size;
+  const uint32_t k_real = g.kh * g.kw * g.channels;
+  std::vector<int8_t> v(size_t{g.blocks} * lanes, 0);
+  int16_t* inp = sram_.inp.data();
+  for (uint32_t r = 0; r < m.y_size; ++r) {
+    for (uint32_t x = 0; x < m.x_size; ++x) {
+      uint32_t k = 0;
+      for (uint32_t a = 0; a < g.kh; ++a) {
+        const uint8_t* row = op.dram + (uint64_t{r} * g.stride + a) * m.x_stride;
+        const uint8_t* src = row + uint64_t{x} * g.stride * g.channels;
+        const uint32_t n = g.kw * g.channels;
+        for (uint32_t t = 0; t < n; ++t) v[k + t] = static_cast<int8_t>(src[t]);
+        k += n;
+      }
+      std::fill(v.begin() + k_real, v.end(), 0);
+      const uint32_t p = r * m.x_size + x;
+      for (uint32_t b = 0; b < g.blocks; ++b) {
+        int16_t* dst = inp + (size_t{m.sram_base} + size_t{b} * pixels + p) * lanes;
+        for (int l = 0; l < lanes; ++l) dst[l] = v[size_t{b} * lanes + l];
+      }
+    }
+  }
+}
+
 absl::Status SimDevice::ExecLoad(const Op& op) {
   const MemInsn& m = std::get<MemInsn>(op.insn);
   const uint32_t xt = m.x_pad_0 + m.x_size + m.x_pad_1;
@@ -390,6 +482,9 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
     }
     case MemoryType::kOut:
       return absl::InternalError("LOAD OUT passed validation");
+    case MemoryType::kInpIm2col:
+      ExecIm2colLoad(op);
+      break;
   }
   return absl::OkStatus();
 }
@@ -573,7 +668,10 @@ absl::Status SimDevice::Execute(const Op& op, SimStats& stats) {
       return absl::OkStatus();
     }
     const uint64_t n = uint64_t{m->x_size} * m->y_size;
-    stats.dram_bytes_by_type[static_cast<int>(m->memory_type)] += op.bus_bytes;
+    // The im2col extension's traffic counts as INP traffic.
+    const MemoryType counted =
+        m->memory_type == MemoryType::kInpIm2col ? MemoryType::kInp : m->memory_type;
+    stats.dram_bytes_by_type[static_cast<int>(counted)] += op.bus_bytes;
     if (m->opcode == Opcode::kStore) {
       ++stats.store_count;
       stats.out_store_nbytes += n * config_.OutElemBytes();
@@ -590,6 +688,7 @@ absl::Status SimDevice::Execute(const Op& op, SimStats& stats) {
         break;
       case MemoryType::kUop: stats.uop_load_nbytes += n * 4; break;
       case MemoryType::kOut: break;
+      case MemoryType::kInpIm2col: stats.inp_load_nbytes += op.bus_bytes; break;
     }
     return ExecLoad(op);
   }
@@ -693,6 +792,7 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
       const uint64_t xfer = std::max(start + t.mem_request_latency, *bus);
       new_bus = xfer + beats;
       end = new_bus + op.pad_elems * t.pad_cycles_per_element;
+      if (op.gather_elems > beats) end = xfer + op.gather_elems;
     } else {
       end = start + t.nop_cycles;
     }

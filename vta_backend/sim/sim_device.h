@@ -93,6 +93,10 @@ class SimDevice : public VtaDevice {
   absl::Status Execute(const Op& op, SimStats& stats)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExecLoad(const Op& op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ext_im2col_load extension (isa::MemoryType::kInpIm2col).
+  absl::Status ValidateIm2colLoad(const isa::MemInsn& m, size_t index, Op& op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExecIm2colLoad(const Op& op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExecStore(const Op& op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExecGemm(const isa::GemmInsn& g)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
