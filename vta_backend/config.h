@@ -83,8 +83,12 @@ struct VtaConfig {
   bool has_mul = false;
   // LOAD ACC_8BIT (memory type 5) is implemented (fsim/intelfocl, 4.2).
   bool has_acc_8bit_load = false;
-  // Reserved for an im2col load extension (defined by another issue). Off
-  // by default and in every real-board preset.
+  // Simulator-only extension LOAD INP_IM2COL (isa::MemoryType::kInpIm2col):
+  // the load module gathers im2col windows from a byte image, so the
+  // vta_im2col first-conv strategy needs no host-side window packing.
+  // Timing: the bus moves each source row segment once, and the gather
+  // writes one INP element per cycle alongside (the slower of the two
+  // counts). Off by default and in every real-board preset.
   bool ext_im2col_load = false;
   // Capacity of each dependency-token queue; a push into a full queue
   // stalls. HLS: 1024-deep FIFOs; Chisel: 8-bit semaphores (255) (5.2).

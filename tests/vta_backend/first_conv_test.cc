@@ -309,6 +309,14 @@ TEST(FirstConvPlanTest, DeviceGatherOnlyWithTheExtension) {
   EXPECT_EQ(dev.layout.blocks, 10);
 }
 
+TEST(FirstConvIsaTest, ExtensionIsOffInEveryPreset) {
+  for (const char* name : {"pynq", "1x32x32", "ultra96", "zcu104", "de10nano", "fsim", "sim",
+                           "tsim", "intelfocl"}) {
+    VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset(name));
+    EXPECT_FALSE(config.ext_im2col_load) << name;
+  }
+}
+
 TEST(FirstConvIsaTest, Im2colLoadNeedsTheExtension) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset("pynq"));
   VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue plain, CommandQueue::Create(config));
