@@ -107,23 +107,14 @@ int main(int argc, char** argv) {
     host_runner = vtaserve::cpu::CreateCpuParallelRunner(options.cpu_threads);
   }
 #endif
-#ifdef VTASERVE_HAVE_VTA_BACKEND
-  // The simulated VTA joins only when a configuration is named.
-  if (!options.vta_config.empty()) {
-    vtaserve::vta::VtaOptions vta;
-    vta.config = options.vta_config;
-    vta.host_runner = host_runner;
-    auto backend = vtaserve::vta::CreateVtaBackend(vta);
-    registered.Update(backend.ok() ? registry.Register(*std::move(backend))
-                                   : backend.status());
-  }
-#endif
-  // The accelerator: the server stays NOT_SERVING when it cannot come up.
+  // The accelerator (the built-in simulator unless --vta-config names a
+  // board or file): the server stays NOT_SERVING when it cannot come up.
   bool device_ok = true;
 #ifdef VTASERVE_HAVE_VTA_BACKEND
   {
     vtaserve::vta::VtaOptions vta;
     if (!options.vta_config.empty()) vta.config = options.vta_config;
+    vta.host_runner = host_runner;
     auto backend = vtaserve::vta::CreateVtaBackend(vta);
     if (backend.ok()) {
       registered.Update(registry.Register(*std::move(backend)));
