@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/logging.h"
@@ -184,6 +185,24 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
     absl::StatusOr<std::unique_ptr<Executor>> ex =
         Executor::Create(*graph, *registry_, placement);
     if (!ex.ok()) return AnnotateStatus(ex.status(), path);
+    if (i == 0) {
+      // Decide the first conv's placement once: the other instances take the
+      // first one's choice instead of re-running the (measured, noisy) cost
+      // model, so every instance computes with the same strategy.
+      for (const NodePlacement& p : (*ex)->placements()) {
+        if (p.cost_seconds < 0 && p.costs.empty()) continue;
+        if (p.backend == "cpu") {
+          placement.backend_options[kFirstConvOption] = "cpu";
+        } else if (absl::StartsWith(p.strategy, "vta_")) {
+          placement.backend_options[kFirstConvOption] = p.strategy;
+        }
+        VTASERVE_LOG(kInfo,
+                     absl::StrCat("model '", name, "': first conv '", p.node,
+                                  "' on ", p.backend, " (", p.strategy,
+                                  "); costs: ",
+                                  p.costs.empty() ? "not estimated" : p.costs));
+      }
+    }
     executors.push_back(*std::move(ex));
   }
   const Executor& first = *executors.front();
