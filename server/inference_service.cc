@@ -177,6 +177,15 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     t->set_datatype(std::string(DataTypeName(v.dtype)));
     for (int64_t d : RequestShape(info, v)) t->add_shape(d);
   }
+  for (const engine::NodePlacement& p : info.placements) {
+    auto* lp = response->add_placements();
+    lp->set_layer(p.node);
+    lp->set_op(std::string(engine::OpKindName(p.op)));
+    lp->set_backend(p.backend);
+    lp->set_strategy(p.strategy);
+    lp->set_cost_seconds(p.cost_seconds);
+    lp->set_costs(p.costs);
+  }
   return FinishNow(context, absl::OkStatus());
 }
 

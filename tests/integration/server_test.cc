@@ -195,6 +195,14 @@ TEST_F(ServerTest, ModelReadyMetadataAndConfig) {
               ::testing::ElementsAre(-1, 3, 8, 8));
   ASSERT_EQ(meta.outputs_size(), 1);
   EXPECT_EQ(meta.outputs(0).name(), "probabilities");
+  // Every layer's placement is listed (backend and strategy).
+  ASSERT_GT(meta.placements_size(), 0);
+  for (const auto& p : meta.placements()) {
+    EXPECT_FALSE(p.layer().empty());
+    EXPECT_FALSE(p.op().empty());
+    EXPECT_EQ(p.backend(), "reference") << p.layer();
+    EXPECT_FALSE(p.strategy().empty());
+  }
 
   grpc::ClientContext c3;
   inference::ModelConfigRequest cr;
