@@ -31,7 +31,7 @@ serve: build
 	@bash scripts/serve.sh $(BUILD) $(MODEL_REPO)
 
 bench: build
-	$(BUILD)/tools/vtaserve-bench all
+	$(BUILD)/tools/bench/vtaserve-bench all
 
 clean:
 	rm -rf $(BUILD)
