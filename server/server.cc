@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/common/logging.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -128,6 +129,24 @@ absl::Status Server::StartServing() {
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ <= 0) {
+    if (!options_.tls_cert.empty()) {
+      // gRPC reports unusable PEM only as a failed port: if the address
+      // binds in plaintext, the TLS files are what it rejected.
+      grpc::ServerBuilder probe;
+      grpc::CallbackGenericService no_methods;  // a server needs a service
+      probe.RegisterCallbackGenericService(&no_methods);
+      int probe_port = 0;
+      probe.AddListeningPort(
+          absl::StrCat(options_.grpc_address, ":", options_.grpc_port),
+          grpc::InsecureServerCredentials(), &probe_port);
+      std::unique_ptr<grpc::Server> probe_server = probe.BuildAndStart();
+      if (probe_server != nullptr) probe_server->Shutdown();
+      if (probe_server != nullptr && probe_port > 0) {
+        return absl::InvalidArgumentError(
+            "--tls-cert, --tls-key or --tls-client-ca: gRPC rejected the "
+            "PEM (not a certificate or key, or the key does not match)");
+      }
+    }
     return absl::UnavailableError(absl::StrCat(
         "cannot serve gRPC on ", options_.grpc_address, ":",
         options_.grpc_port));
