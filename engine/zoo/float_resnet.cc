@@ -153,7 +153,9 @@ ActivationRange MeasureRange(const std::vector<float>& values, bool relu) {
 }
 
 QuantizedWeights QuantizeWeights(const std::vector<float>& weights,
-                                 int out_channels, bool per_channel) {
+                                 int out_channels, bool per_channel,
+                                 int weight_bits) {
+  const float qmax = weight_bits == 7 ? 63.0f : 127.0f;
   QuantizedWeights q;
   q.values.resize(weights.size());
   const size_t per = weights.size() / out_channels;
@@ -163,12 +165,12 @@ QuantizedWeights QuantizeWeights(const std::vector<float>& weights,
     const float* w = &weights[g * group_size];
     float m = 0.0f;
     for (size_t i = 0; i < group_size; ++i) m = std::max(m, std::fabs(w[i]));
-    const float scale = m > 0.0f ? m / 127.0f : 1.0f;
+    const float scale = m > 0.0f ? m / qmax : 1.0f;
     q.scales.push_back(scale);
     for (size_t i = 0; i < group_size; ++i) {
       const float r = std::nearbyint(w[i] / scale);
       q.values[g * group_size + i] =
-          static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+          static_cast<int8_t>(std::clamp(r, -qmax, qmax));
     }
   }
   return q;
@@ -200,11 +202,10 @@ namespace {
 using internal::ConvOutSize;
 using internal::Rng;
 
-// He-normal weights with a log-normal per-channel factor, and a random
-// BatchNorm folded in. `gamma_scale` shrinks the BN gain (the last BN of a
-// residual branch, so the residual stream does not grow without bound).
+// He-normal weights, no bias: the BatchNorm is folded in later from the
+// statistics of the conv's output (FitBatchNorm).
 FloatConv MakeConv(uint64_t seed, std::string name, int in, int out, int k,
-                   int stride, int pad, bool relu, float gamma_scale) {
+                   int stride, int pad, bool relu) {
   FloatConv c;
   c.name = std::move(name);
   c.in_channels = in;
@@ -217,21 +218,8 @@ FloatConv MakeConv(uint64_t seed, std::string name, int in, int out, int k,
   const int taps = in * k * k;
   const double std_dev = std::sqrt(2.0 / taps);
   c.weights.resize(static_cast<size_t>(out) * taps);
-  c.bias.resize(out);
-  constexpr double kEps = 1e-5;
-  for (int oc = 0; oc < out; ++oc) {
-    const double factor = std::exp(0.3 * rng.Normal());
-    const double gamma = gamma_scale * rng.Uniform(0.6, 1.4);
-    const double beta = 0.05 + 0.15 * rng.Normal();
-    const double mean = 0.2 * rng.Normal();
-    const double var = std::exp(0.4 * rng.Normal());
-    const double bn = gamma / std::sqrt(var + kEps);
-    for (int t = 0; t < taps; ++t) {
-      c.weights[static_cast<size_t>(oc) * taps + t] =
-          static_cast<float>(rng.Normal() * std_dev * factor * bn);
-    }
-    c.bias[oc] = static_cast<float>(beta - mean * bn);
-  }
+  c.bias.assign(out, 0.0f);
+  for (float& w : c.weights) w = static_cast<float>(rng.Normal() * std_dev);
   return c;
 }
 
@@ -312,8 +300,127 @@ const ActivationRange* Calibration::Find(absl::string_view name) const {
 }
 
 namespace {
-void CenterClassifier(FloatResNet& net, uint64_t seed);
+
+// The activations of the prototype images at one point of the network.
+struct Batch {
+  std::vector<std::vector<float>> images;  // [C][H][W] each
+  int channels = 0, h = 0, w = 0;
+};
+
+// Data-dependent BatchNorm, as a trained network has it: runs `c` (raw
+// weights, no bias) on every image of `in`, sets the BN's running mean and
+// variance to the per-channel statistics of that output, draws a moderate
+// gamma (times `gamma_scale`) and a small beta, folds the BN into the conv
+// and returns the normalized (and ReLU'd when c.relu) outputs.
+Batch FitBatchNorm(FloatConv& c, const Batch& in, float gamma_scale,
+                   uint64_t seed) {
+  Batch out;
+  out.channels = c.out_channels;
+  out.h = ConvOutSize(in.h, c.kernel, c.stride, c.pad);
+  out.w = ConvOutSize(in.w, c.kernel, c.stride, c.pad);
+  const size_t pixels = static_cast<size_t>(out.h) * out.w;
+  for (const std::vector<float>& x : in.images) {
+    out.images.emplace_back(c.out_channels * pixels);
+    internal::Conv2D(c, x.data(), in.h, in.w, out.images.back().data());
+  }
+  Rng rng(seed, c.name + ".bn");
+  constexpr double kEps = 1e-5;
+  const int taps = c.in_channels * c.kernel * c.kernel;
+  for (int oc = 0; oc < c.out_channels; ++oc) {
+    double sum = 0, sum_sq = 0;
+    for (const std::vector<float>& y : out.images) {
+      const float* p = &y[oc * pixels];
+      for (size_t i = 0; i < pixels; ++i) {
+        sum += p[i];
+        sum_sq += static_cast<double>(p[i]) * p[i];
+      }
+    }
+    const double n = static_cast<double>(pixels) * out.images.size();
+    const double mean = sum / n;
+    const double var = std::max(sum_sq / n - mean * mean, 0.0);
+    const double gamma = gamma_scale * rng.Uniform(0.6, 1.4);
+    const double beta = 0.1 * rng.Normal();
+    const double bn = gamma / std::sqrt(var + kEps);
+    for (int t = 0; t < taps; ++t) {
+      float& w = c.weights[static_cast<size_t>(oc) * taps + t];
+      w = static_cast<float>(w * bn);
+    }
+    c.bias[oc] = static_cast<float>(beta - mean * bn);
+    for (std::vector<float>& y : out.images) {
+      float* p = &y[oc * pixels];
+      for (size_t i = 0; i < pixels; ++i) {
+        float v = static_cast<float>((p[i] - mean) * bn + beta);
+        if (c.relu) v = std::max(v, 0.0f);
+        p[i] = v;
+      }
+    }
+  }
+  return out;
+}
+
+// A nearest-prototype classifier on the pooled features of the prototype
+// images (like a trained one, its logits have clear margins for inputs near
+// a prototype). Class c responds to prototype p = c mod P along the
+// direction u_p of (feature_p - mean feature): class p with gain 1, the other
+// classes of prototype p with gain 0.7, each plus a random direction of
+// weight 0.25 so no two classes are alike. The mean feature is folded into
+// the bias, and the gain puts each prototype's own logit at kTopLogit.
+void FitClassifier(FloatResNet& net, const std::vector<std::vector<float>>& f,
+                   uint64_t seed) {
+  constexpr double kTopLogit = 8.0;
+  const int k = net.num_features, n = net.num_classes;
+  const int p_count = static_cast<int>(f.size());
+  std::vector<double> mean(k, 0.0);
+  for (const auto& x : f) {
+    for (int j = 0; j < k; ++j) mean[j] += x[j] / p_count;
+  }
+  std::vector<std::vector<double>> u(p_count, std::vector<double>(k));
+  double norm_sum = 0;
+  for (int p = 0; p < p_count; ++p) {
+    double norm = 0;
+    for (int j = 0; j < k; ++j) {
+      u[p][j] = f[p][j] - mean[j];
+      norm += u[p][j] * u[p][j];
+    }
+    norm = std::sqrt(norm);
+    norm_sum += norm;
+    for (double& v : u[p]) v = norm > 1e-12 ? v / norm : 0.0;
+  }
+  // |feature_p - mean| on average; the gain maps it to kTopLogit.
+  const double mean_norm = norm_sum / p_count;
+  const double gain = mean_norm > 1e-12 ? kTopLogit / mean_norm : 1.0;
+  Rng rng(seed, "fc");
+  net.fc_weights.resize(static_cast<size_t>(n) * k);
+  net.fc_bias.resize(n);
+  std::vector<double> r(k);
+  for (int c = 0; c < n; ++c) {
+    double r_norm = 0;
+    for (double& v : r) {
+      v = rng.Normal();
+      r_norm += v * v;
+    }
+    r_norm = std::sqrt(r_norm);
+    const double own = c < p_count ? 1.0 : 0.7;
+    const std::vector<double>& up = u[c % p_count];
+    double shift = 0;
+    float* wr = &net.fc_weights[static_cast<size_t>(c) * k];
+    for (int j = 0; j < k; ++j) {
+      wr[j] = static_cast<float>(gain * (own * up[j] + 0.25 * r[j] / r_norm));
+      shift += static_cast<double>(wr[j]) * mean[j];
+    }
+    net.fc_bias[c] = static_cast<float>(-shift);
+  }
+}
+
 }  // namespace
+
+std::vector<float> PrototypeImage(uint64_t seed, int prototype, int size) {
+  return CalibrationImage(seed ^ 0x9B07070E5ull, prototype, size);
+}
+
+int NumPrototypes(int num_classes) {
+  return std::min(kMaxPrototypes, num_classes);
+}
 
 absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
   if (spec.depth != 18 && spec.depth != 34 && spec.depth != 50) {
@@ -335,7 +442,28 @@ absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
   net.input_size = spec.input_size;
   net.num_classes = spec.num_classes;
   const uint64_t seed = spec.seed;
-  net.stem = MakeConv(seed, "conv1", 3, 64, 7, 2, 3, /*relu=*/true, 1.0f);
+  // The BatchNorm statistics and the classifier come from the prototype
+  // images, at the input size (capped at kMaxStatisticsSize to keep large
+  // inputs fast).
+  Batch x;
+  x.channels = 3;
+  x.h = x.w = std::min(spec.input_size, kMaxStatisticsSize);
+  const int prototypes = NumPrototypes(spec.num_classes);
+  for (int p = 0; p < prototypes; ++p) {
+    x.images.push_back(PrototypeImage(seed, p, x.h));
+  }
+  net.stem = MakeConv(seed, "conv1", 3, 64, 7, 2, 3, /*relu=*/true);
+  x = FitBatchNorm(net.stem, x, 1.0f, seed);
+  {
+    int h = x.h, w = x.w;
+    for (std::vector<float>& img : x.images) {
+      h = x.h;
+      w = x.w;
+      img = MaxPool3x3s2(img, x.channels, h, w);
+    }
+    x.h = h;
+    x.w = w;
+  }
   const bool bottleneck = spec.depth == 50;
   const int expansion = bottleneck ? 4 : 1;
   const int counts18[4] = {2, 2, 2, 2};
@@ -350,42 +478,56 @@ absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
       b.name = absl::StrCat("layer", stage + 1, ".", i);
       const int stride = (stage > 0 && i == 0) ? 2 : 1;
       const std::string p = b.name + ".";
+      // The last BN of the residual branch has a smaller gain (0.35) so the
+      // residual stream does not grow without bound.
+      Batch y = x;
       if (bottleneck) {
         b.convs.push_back(MakeConv(seed, p + "conv1", in_ch, width, 1, 1, 0,
-                                   true, 1.0f));
+                                   true));
+        y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
         b.convs.push_back(MakeConv(seed, p + "conv2", width, width, 3, stride,
-                                   1, true, 1.0f));
+                                   1, true));
+        y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
         b.convs.push_back(MakeConv(seed, p + "conv3", width, out_ch, 1, 1, 0,
-                                   false, 0.35f));
+                                   false));
+        y = FitBatchNorm(b.convs.back(), y, 0.35f, seed);
       } else {
         b.convs.push_back(MakeConv(seed, p + "conv1", in_ch, width, 3, stride,
-                                   1, true, 1.0f));
+                                   1, true));
+        y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
         b.convs.push_back(MakeConv(seed, p + "conv2", width, out_ch, 3, 1, 1,
-                                   false, 0.35f));
+                                   false));
+        y = FitBatchNorm(b.convs.back(), y, 0.35f, seed);
       }
       if (stride != 1 || in_ch != out_ch) {
         b.has_downsample = true;
         b.downsample = MakeConv(seed, p + "downsample", in_ch, out_ch, 1,
-                                stride, 0, false, 0.7f);
+                                stride, 0, false);
+        x = FitBatchNorm(b.downsample, x, 0.7f, seed);
       }
+      for (size_t n = 0; n < y.images.size(); ++n) {
+        std::vector<float>& a = y.images[n];
+        const std::vector<float>& s = x.images[n];
+        for (size_t j = 0; j < a.size(); ++j) a[j] = std::max(a[j] + s[j], 0.0f);
+      }
+      x = std::move(y);
       net.blocks.push_back(std::move(b));
       in_ch = out_ch;
     }
   }
   net.num_features = in_ch;
-  Rng rng(seed, "fc");
-  net.fc_weights.resize(static_cast<size_t>(net.num_classes) * in_ch);
-  net.fc_bias.resize(net.num_classes);
-  const double fc_std = 1.0 / std::sqrt(static_cast<double>(in_ch));
-  for (int n = 0; n < net.num_classes; ++n) {
-    const double factor = std::exp(0.3 * rng.Normal());
-    for (int k = 0; k < in_ch; ++k) {
-      net.fc_weights[static_cast<size_t>(n) * in_ch + k] =
-          static_cast<float>(rng.Normal() * fc_std * factor);
+  std::vector<std::vector<float>> features;
+  const size_t pixels = static_cast<size_t>(x.h) * x.w;
+  for (const std::vector<float>& img : x.images) {
+    std::vector<float> pooled(in_ch);
+    for (int c = 0; c < in_ch; ++c) {
+      double sum = 0;
+      for (size_t i = 0; i < pixels; ++i) sum += img[c * pixels + i];
+      pooled[c] = static_cast<float>(sum / pixels);
     }
-    net.fc_bias[n] = static_cast<float>(0.05 * rng.Normal());
+    features.push_back(std::move(pooled));
   }
-  CenterClassifier(net, seed);
+  FitClassifier(net, features, seed);
   return net;
 }
 
@@ -475,50 +617,6 @@ std::vector<float> PooledFeatures(const FloatResNet& net,
   }
   Record(cal, "avgpool", pooled, /*relu=*/false);
   return pooled;
-}
-
-// Random conv stacks map every image to nearly the same pooled features
-// (the per-channel means dominate), so the raw classifier's logits barely
-// depend on the input. Like a trained network, the classifier here responds
-// to the deviation from the mean feature: the mean over a few reference
-// images (not calibration images) is folded into the bias, and the weights
-// are rescaled so the logits of the reference images spread with a standard
-// deviation of about kLogitStd across classes.
-void CenterClassifier(FloatResNet& net, uint64_t seed) {
-  constexpr int kImages = 3;
-  constexpr double kLogitStd = 3.0;
-  const int size = std::min(net.input_size, 128);
-  const int k = net.num_features, n = net.num_classes;
-  std::vector<std::vector<float>> features;
-  std::vector<double> mean(k, 0.0);
-  for (int i = 0; i < kImages; ++i) {
-    features.push_back(PooledFeatures(
-        net, CalibrationImage(seed ^ 0x5EEDull, 1000 + i, size), size,
-        nullptr));
-    for (int j = 0; j < k; ++j) mean[j] += features.back()[j] / kImages;
-  }
-  double sum_sq = 0;
-  for (const auto& f : features) {
-    for (int c = 0; c < n; ++c) {
-      double acc = 0;
-      for (int j = 0; j < k; ++j) {
-        acc += static_cast<double>(net.fc_weights[static_cast<size_t>(c) * k + j]) *
-               (f[j] - mean[j]);
-      }
-      sum_sq += acc * acc;
-    }
-  }
-  const double rms = std::sqrt(sum_sq / (kImages * n));
-  const double gain = rms > 1e-12 ? kLogitStd / rms : 1.0;
-  for (int c = 0; c < n; ++c) {
-    double shift = 0;
-    float* wr = &net.fc_weights[static_cast<size_t>(c) * k];
-    for (int j = 0; j < k; ++j) {
-      wr[j] = static_cast<float>(wr[j] * gain);
-      shift += static_cast<double>(wr[j]) * mean[j];
-    }
-    net.fc_bias[c] = static_cast<float>(net.fc_bias[c] - shift);
-  }
 }
 
 }  // namespace

@@ -89,7 +89,8 @@ class Emitter {
     }
     const ActivationRange& range = Range(c.name);
     const QuantizedWeights qw = QuantizeWeights(c.weights, c.out_channels,
-                                                /*per_channel=*/true);
+                                                /*per_channel=*/true,
+                                                spec_.weight_bits);
     std::vector<float> bias_scales;
     const std::vector<int32_t> qb =
         QuantizeBias(c.bias, in.q.scale, qw.scales, &bias_scales);
@@ -193,7 +194,8 @@ class Emitter {
       return logits;
     }
     const QuantizedWeights qw =
-        QuantizeWeights(net.fc_weights, net.num_classes, true);
+        QuantizeWeights(net.fc_weights, net.num_classes, true,
+                        spec_.weight_bits);
     std::vector<float> bias_scales;
     const std::vector<int32_t> qb =
         QuantizeBias(net.fc_bias, in.q.scale, qw.scales, &bias_scales);
@@ -394,6 +396,10 @@ absl::Status ValidateResNetSpec(const ResNetSpec& spec) {
         "calibration_images must be in [1, 64], got ",
         spec.calibration_images));
   }
+  if (spec.weight_bits != 7 && spec.weight_bits != 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight_bits must be 7 or 8, got ", spec.weight_bits));
+  }
   if (spec.explicit_relu && spec.format == ModelFormat::kQOperator) {
     return absl::InvalidArgumentError(
         "explicit_relu applies to the QDQ format only");
@@ -457,6 +463,7 @@ absl::StatusOr<onnx::ModelProto> GenerateResNet(const ResNetSpec& spec) {
                   spec.uint8_activations ? "uint8" : "int8");
     b.AddMetadata("vtaserve.calibration_images",
                   absl::StrCat(spec.calibration_images));
+    b.AddMetadata("vtaserve.weight_bits", absl::StrCat(spec.weight_bits));
   }
 
   Emitter e(spec, &cal, b);
@@ -491,6 +498,9 @@ absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec) {
       spec.out_channels < 1 || spec.out_channels > 4096) {
     return bad("channels must be in [1, 4096], got ", spec.in_channels, " -> ",
                spec.out_channels);
+  }
+  if (spec.weight_bits != 7 && spec.weight_bits != 8) {
+    return bad("weight_bits must be 7 or 8, got ", spec.weight_bits);
   }
   if (spec.kernel < 1 || spec.kernel > 15) {
     return bad("kernel must be in [1, 15], got ", spec.kernel);
@@ -605,7 +615,8 @@ absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec) {
       static_cast<float>(qmin), static_cast<float>(qmax)));
 
   const QuantizedWeights qw =
-      QuantizeWeights(c.weights, spec.out_channels, spec.per_channel);
+      QuantizeWeights(c.weights, spec.out_channels, spec.per_channel,
+                      spec.weight_bits);
   std::vector<float> bias_scales;
   const std::vector<int32_t> qb =
       QuantizeBias(c.bias, spec.input_scale, qw.scales, &bias_scales);

@@ -2,7 +2,8 @@
 // downloads. ResNet-18/34/50 (v1.5: the bottleneck strides on its 3x3) at any
 // square input size, float or quantized (QDQ as ONNX Runtime's quantizer
 // writes it, or QOperator with QLinearConv and com.microsoft ops), with
-// deterministic pseudo-random weights (He-normal, BatchNorm folded) and
+// deterministic pseudo-random weights (He-normal, data-dependent BatchNorm
+// folded, nearest-prototype classifier: see BuildFloatResNet) and
 // activation scales calibrated by a float forward pass over smooth
 // pseudo-random images; plus single quantized conv layers for tests.
 // Every model is checked with onnx::checker before it is returned.
@@ -52,6 +53,11 @@ struct ResNetSpec {
   bool explicit_relu = false;
   bool softmax = false;        // append a float Softmax after the logits
   int calibration_images = 2;  // in [1, 64]
+  // 8: int8 symmetric weights in [-127, 127]. 7: ONNX Runtime's
+  // reduce_range, symmetric weights in [-63, 63] (scale = max|w| / 63), for
+  // CPUs without VNNI whose u8 x s8 kernels (VPMADDUBSW) saturate int16 pair
+  // sums with full-range weights. InvalidArgument otherwise.
+  int weight_bits = 8;
 };
 
 // The whole network. Input "input" float [1,3,S,S] in normalized ImageNet
@@ -78,6 +84,7 @@ struct ConvSpec {
   uint64_t seed = 1;
   float input_scale = 0.0208f;  // about 2.64 / 127: normalized ImageNet
   bool explicit_relu = false;   // kQdq with relu: keep the Relu node
+  int weight_bits = 8;          // 8 or 7 (reduce_range), as in ResNetSpec
 };
 absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec);
 
@@ -136,8 +143,26 @@ struct Calibration {
   const ActivationRange* Find(absl::string_view name) const;
 };
 
-// The float network of `spec` (weights only; format ignored).
+// The float network of `spec` (weights only; format ignored). Like a
+// trained network: every BatchNorm (folded into its conv) is data-dependent,
+// its running mean and variance being the statistics of the conv's output
+// over the prototype images (gamma random in [0.6, 1.4] times a per-layer
+// scale, beta small); the classifier is nearest-prototype: class c responds
+// to prototype image c mod NumPrototypes(num_classes), class p < P most
+// strongly, so a prototype image (or one near it) is classified as its own
+// prototype index with a clear margin (its logit is about 8).
 absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec);
+
+// At most this many prototype images; the statistics run at the input size
+// capped at kMaxStatisticsSize.
+inline constexpr int kMaxPrototypes = 10;
+inline constexpr int kMaxStatisticsSize = 224;
+// min(kMaxPrototypes, num_classes).
+int NumPrototypes(int num_classes);
+// Prototype image `prototype` of `seed` ([3][size][size], normalized
+// ImageNet space, smooth like CalibrationImage but a distinct set): the
+// image class `prototype` stands for.
+std::vector<float> PrototypeImage(uint64_t seed, int prototype, int size);
 
 // Deterministic smooth pseudo-random image [3][size][size] in normalized
 // ImageNet space (image `index` of the calibration set of `seed`).

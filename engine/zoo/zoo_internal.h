@@ -53,14 +53,16 @@ void Conv2D(const FloatConv& conv, const float* in, int h, int w, float* out);
 // fraction after ReLU when `relu`).
 ActivationRange MeasureRange(const std::vector<float>& values, bool relu);
 
-// Weight quantization: int8 symmetric with one scale per group of
+// Weight quantization: symmetric with one scale per group of
 // `group_size` consecutive values (per output channel) or one scale overall.
 struct QuantizedWeights {
   std::vector<int8_t> values;
   std::vector<float> scales;
 };
+// `weight_bits` 8: values in [-127, 127]; 7: in [-63, 63] (reduce_range).
 QuantizedWeights QuantizeWeights(const std::vector<float>& weights,
-                                 int out_channels, bool per_channel);
+                                 int out_channels, bool per_channel,
+                                 int weight_bits);
 // round(bias[c] / (input_scale * weight_scale[c])), saturated to int32;
 // `bias_scales` receives the products (float32, as stored in the model).
 std::vector<int32_t> QuantizeBias(const std::vector<float>& bias,

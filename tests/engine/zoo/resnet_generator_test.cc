@@ -258,8 +258,14 @@ TEST(ResNetGeneratorTest, DifferentSeedsGiveDifferentWeights) {
 
 // ---- weights and calibration are realistic ----
 
-TEST(ResNetGeneratorTest, QuantizedWeightsUseTheInt8RangePerChannel) {
+class QuantizedWeightsTest : public ::testing::TestWithParam<int> {};
+
+// weight_bits 8: [-127, 127]; 7 (reduce_range): [-63, 63].
+TEST_P(QuantizedWeightsTest, UseTheFullSymmetricRangePerChannel) {
+  const int weight_bits = GetParam();
+  const int qmax = weight_bits == 7 ? 63 : 127;
   ResNetSpec spec;
+  spec.weight_bits = weight_bits;
   spec.input_size = 32;
   spec.num_classes = 10;
   spec.calibration_images = 1;
@@ -275,9 +281,9 @@ TEST(ResNetGeneratorTest, QuantizedWeightsUseTheInt8RangePerChannel) {
   for (size_t c = 0; c < 64; ++c) {
     int peak = 0;
     for (size_t i = 0; i < per; ++i) peak = std::max(peak, std::abs(q[c * per + i]));
-    EXPECT_EQ(peak, 127) << "channel " << c;  // symmetric per-channel max
+    EXPECT_EQ(peak, qmax) << "channel " << c;  // symmetric per-channel max
   }
-  // Per-channel scales really vary (log-normal factor, BN folded).
+  // Per-channel scales really vary (data-dependent BN folded).
   const auto [lo, hi] = std::minmax_element(scales.begin(), scales.end());
   EXPECT_GT(*hi / *lo, 1.5f);
   // Bias scale = input scale * weight scale, zero point 0.
@@ -290,6 +296,20 @@ TEST(ResNetGeneratorTest, QuantizedWeightsUseTheInt8RangePerChannel) {
   for (size_t c = 0; c < 64; ++c) {
     EXPECT_FLOAT_EQ(bias_scales[c], sx * scales[c]);
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, QuantizedWeightsTest, ::testing::Values(8, 7));
+
+TEST(ConvGeneratorTest, ReduceRangeWeightsStayWithin63) {
+  ConvSpec spec;  // the 7x7/s2/p3 stem
+  spec.input_h = spec.input_w = 32;
+  spec.weight_bits = 7;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m, GenerateConv(spec));
+  const onnx::TensorProto* w = FindInitializer(m, "conv.weight_quantized");
+  ASSERT_NE(w, nullptr);
+  int peak = 0;
+  for (int8_t v : RawValues<int8_t>(*w)) peak = std::max(peak, std::abs(int{v}));
+  EXPECT_EQ(peak, 63);
 }
 
 TEST(ResNetGeneratorTest, CalibrationRangesAreNotDegenerate) {
@@ -341,7 +361,8 @@ TEST(ResNetGeneratorTest, LogitsDependOnTheImage) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(FloatResNet net, BuildFloatResNet(spec));
   std::vector<std::vector<float>> logits;
   for (int i = 0; i < 2; ++i) {
-    logits.push_back(RunFloatResNet(net, CalibrationImage(42, i, 64), nullptr));
+    logits.push_back(
+        RunFloatResNet(net, PrototypeImage(spec.seed, i, 64), nullptr));
   }
   double dot = 0, n0 = 0, n1 = 0, mean = 0, sq = 0;
   for (int c = 0; c < 100; ++c) {
@@ -356,6 +377,37 @@ TEST(ResNetGeneratorTest, LogitsDependOnTheImage) {
   EXPECT_LT(dot / std::sqrt(n0 * n1), 0.9);
   EXPECT_GT(std_dev, 1.0);
   EXPECT_LT(std_dev, 10.0);
+}
+
+// The classifier is nearest-prototype (see BuildFloatResNet): each prototype
+// image gets its own class with a clear margin, and a noisy one still does.
+TEST(ResNetGeneratorTest, PrototypesGetTheirOwnClassWithAClearMargin) {
+  ResNetSpec spec;
+  spec.input_size = 64;
+  spec.num_classes = 1000;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(FloatResNet net, BuildFloatResNet(spec));
+  ASSERT_EQ(NumPrototypes(spec.num_classes), kMaxPrototypes);
+  EXPECT_EQ(NumPrototypes(3), 3);
+  for (int p = 0; p < kMaxPrototypes; ++p) {
+    for (const float blend : {0.0f, 0.3f}) {
+      std::vector<float> img = PrototypeImage(spec.seed, p, 64);
+      const std::vector<float> other = CalibrationImage(9, p, 64);
+      for (size_t i = 0; i < img.size(); ++i) {
+        img[i] = (1 - blend) * img[i] + blend * other[i];
+      }
+      std::vector<float> logits = RunFloatResNet(net, img, nullptr);
+      const int top = std::max_element(logits.begin(), logits.end()) - logits.begin();
+      EXPECT_EQ(top, p) << "blend " << blend;
+      const float best = logits[top];
+      logits[top] = -1e30f;
+      const float second = *std::max_element(logits.begin(), logits.end());
+      std::printf("prototype %d blend %.1f: top logit %.2f margin %.2f\n", p, blend, best,
+                  best - second);
+      if (blend == 0.0f) {
+        EXPECT_GT(best - second, 1.0f) << "prototype " << p;
+      }
+    }
+  }
 }
 
 TEST(ResNetGeneratorTest, CalibrationImagesAreSmoothAndInRange) {
@@ -403,6 +455,9 @@ TEST(ResNetGeneratorTest, RejectsBadSpecs) {
   s.format = ModelFormat::kQOperator;
   s.explicit_relu = true;
   expect_bad(s, "explicit_relu");
+  s = ResNetSpec();
+  s.weight_bits = 6;
+  expect_bad(s, "weight_bits");
 }
 
 TEST(ModelFormatTest, ParsesNamesAndRejectsOthers) {
@@ -468,6 +523,9 @@ TEST(ConvGeneratorTest, RejectsBadSpecs) {
   };
   ConvSpec s;
   s.kernel = 0;
+  expect_bad(s);
+  s = ConvSpec();
+  s.weight_bits = 9;
   expect_bad(s);
   s = ConvSpec();
   s.pad = 7;
