@@ -26,22 +26,6 @@ int MaxPad(const ConvParams& p) {
   return std::max({p.pad_top, p.pad_left, p.pad_bottom, p.pad_right});
 }
 
-// Same rule as graph_compiler.cc's ConvZeroPointFoldable (the two must
-// agree: the bias the epilogue expects depends on it).
-bool ZeroPointFoldable(const ConvParams& p) {
-  const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
-  for (int c = 0; c < p.out_channels; ++c) {
-    const int32_t s = p.shift[c];
-    if (s < 0 || s > 30) return false;
-    int64_t wsum = 0;
-    for (int64_t k = 0; k < taps; ++k) wsum += std::abs(p.weights[c * taps + k]);
-    const int64_t bound = std::llabs(int64_t{p.bias[c]}) +
-                          std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << s) +
-                          128 * wsum;
-    if (bound >= kInt32Limit) return false;
-  }
-  return true;
-}
 
 // Splits `bias` into weights of the bias lanes (lane 0 input 1, the others
 // kBiasLaneBig); false if it needs more than `lanes` lanes.
@@ -90,6 +74,21 @@ std::vector<Run> MakeRuns(const FirstConvPlan& plan) {
 }
 
 }  // namespace
+
+bool ConvZeroPointFoldable(const ConvParams& p) {
+  const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
+  for (int c = 0; c < p.out_channels; ++c) {
+    const int32_t s = p.shift[c];
+    if (s < 0 || s > 30) return false;
+    int64_t wsum = 0;
+    for (int64_t k = 0; k < taps; ++k) wsum += std::abs(p.weights[c * taps + k]);
+    const int64_t bound = std::llabs(int64_t{p.bias[c]}) +
+                          std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << s) +
+                          128 * wsum;
+    if (bound >= kInt32Limit) return false;
+  }
+  return true;
+}
 
 absl::string_view FirstConvStrategyName(FirstConvStrategy s) {
   switch (s) {
@@ -151,7 +150,7 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
   plan.in_kernel_w = KW;
   plan.in_stride = SH;
   plan.pad_value = std::clamp(p.input_zero_point, -128, 127);
-  plan.zp_folded = ZeroPointFoldable(p);
+  plan.zp_folded = ConvZeroPointFoldable(p);
   ConvParams& q = plan.conv;
   q = p;
   q.pad_top = q.pad_left = q.pad_bottom = q.pad_right = 0;

@@ -48,6 +48,11 @@ inline constexpr FirstConvStrategy kAllFirstConvStrategies[] = {
 
 // "vta_pad", "vta_im2col", "vta_s2d", "vta_kwfold".
 absl::string_view FirstConvStrategyName(FirstConvStrategy strategy);
+
+// True when bias[c] + (zp << s) can replace the separate zero-point add for
+// every channel: s >= 0 and the accumulator provably stays in int32. The one
+// rule for every conv lowering (the epilogue's expected bias depends on it).
+bool ConvZeroPointFoldable(const engine::ConvParams& p);
 // Inverse of FirstConvStrategyName; InvalidArgument for anything else.
 absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(absl::string_view name);
 

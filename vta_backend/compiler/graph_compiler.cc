@@ -43,22 +43,6 @@ int32_t BlockShift(const ConvParams& p, int b, int bo) {
   return b * bo < p.out_channels ? p.shift[b * bo] : 0;
 }
 
-// True when bias[c] + (zp << s) can replace the separate zero-point add
-// for every channel: s >= 0 and the accumulator provably stays in int32.
-bool ConvZeroPointFoldable(const ConvParams& p) {
-  const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
-  for (int c = 0; c < p.out_channels; ++c) {
-    const int32_t s = p.shift[c];
-    if (s < 0 || s > 30) return false;
-    int64_t wsum = 0;
-    for (int64_t k = 0; k < taps; ++k) wsum += std::abs(p.weights[c * taps + k]);
-    const int64_t bound = std::llabs(int64_t{p.bias[c]}) +
-                          std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << s) +
-                          128 * wsum;
-    if (bound >= kInt32Limit) return false;
-  }
-  return true;
-}
 
 // The add's bias with the zero point folded in, when that is exact.
 std::optional<int32_t> AddFoldedBias(const AddParams& p) {
