@@ -363,6 +363,12 @@ class Importer {
   absl::StatusOr<ValueId> EmitConv(const ConvSpec& spec, double sy,
                                    int32_t zy8, bool y_uint8, bool relu,
                                    const std::string& out_name);
+  // Defines output 0 of a conv-like node: a quantized kConv when the node
+  // carries its output quantization at inputs y_scale_input and
+  // y_scale_input + 1 (QLinearConv, QLinearMatMul, QGemm), else a pending
+  // float op that a following QuantizeLinear completes (QDQ), when
+  // y_scale_input < 0.
+  absl::Status DefineConvResult(ConvSpec spec, int y_scale_input);
   absl::StatusOr<ValueId> EmitRequant(ValueId x, double sy, int32_t zy8,
                                       bool y_uint8, const std::string& out_name);
   absl::StatusOr<ValueId> EmitPending(const PendingOp& p, double sy,
@@ -1269,6 +1275,33 @@ absl::Status RequireQuant(const Sym& s, absl::string_view role,
   return absl::OkStatus();
 }
 
+absl::Status Importer::DefineConvResult(ConvSpec spec, int y_scale_input) {
+  if (y_scale_input >= 0) {
+    VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(y_scale_input, "y_scale"));
+    VTASERVE_ASSIGN_OR_RETURN(
+        auto zy, ScalarZeroPoint(y_scale_input + 1, TP::UINT8, "y_zero_point"));
+    const bool u8 = zy.second == TP::UINT8;
+    VTASERVE_ASSIGN_OR_RETURN(
+        const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
+                                  /*relu=*/false, node_->output(0)));
+    Sym out;
+    out.kind = SymKind::kQuant;
+    out.value = y;
+    out.shape = spec.out_shape;
+    return Define(0, std::move(out));
+  }
+  PendingOp p;
+  p.kind = PendingOp::Kind::kConv;
+  p.label = label_;
+  p.conv = std::move(spec);
+  Sym out;
+  out.kind = SymKind::kPending;
+  out.shape = p.conv.out_shape;
+  out.index = static_cast<int>(pending_.size());
+  pending_.push_back(std::move(p));
+  return Define(0, std::move(out));
+}
+
 absl::Status Importer::HandleConv(bool qlinear) {
   int64_t group = 1;
   if (const onnx::AttributeProto* a = FindAttr(*node_, "group")) group = a->i();
@@ -1350,29 +1383,7 @@ absl::Status Importer::HandleConv(bool qlinear) {
   VTASERVE_RETURN_IF_ERROR(BuildConvSpec(x, w, static_cast<int>(group), win,
                                          bias_int, bias_dq ? &*bias_dq : nullptr,
                                          bias_float, spec));
-  if (qlinear) {
-    VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(6, "y_scale"));
-    VTASERVE_ASSIGN_OR_RETURN(auto zy, ScalarZeroPoint(7, TP::UINT8, "y_zero_point"));
-    const bool u8 = zy.second == TP::UINT8;
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
-                                  /*relu=*/false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.out_shape;
-    return Define(0, std::move(out));
-  }
-  PendingOp p;
-  p.kind = PendingOp::Kind::kConv;
-  p.label = label_;
-  p.conv = std::move(spec);
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.conv.out_shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  return DefineConvResult(std::move(spec), /*y_scale_input=*/qlinear ? 6 : -1);
 }
 
 absl::Status Importer::HandleMatMul(bool qlinear) {
@@ -1406,29 +1417,7 @@ absl::Status Importer::HandleMatMul(bool qlinear) {
   ConvSpec spec;
   VTASERVE_RETURN_IF_ERROR(BuildDenseSpec(x, w, /*w_is_nk=*/false, 1.0, nullptr,
                                           nullptr, nullptr, 1.0, spec));
-  if (qlinear) {
-    VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(6, "y_scale"));
-    VTASERVE_ASSIGN_OR_RETURN(auto zy, ScalarZeroPoint(7, TP::UINT8, "y_zero_point"));
-    const bool u8 = zy.second == TP::UINT8;
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
-                                  false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.out_shape;
-    return Define(0, std::move(out));
-  }
-  PendingOp p;
-  p.kind = PendingOp::Kind::kConv;
-  p.label = label_;
-  p.conv = std::move(spec);
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.conv.out_shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  return DefineConvResult(std::move(spec), /*y_scale_input=*/qlinear ? 6 : -1);
 }
 
 absl::Status Importer::HandleGemm(bool qgemm) {
@@ -1495,29 +1484,7 @@ absl::Status Importer::HandleGemm(bool qgemm) {
   VTASERVE_RETURN_IF_ERROR(BuildDenseSpec(
       x, w, trans_b != 0, alpha, bias_int, bias_dq ? &*bias_dq : nullptr,
       bias_float, qgemm ? 1.0 / alpha : beta, spec));
-  if (qgemm) {
-    VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(7, "y_scale"));
-    VTASERVE_ASSIGN_OR_RETURN(auto zy, ScalarZeroPoint(8, TP::UINT8, "y_zero_point"));
-    const bool u8 = zy.second == TP::UINT8;
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
-                                  false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.out_shape;
-    return Define(0, std::move(out));
-  }
-  PendingOp p;
-  p.kind = PendingOp::Kind::kConv;
-  p.label = label_;
-  p.conv = std::move(spec);
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.conv.out_shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  return DefineConvResult(std::move(spec), /*y_scale_input=*/qgemm ? 7 : -1);
 }
 
 absl::Status Importer::HandleAdd(bool qlinear) {
