@@ -63,7 +63,7 @@ struct Stem {
 struct Row {
   std::string stem, config, strategy;
   bool ext = false;
-  double macs = 0, mac_slots = 0, gemm_uops = 0, gemm_cycles = 0, cycles = 0;
+  double macs = 0, mac_slots = 0, gemm_uops = 0, gemm_cycles = 0, alu_cycles = 0, cycles = 0;
   double dram_bytes = 0, dram_inp = 0;
   double host_median_s = 0, sim_wall_median_s = 0;
   double modeled_s = 0;
@@ -180,6 +180,7 @@ Row MeasureStrategy(const Stem& stem, const std::string& config_name,
       row.gemm_uops = Counter(t, "gemm_ops");
       row.mac_slots = row.gemm_uops * config.Batch() * config.BlockIn() * config.BlockOut();
       row.gemm_cycles = Counter(t, "gemm_cycles");
+      row.alu_cycles = Counter(t, "alu_cycles");
       row.cycles = Counter(t, "modeled_cycles");
       row.modeled_s = t.modeled_device_seconds;
       for (const char* ty : {"inp", "wgt", "acc", "uop", "out"}) {
@@ -307,9 +308,9 @@ int RunFirstConvBench(int argc, char** argv) {
         std::printf("\n%s on %s (%s, %.0f MHz): %lld MACs\n", stem.name.c_str(),
                     config_name.c_str(), config->BitstreamName().c_str(), config->clock_mhz,
                     static_cast<long long>(g->NodeMacs(0)));
-        std::printf("%-16s %11s %6s %10s %10s %10s %9s %10s %9s %9s %5s\n", "strategy",
-                    "MAC_slots", "util", "gemm_uops", "gemm_cyc", "total_cyc", "modeled",
-                    "DRAM_B", "host_ms", "sim_ms", "exact");
+        std::printf("%-16s %11s %6s %10s %10s %9s %10s %9s %10s %9s %9s %5s\n", "strategy",
+                    "MAC_slots", "util", "gemm_uops", "gemm_cyc", "alu_cyc", "total_cyc",
+                    "modeled", "DRAM_B", "host_ms", "sim_ms", "exact");
         for (const Row& r : rows) {
           if (r.stem != stem.name || r.config != config_name) continue;
           const std::string label = r.strategy + (r.ext ? "+ext" : "");
@@ -317,11 +318,24 @@ int RunFirstConvBench(int argc, char** argv) {
             std::printf("%-16s error: %s\n", label.c_str(), r.error.c_str());
             continue;
           }
-          std::printf("%-16s %11.0f %5.1f%% %10.0f %10.0f %10.0f %7.2fms %10.0f %9.3f %9.1f %5s\n",
-                      label.c_str(), r.mac_slots, 100 * r.macs / r.mac_slots, r.gemm_uops,
-                      r.gemm_cycles, r.cycles, 1e3 * r.modeled_s, r.dram_bytes,
-                      1e3 * r.host_median_s, 1e3 * r.sim_wall_median_s,
-                      r.bit_exact ? "yes" : "NO");
+          std::printf(
+              "%-16s %11.0f %5.1f%% %10.0f %10.0f %9.0f %10.0f %7.2fms %10.0f %9.3f %9.1f %5s\n",
+              label.c_str(), r.mac_slots, 100 * r.macs / r.mac_slots, r.gemm_uops, r.gemm_cycles,
+              r.alu_cycles, r.cycles, 1e3 * r.modeled_s, r.dram_bytes, 1e3 * r.host_median_s,
+              1e3 * r.sim_wall_median_s, r.bit_exact ? "yes" : "NO");
+        }
+        for (const Row& r : rows) {
+          if (r.stem != stem.name || r.config != config_name || r.strategy != "vta_im2col" ||
+              r.ext || !r.error.empty()) {
+            continue;
+          }
+          // GEMM and ALU instructions run one after the other in the compute
+          // module, so their sum bounds the total from below.
+          std::printf(
+              "vta_im2col: total %.0f cycles = %.3fx its %.0f GEMM uops; the compute module "
+              "alone (GEMM incl. reset + requant ALU) needs %.0f = %.3fx\n",
+              r.cycles, r.cycles / r.gemm_uops, r.gemm_uops, r.gemm_cycles + r.alu_cycles,
+              (r.gemm_cycles + r.alu_cycles) / r.gemm_uops);
         }
         std::printf("cpu pool: %.3f ms on 1 thread, %.3f ms on %d threads\n", 1e3 * cpu_s[0],
                     1e3 * cpu_s[1], runner->NumThreads());
@@ -337,13 +351,15 @@ int RunFirstConvBench(int argc, char** argv) {
       rj.push_back(absl::StrFormat(
           "{\"stem\": \"%s\", \"config\": \"%s\", \"strategy\": \"%s\", \"ext_im2col_load\": %s, "
           "\"error\": \"%s\", \"macs\": %.0f, \"mac_slots\": %.0f, \"utilization\": %.4f, "
-          "\"gemm_uop_cycles\": %.0f, \"gemm_insn_cycles\": %.0f, \"total_cycles\": %.0f, "
+          "\"gemm_uop_cycles\": %.0f, \"gemm_insn_cycles\": %.0f, \"alu_cycles\": %.0f, "
+          "\"total_cycles\": %.0f, "
           "\"modeled_seconds\": %.6f, \"dram_bytes\": %.0f, \"dram_bytes_inp\": %.0f, "
           "\"host_transform_median_seconds\": %.6f, \"sim_wall_median_seconds\": %.6f, "
           "\"bit_exact\": %s}",
           r.stem, r.config, r.strategy, r.ext ? "true" : "false",
           absl::StrReplaceAll(r.error, {{"\"", "'"}}), r.macs, r.mac_slots,
-          r.mac_slots > 0 ? r.macs / r.mac_slots : 0.0, r.gemm_uops, r.gemm_cycles, r.cycles,
+          r.mac_slots > 0 ? r.macs / r.mac_slots : 0.0, r.gemm_uops, r.gemm_cycles, r.alu_cycles,
+          r.cycles,
           r.modeled_s, r.dram_bytes, r.dram_inp, r.host_median_s, r.sim_wall_median_s,
           r.bit_exact ? "true" : "false"));
     }
