@@ -82,17 +82,21 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   pc.out_w = out_w;
   pc.hp = in_h + p.pad_top + p.pad_bottom;
   pc.wp = in_w + p.pad_left + p.pad_right;
-  // Window reduction when it wastes fewer multiply slots than padding the
-  // channels of every tap to 4.
-  pc.window = p.dilation_w == 1 && p.kernel_w > 1 &&
-              RoundUp(p.kernel_w * p.in_channels, 4) <
-                  p.kernel_w * RoundUp(p.in_channels, 4);
-  pc.cbuf = pc.window ? p.in_channels : RoundUp(p.in_channels, 4);
-  pc.taps = pc.window ? p.kernel_h : p.kernel_h * p.kernel_w;
-  pc.kred = pc.window ? RoundUp(p.kernel_w * p.in_channels, 4) : pc.cbuf;
-  pc.ocb = (p.out_channels + kConvOcBlock - 1) / kConvOcBlock;
+  // The reduction step: int16 pairs for AVX2's vpmaddwd, byte quads for
+  // the u8 x s8 paths.
   const bool wide = isa == CpuIsa::kAvx2;
+  const int step = wide ? 2 : 4;
   pc.elem_size = wide ? 2 : 1;
+  // Window reduction when it wastes fewer multiply slots than padding the
+  // channels of every tap to the step.
+  pc.window = p.dilation_w == 1 && p.kernel_w > 1 &&
+              RoundUp(p.kernel_w * p.in_channels, step) <
+                  p.kernel_w * RoundUp(p.in_channels, step);
+  pc.cbuf = pc.window ? p.in_channels : RoundUp(p.in_channels, step);
+  pc.taps = pc.window ? p.kernel_h : p.kernel_h * p.kernel_w;
+  pc.kred = pc.window ? RoundUp(p.kernel_w * p.in_channels, step) : pc.cbuf;
+  pc.ocb = (p.out_channels + kConvOcBlock - 1) / kConvOcBlock;
+  pc.pixel_groups = (out_h * out_w + kConvUnitPixels - 1) / kConvUnitPixels;
   pc.in_zp = p.input_zero_point;
   pc.out_zp = p.output_zero_point;
   pc.lo = p.clamp_min - p.output_zero_point;
@@ -115,6 +119,7 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   } else {
     pc.w8.assign(wsize, 0);
   }
+  pc.pixel_major = wsize * pc.elem_size <= kConvPixelMajorWeightBytes;
   pc.bias.assign(padded_out, 0);
   pc.rshift.assign(padded_out, 0);
   pc.lshift.assign(padded_out, 0);
@@ -164,6 +169,21 @@ void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
   } else {
     PackRows<EncodeU8>(pc, x, s, buf, row_begin, row_end);
   }
+}
+
+ConvUnit DecodeConvUnit(const PackedConv& pc, int64_t unit) {
+  ConvUnit u;
+  int64_t group;
+  if (pc.pixel_major) {
+    group = unit / pc.ocb;
+    u.block = static_cast<int>(unit % pc.ocb);
+  } else {
+    group = unit % pc.pixel_groups;
+    u.block = static_cast<int>(unit / pc.pixel_groups);
+  }
+  u.pix_begin = group * kConvUnitPixels;
+  u.pix_end = std::min(u.pix_begin + kConvUnitPixels, pc.out_h * pc.out_w);
+  return u;
 }
 
 ConvKernelFn ConvKernelFor(CpuIsa isa) {

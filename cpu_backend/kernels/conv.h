@@ -7,14 +7,23 @@
 //   1. ConvPackInput: rows of the zero-point-padded input, in the kernel's
 //      operand encoding (u8 = x ^ 0x80 for the VNNI-style paths, int16 for
 //      AVX2), so the inner loops never test bounds;
-//   2. a ConvS8* kernel over "units" (output row x output-channel block),
-//      writing int8 NHWC with the requantization of engine/graph.h.
+//   2. a ConvS8* kernel over "units" (a group of kConvUnitPixels output
+//      pixels, flattened over rows, x one output-channel block), writing
+//      int8 NHWC with the requantization of engine/graph.h. Pixel tiles run
+//      across row ends, so small images (7x7, 14x14) pay for one partial
+//      tile per block, not one per row.
+// Unit order: pixel-major (all blocks of a pixel group, then the next
+// group) when the packed weights are small enough to stay cached, so each
+// thread writes whole output pixels (no false sharing of output lines and
+// the weights are read from cache); block-major otherwise, so a thread
+// streams each weight block once and reuses it over every pixel.
 // Two reduction schemes:
 //   - direct: one tap per (kh, kw), reducing over the channels padded to 4;
 //   - window (stems with few input channels, e.g. RGB): one tap per kh,
 //     reducing over the contiguous (kw x C_in) run of the padded NHWC row,
-//     padded to 4 with zero weights (the KxKx3 window is the reduction axis,
-//     without an im2col copy).
+//     padded with zero weights to the path's reduction step (4; 2 for the
+//     AVX2 int16 pairs), so the KxKx3 window is the reduction axis without
+//     an im2col copy.
 // u8 x s8: the engine's activations are int8; the VNNI-style paths add 128
 // (x ^ 0x80) and fold -128 * sum(w) into the bias, exact in wrapping int32.
 // All functions are thread-safe on distinct output ranges; none allocates.
@@ -32,6 +41,10 @@
 namespace vtaserve::cpu {
 
 inline constexpr int kConvOcBlock = 16;  // output channels per weight block
+// Output pixels per unit: a multiple of every kernel's tile width (6, 12).
+inline constexpr int kConvUnitPixels = 24;
+// Packed weights up to this size make the unit order pixel-major.
+inline constexpr int64_t kConvPixelMajorWeightBytes = 256 * 1024;
 
 struct PackedConv {
   CpuIsa isa = CpuIsa::kScalar;  // concrete (never kAuto)
@@ -46,8 +59,10 @@ struct PackedConv {
   int cbuf = 0;
   int elem_size = 1;
   int taps = 1;   // reduction taps
-  int kred = 4;   // reduction length per tap, a multiple of 4
+  int kred = 4;   // reduction length per tap: a multiple of 4 (2 for AVX2)
   int ocb = 1;    // output-channel blocks of kConvOcBlock
+  int64_t pixel_groups = 0;  // ceil(out_h * out_w / kConvUnitPixels)
+  bool pixel_major = false;  // unit order (see above)
   std::vector<int64_t> tap_off;  // element offset of each tap
   // Weights [ocb][taps][kred/4][16][4] int8 (scalar, VNNI paths) or
   // [ocb][taps][kred/2][16][2] int16 (AVX2).
@@ -63,8 +78,16 @@ struct PackedConv {
 
   static constexpr int64_t kSlack = 64;
   int64_t BufferBytes() const { return (hp * wp * cbuf + kSlack) * elem_size; }
-  int64_t Units() const { return out_h * ocb; }
+  int64_t Units() const { return pixel_groups * ocb; }
 };
+
+// One unit of work: output pixels [pix_begin, pix_end) (flattened oh * out_w
+// + ow) of output-channel block `block`.
+struct ConvUnit {
+  int block = 0;
+  int64_t pix_begin = 0, pix_end = 0;
+};
+ConvUnit DecodeConvUnit(const PackedConv& pc, int64_t unit);
 
 // Prepares `p` (validated) for an input of in_h x in_w and the given output
 // size on the concrete path `isa`. InvalidArgument for kAuto.
@@ -78,9 +101,8 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
 void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
                    uint8_t* buf, int64_t row_begin, int64_t row_end);
 
-// Computes units [unit_begin, unit_end) (unit = block * pc.out_h + oh:
-// block-major, so a thread keeps one weight block hot across rows) from
-// the packed buffer into y, int8 NHWC [out_h][out_w][cout].
+// Computes units [unit_begin, unit_end) of pc.Units() (see DecodeConvUnit)
+// from the packed buffer into y, int8 NHWC [out_h][out_w][cout].
 using ConvKernelFn = void (*)(const PackedConv& pc, const uint8_t* buf,
                               int8_t* y, int64_t unit_begin, int64_t unit_end);
 void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,

@@ -29,16 +29,17 @@ struct BlockArgs {
   const int64_t* tap_off;
   int taps;
   int kred;
-  int64_t pix_stride;   // int16 elements between neighbouring pixels
   const int16_t* w;     // this block's weights
   __m256i bias0, bias1, rs0, rs1, ls0, ls1, lo, hi, zp;
   int64_t out_stride;   // bytes between neighbouring output pixels
   int nc;               // valid channels of the block
 };
 
+// NW pixels (each with its own window start in `in`, so a tile may span
+// output rows) x 16 channels.
 template <int NW>
 inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
-                                                     const int16_t* in,
+                                                     const int16_t* const* in,
                                                      int8_t* out) {
   __m256i acc0[NW], acc1[NW];
 #pragma GCC unroll 16
@@ -48,14 +49,17 @@ inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
   }
   const int16_t* w = a.w;
   for (int t = 0; t < a.taps; ++t) {
-    const int16_t* ip = in + a.tap_off[t];
+    const int64_t off = a.tap_off[t];
+    const int16_t* ip[NW];
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) ip[p] = in[p] + off;
     for (int k = 0; k < a.kred; k += 2, w += 32) {
       const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
       const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16));
 #pragma GCC unroll 16
       for (int p = 0; p < NW; ++p) {
         int32_t pair;
-        std::memcpy(&pair, ip + p * a.pix_stride + k, sizeof(pair));
+        std::memcpy(&pair, ip[p] + k, sizeof(pair));
         const __m256i x = _mm256_set1_epi32(pair);
         acc0[p] = _mm256_add_epi32(acc0[p], _mm256_madd_epi16(x, w0));
         acc1[p] = _mm256_add_epi32(acc1[p], _mm256_madd_epi16(x, w1));
@@ -90,16 +94,16 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
   a.tap_off = pc.tap_off.data();
   a.taps = pc.taps;
   a.kred = pc.kred;
-  a.pix_stride = int64_t{pc.sw} * pc.cbuf;
   a.lo = _mm256_set1_epi32(pc.lo);
   a.hi = _mm256_set1_epi32(pc.hi);
   a.zp = _mm256_set1_epi32(pc.out_zp);
   a.out_stride = pc.cout;
   const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
+  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
+  const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u % pc.out_h;
-    const int b = static_cast<int>(u / pc.out_h);
-    const int c0 = b * kConvOcBlock;
+    const ConvUnit cu = DecodeConvUnit(pc, u);
+    const int c0 = cu.block * kConvOcBlock;
     auto ld = [&](const std::vector<int32_t>& v, int off) {
       return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));
     };
@@ -109,23 +113,36 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
     a.rs1 = ld(pc.rshift, 8);
     a.ls0 = ld(pc.lshift, 0);
     a.ls1 = ld(pc.lshift, 8);
-    a.w = pc.w16.data() + b * wblock;
+    a.w = pc.w16.data() + cu.block * wblock;
     a.nc = std::min(kConvOcBlock, pc.cout - c0);
-    const int16_t* row = in + oh * pc.sh * pc.wp * pc.cbuf;
-    int8_t* orow = y + oh * pc.out_w * pc.cout + c0;
-    int64_t ow = 0;
-    for (; ow + kMr <= pc.out_w; ow += kMr) {
-      TileAvx2<kMr>(a, row + ow * a.pix_stride, orow + ow * pc.cout);
+    int8_t* ob = y + c0;
+    int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
+    const int16_t* row = in + oh * row_stride;
+    const int16_t* ptr[kMr];
+    // Window starts of the next n pixels, wrapping at row ends.
+    auto next = [&](int n) {
+      for (int p = 0; p < n; ++p) {
+        ptr[p] = row + ow * pix_stride;
+        if (++ow == pc.out_w) {
+          ow = 0;
+          row += row_stride;
+        }
+      }
+    };
+    int64_t pix = cu.pix_begin;
+    for (; pix + kMr <= cu.pix_end; pix += kMr) {
+      next(kMr);
+      TileAvx2<kMr>(a, ptr, ob + pix * pc.cout);
     }
-    const int64_t rest = pc.out_w - ow;
-    const int16_t* rin = row + ow * a.pix_stride;
-    int8_t* rout = orow + ow * pc.cout;
+    const int rest = static_cast<int>(cu.pix_end - pix);
+    next(rest);
+    int8_t* rout = ob + pix * pc.cout;
     switch (rest) {
-      case 1: TileAvx2<1>(a, rin, rout); break;
-      case 2: TileAvx2<2>(a, rin, rout); break;
-      case 3: TileAvx2<3>(a, rin, rout); break;
-      case 4: TileAvx2<4>(a, rin, rout); break;
-      case 5: TileAvx2<5>(a, rin, rout); break;
+      case 1: TileAvx2<1>(a, ptr, rout); break;
+      case 2: TileAvx2<2>(a, ptr, rout); break;
+      case 3: TileAvx2<3>(a, ptr, rout); break;
+      case 4: TileAvx2<4>(a, ptr, rout); break;
+      case 5: TileAvx2<5>(a, ptr, rout); break;
       default: break;
     }
   }

@@ -24,29 +24,32 @@ struct BlockArgs {
   const int64_t* tap_off;
   int taps;
   int kred;
-  int64_t pix_stride;  // bytes between neighbouring pixels
   const int8_t* w;     // this block's weights
   __m512i bias, rs, ls, lo, hi, zp;
   int64_t out_stride;  // bytes between neighbouring output pixels
   __mmask16 store_mask;
 };
 
+// NW pixels (each with its own window start in `in`, so a tile may span
+// output rows) x 16 channels.
 template <int NW>
-inline __attribute__((always_inline)) void TileAvx512Vnni(const BlockArgs& a,
-                                                           const uint8_t* in,
-                                                           int8_t* out) {
+inline __attribute__((always_inline)) void TileAvx512Vnni(
+    const BlockArgs& a, const uint8_t* const* in, int8_t* out) {
   __m512i acc[NW];
 #pragma GCC unroll 16
   for (int p = 0; p < NW; ++p) acc[p] = a.bias;
   const int8_t* w = a.w;
   for (int t = 0; t < a.taps; ++t) {
-    const uint8_t* ip = in + a.tap_off[t];
+    const int64_t off = a.tap_off[t];
+    const uint8_t* ip[NW];
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) ip[p] = in[p] + off;
     for (int k = 0; k < a.kred; k += 4, w += 64) {
       const __m512i w0 = _mm512_loadu_si512(w);
 #pragma GCC unroll 16
       for (int p = 0; p < NW; ++p) {
         int32_t quad;
-        std::memcpy(&quad, ip + p * a.pix_stride + k, sizeof(quad));
+        std::memcpy(&quad, ip[p] + k, sizeof(quad));
         acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_set1_epi32(quad), w0);
       }
     }
@@ -70,43 +73,56 @@ void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
   a.tap_off = pc.tap_off.data();
   a.taps = pc.taps;
   a.kred = pc.kred;
-  a.pix_stride = int64_t{pc.sw} * pc.cbuf;
   a.lo = _mm512_set1_epi32(pc.lo);
   a.hi = _mm512_set1_epi32(pc.hi);
   a.zp = _mm512_set1_epi32(pc.out_zp);
   a.out_stride = pc.cout;
   const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
+  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
+  const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u % pc.out_h;
-    const int b = static_cast<int>(u / pc.out_h);
-    const int c0 = b * kConvOcBlock;
+    const ConvUnit cu = DecodeConvUnit(pc, u);
+    const int c0 = cu.block * kConvOcBlock;
     a.bias = _mm512_loadu_si512(pc.bias.data() + c0);
     a.rs = _mm512_loadu_si512(pc.rshift.data() + c0);
     a.ls = _mm512_loadu_si512(pc.lshift.data() + c0);
-    a.w = pc.w8.data() + b * wblock;
+    a.w = pc.w8.data() + cu.block * wblock;
     const int nc = std::min(kConvOcBlock, pc.cout - c0);
     a.store_mask = static_cast<__mmask16>((1u << nc) - 1u);
-    const uint8_t* row = buf + oh * pc.sh * pc.wp * pc.cbuf;
-    int8_t* orow = y + oh * pc.out_w * pc.cout + c0;
-    int64_t ow = 0;
-    for (; ow + kMr <= pc.out_w; ow += kMr) {
-      TileAvx512Vnni<kMr>(a, row + ow * a.pix_stride, orow + ow * pc.cout);
+    int8_t* ob = y + c0;
+    int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
+    const uint8_t* row = buf + oh * row_stride;
+    const uint8_t* ptr[kMr];
+    // Window starts of the next n pixels, wrapping at row ends.
+    auto next = [&](int n) {
+      for (int p = 0; p < n; ++p) {
+        ptr[p] = row + ow * pix_stride;
+        if (++ow == pc.out_w) {
+          ow = 0;
+          row += row_stride;
+        }
+      }
+    };
+    int64_t pix = cu.pix_begin;
+    for (; pix + kMr <= cu.pix_end; pix += kMr) {
+      next(kMr);
+      TileAvx512Vnni<kMr>(a, ptr, ob + pix * pc.cout);
     }
-    const int64_t rest = pc.out_w - ow;
-    const uint8_t* rin = row + ow * a.pix_stride;
-    int8_t* rout = orow + ow * pc.cout;
+    const int rest = static_cast<int>(cu.pix_end - pix);
+    next(rest);
+    int8_t* rout = ob + pix * pc.cout;
     switch (rest) {
-      case 1: TileAvx512Vnni<1>(a, rin, rout); break;
-      case 2: TileAvx512Vnni<2>(a, rin, rout); break;
-      case 3: TileAvx512Vnni<3>(a, rin, rout); break;
-      case 4: TileAvx512Vnni<4>(a, rin, rout); break;
-      case 5: TileAvx512Vnni<5>(a, rin, rout); break;
-      case 6: TileAvx512Vnni<6>(a, rin, rout); break;
-      case 7: TileAvx512Vnni<7>(a, rin, rout); break;
-      case 8: TileAvx512Vnni<8>(a, rin, rout); break;
-      case 9: TileAvx512Vnni<9>(a, rin, rout); break;
-      case 10: TileAvx512Vnni<10>(a, rin, rout); break;
-      case 11: TileAvx512Vnni<11>(a, rin, rout); break;
+      case 1: TileAvx512Vnni<1>(a, ptr, rout); break;
+      case 2: TileAvx512Vnni<2>(a, ptr, rout); break;
+      case 3: TileAvx512Vnni<3>(a, ptr, rout); break;
+      case 4: TileAvx512Vnni<4>(a, ptr, rout); break;
+      case 5: TileAvx512Vnni<5>(a, ptr, rout); break;
+      case 6: TileAvx512Vnni<6>(a, ptr, rout); break;
+      case 7: TileAvx512Vnni<7>(a, ptr, rout); break;
+      case 8: TileAvx512Vnni<8>(a, ptr, rout); break;
+      case 9: TileAvx512Vnni<9>(a, ptr, rout); break;
+      case 10: TileAvx512Vnni<10>(a, ptr, rout); break;
+      case 11: TileAvx512Vnni<11>(a, ptr, rout); break;
       default: break;
     }
   }

@@ -11,16 +11,15 @@ namespace vtaserve::cpu {
 
 void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
                int64_t unit_begin, int64_t unit_end) {
-  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
   const int64_t kgroups = pc.kred / 4;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t oh = u % pc.out_h;
-    const int b = static_cast<int>(u / pc.out_h);
+    const ConvUnit cu = DecodeConvUnit(pc, u);
+    const int b = cu.block;
     const int nc = std::min(kConvOcBlock, pc.cout - b * kConvOcBlock);
     const int8_t* wblk = pc.w8.data() + int64_t{b} * pc.taps * pc.kred * kConvOcBlock;
-    const uint8_t* row = buf + oh * pc.sh * pc.wp * pc.cbuf;
-    for (int64_t ow = 0; ow < pc.out_w; ++ow) {
-      const uint8_t* px = row + ow * pix_stride;
+    for (int64_t pix = cu.pix_begin; pix < cu.pix_end; ++pix) {
+      const int64_t oh = pix / pc.out_w, ow = pix % pc.out_w;
+      const uint8_t* px = buf + (oh * pc.sh * pc.wp + ow * pc.sw) * pc.cbuf;
       uint32_t acc[kConvOcBlock];
       for (int o = 0; o < kConvOcBlock; ++o) {
         acc[o] = static_cast<uint32_t>(pc.bias[b * kConvOcBlock + o]);
@@ -37,7 +36,7 @@ void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
           }
         }
       }
-      int8_t* out = y + (oh * pc.out_w + ow) * pc.cout + b * kConvOcBlock;
+      int8_t* out = y + pix * pc.cout + b * kConvOcBlock;
       for (int o = 0; o < nc; ++o) {
         const int c = b * kConvOcBlock + o;
         int32_t v = static_cast<int32_t>(acc[o]);
