@@ -54,7 +54,10 @@ class CpuCompiledModel : public engine::CompiledModel {
  public:
   CpuCompiledModel(ModelGraph graph, std::shared_ptr<ThreadPool> pool,
                    CpuIsa isa)
-      : graph_(std::move(graph)), pool_(std::move(pool)), isa_(isa) {}
+      : graph_(std::move(graph)),
+        pool_(std::move(pool)),
+        isa_(isa),
+        avx2_(isa != CpuIsa::kScalar) {}
 
   absl::Status Build() {
     const size_t nv = graph_.values.size();
@@ -253,8 +256,9 @@ class CpuCompiledModel : public engine::CompiledModel {
           }
           const int8_t* pa = reinterpret_cast<const int8_t*>(ptr_[x]);
           int8_t* py = reinterpret_cast<int8_t*>(Out(y));
+          const auto add = avx2_ ? &AddS8Avx2 : &AddS8;
           pool_->ParallelFor(
-              n, [&](int64_t s, int64_t e) { AddS8(p, pa, pb, py, s, e); },
+              n, [&](int64_t s, int64_t e) { add(p, pa, pb, py, s, e); },
               kElementGrain);
         }});
         return absl::OkStatus();
@@ -269,8 +273,9 @@ class CpuCompiledModel : public engine::CompiledModel {
         steps_.push_back({id, [this, p, shape, xs, x, y](double&) {
           const int8_t* px = reinterpret_cast<const int8_t*>(ptr_[x]);
           int8_t* py = reinterpret_cast<int8_t*>(Out(y));
+          const auto pool = avx2_ ? &MaxPoolS8Avx2 : &MaxPoolS8;
           pool_->ParallelFor(shape.out_h, [&](int64_t b, int64_t e) {
-            MaxPoolS8(p, shape, px, xs, py, b, e);
+            pool(p, shape, px, xs, py, b, e);
           });
         }});
         return absl::OkStatus();
@@ -310,9 +315,10 @@ class CpuCompiledModel : public engine::CompiledModel {
       case OpKind::kQuantize: {
         const auto p = std::get<engine::QuantizeParams>(node.params);
         layout_[y] = layout_[x];
-        AddElementwise(id, n, [this, p, x, y](int64_t b, int64_t e) {
-          QuantizeF32ToS8(p, reinterpret_cast<const float*>(ptr_[x]),
-                          reinterpret_cast<int8_t*>(Out(y)), b, e);
+        const auto quantize = avx2_ ? &QuantizeF32ToS8Avx2 : &QuantizeF32ToS8;
+        AddElementwise(id, n, [this, p, x, y, quantize](int64_t b, int64_t e) {
+          quantize(p, reinterpret_cast<const float*>(ptr_[x]),
+                   reinterpret_cast<int8_t*>(Out(y)), b, e);
         });
         return absl::OkStatus();
       }
@@ -360,6 +366,9 @@ class CpuCompiledModel : public engine::CompiledModel {
   ModelGraph graph_;
   std::shared_ptr<ThreadPool> pool_;
   CpuIsa isa_;
+  // The elementwise and pooling kernels' AVX2 variants (every isa but
+  // kScalar implies AVX2; Compile checks the CPU supports isa_).
+  bool avx2_;
   std::vector<Tensor> storage_;        // per value; empty for graph inputs
   std::vector<const uint8_t*> ptr_;    // per value: where its data is now
   std::vector<Layout> layout_;         // per value

@@ -18,6 +18,10 @@ namespace vtaserve::cpu {
 // layout.
 void AddS8(const engine::AddParams& p, const int8_t* a, const int8_t* b,
            int8_t* y, int64_t begin, int64_t end);
+// AddS8 with vpmaddwd on AVX2. Falls back to AddS8 for multipliers outside
+// int16. REQUIRES: the CPU supports AVX2.
+void AddS8Avx2(const engine::AddParams& p, const int8_t* a, const int8_t* b,
+               int8_t* y, int64_t begin, int64_t end);
 // y = max(x, zero_point).
 void ReluS8(int32_t zero_point, const int8_t* x, int8_t* y, int64_t begin,
             int64_t end);
@@ -26,6 +30,9 @@ void CastU8S8(const uint8_t* x, uint8_t* y, int64_t begin, int64_t end);
 // y = clamp(round_half_even(x / scale) + zp, -128, 127).
 void QuantizeF32ToS8(const engine::QuantizeParams& p, const float* x,
                      int8_t* y, int64_t begin, int64_t end);
+// QuantizeF32ToS8 on AVX2, eight floats per vector. REQUIRES: AVX2.
+void QuantizeF32ToS8Avx2(const engine::QuantizeParams& p, const float* x,
+                         int8_t* y, int64_t begin, int64_t end);
 // y = (x - zp) * scale.
 void DequantizeS8ToF32(const engine::QuantizeParams& p, const int8_t* x,
                        float* y, int64_t begin, int64_t end);

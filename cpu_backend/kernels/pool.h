@@ -21,6 +21,12 @@ void MaxPoolS8(const engine::PoolParams& p, const PoolShape& shape,
                const int8_t* x, const Strides& xs, int8_t* y, int64_t begin,
                int64_t end);
 
+// MaxPoolS8 with AVX2 byte maxima when x is channel-contiguous (xs.c == 1,
+// the backend's NHWC); other layouts go to MaxPoolS8. REQUIRES: AVX2.
+void MaxPoolS8Avx2(const engine::PoolParams& p, const PoolShape& shape,
+                   const int8_t* x, const Strides& xs, int8_t* y,
+                   int64_t begin, int64_t end);
+
 // GlobalAvgPool of channels [begin, end) into y[c].
 void GlobalAvgPoolS8(const engine::GapParams& p, int64_t c, int64_t h,
                      int64_t w, const int8_t* x, const Strides& xs, int8_t* y,
