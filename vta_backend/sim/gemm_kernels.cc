@@ -10,10 +10,11 @@
 namespace vtaserve::vta::sim {
 namespace {
 
-// Loop driver shared by all kernels: calls body(acc_elem, inp_elem, wgt_elem)
-// for every uop execution in hardware order and marks OUT as tracking ACC.
-// A macro so that the AVX2 copy is compiled with the AVX2 target (a target
-// function can only inline callees of the same target).
+// Loop driver of the per-uop kernels: calls body(acc_elem, inp_elem,
+// wgt_elem) for every uop execution in hardware order whose destination is
+// in [dst_lo, dst_hi), and marks OUT as tracking ACC. A macro so that the
+// AVX2 copy is compiled with the AVX2 target (a target function can only
+// inline callees of the same target).
 #define VTASERVE_SIM_FOR_EACH_UOP(c, acc_lanes, inp_lanes, wgt_lanes, body)  \
   for (uint32_t o_ = 0; o_ < (c).iter_out; ++o_) {                            \
     for (uint32_t i_ = 0; i_ < (c).iter_in; ++i_) {                           \
@@ -23,6 +24,7 @@ namespace {
       for (uint32_t u_ = (c).uop_bgn; u_ < (c).uop_end; ++u_) {               \
         const isa::Uop& uop_ = (c).uops[u_];                                  \
         const uint32_t a_ = uop_.dst_idx + d0_;                               \
+        if (a_ < (c).dst_lo || a_ >= (c).dst_hi) continue;                    \
         (c).out_tracks[a_] = 1;                                               \
         body((c).acc + size_t{a_} * (acc_lanes),                              \
              (c).inp + size_t{uop_.src_idx + s0_} * (inp_lanes),              \
@@ -31,42 +33,58 @@ namespace {
     }                                                                         \
   }
 
+// One hardware loop of a GEMM: trip count and index factors.
+struct Loop {
+  uint32_t n = 1, dst = 0, src = 0, wgt = 0;
+};
+
+// The instruction's loops rearranged for weight reuse: `inner` has weight
+// factor 0 (or is empty), so one weight block serves all its iterations;
+// `outer1` (outermost) and `outer2` hold the rest.
+struct LoopNest {
+  Loop outer1, outer2, inner;
+};
+
+LoopNest ArrangeLoops(const GemmCall& c) {
+  const Loop out{c.iter_out, c.dst_out, c.src_out, c.wgt_out};
+  const Loop in{c.iter_in, c.dst_in, c.src_in, c.wgt_in};
+  LoopNest nest;
+  if (out.wgt == 0 && (in.wgt != 0 || out.n >= in.n)) {
+    nest.outer1 = in;
+    nest.inner = out;
+  } else if (in.wgt == 0) {
+    nest.outer1 = out;
+    nest.inner = in;
+  } else {
+    nest.outer1 = out;
+    nest.outer2 = in;
+  }
+  return nest;
+}
+
+// Iterations [*begin, *end) of `inner` whose destination d0 + l * inner.dst
+// lies in [lo, hi).
+inline void InnerRange(uint32_t d0, const Loop& inner, uint32_t lo, uint32_t hi,
+                       uint32_t* begin, uint32_t* end) {
+  if (inner.dst == 0) {
+    *begin = 0;
+    *end = (d0 >= lo && d0 < hi) ? inner.n : 0;
+    return;
+  }
+  const uint64_t f = inner.dst;
+  const uint64_t b = d0 >= lo ? 0 : (uint64_t{lo} - d0 + f - 1) / f;
+  const uint64_t e = d0 >= hi ? 0 : (uint64_t{hi} - d0 + f - 1) / f;
+  *begin = static_cast<uint32_t>(b < inner.n ? b : inner.n);
+  *end = static_cast<uint32_t>(e < inner.n ? e : inner.n);
+  if (*end < *begin) *end = *begin;
+}
+
 #ifdef VTASERVE_SIM_X86
 // One uop: acc[b][o] += sum_k inp[b][k] * wgt[o][k], BO a multiple of 8.
 // For each k pair the two int16 inputs are broadcast as one 32-bit lane and
 // multiplied by the interleaved weight pairs of 8 outputs (vpmaddwd): exact,
 // since |a0*w0 + a1*w1| <= 2^15; the int32 adds wrap like the hardware.
-template <int kBI, int kBO, int kBatch>
-__attribute__((target("avx2"), always_inline)) inline void UopAvx2(
-    int32_t* acc, const int16_t* inp, const int8_t* wgt) {
-  constexpr int batch = kBatch;
-  static_assert(kBO % 8 == 0 && kBI % 2 == 0);
-  for (int b = 0; b < batch; ++b) {
-    __m256i sum[kBO / 8];
-    for (int j = 0; j < kBO / 8; ++j) {
-      sum[j] = _mm256_loadu_si256(
-          reinterpret_cast<const __m256i*>(acc + b * kBO + 8 * j));
-    }
-    const int16_t* x = inp + b * kBI;
-    for (int kp = 0; kp < kBI / 2; ++kp) {
-      int32_t pair;
-      std::memcpy(&pair, x + 2 * kp, sizeof(pair));
-      const __m256i bc = _mm256_set1_epi32(pair);
-      const int8_t* w = wgt + kp * kBO * 2;
-      for (int j = 0; j < kBO / 8; ++j) {
-        const __m256i wv = _mm256_cvtepi8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * j)));
-        sum[j] = _mm256_add_epi32(sum[j], _mm256_madd_epi16(bc, wv));
-      }
-    }
-    for (int j = 0; j < kBO / 8; ++j) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + b * kBO + 8 * j),
-                          sum[j]);
-    }
-  }
-}
-
-// Runtime-shape variant (BO % 8 == 0, BI even).
+// Runtime shape (BO % 8 == 0, BI even, any batch).
 __attribute__((target("avx2"), always_inline)) inline void UopAvx2Any(
     int batch, int bi, int bo, int32_t* acc, const int16_t* inp,
     const int8_t* wgt) {
@@ -89,23 +107,146 @@ __attribute__((target("avx2"), always_inline)) inline void UopAvx2Any(
   }
 }
 
-// Fixed shape: BATCH x BLOCK_IN x BLOCK_OUT known at compile time so the
-// accumulators stay in registers.
-template <int kBI, int kBO, int kBatch>
-__attribute__((target("avx2"))) void GemmS8S8S32Avx2(const GemmCall& c) {
-  constexpr int batch = kBatch;
-#define VTASERVE_SIM_BODY(a, i, w) UopAvx2<kBI, kBO, kBatch>(a, i, w)
-  VTASERVE_SIM_FOR_EACH_UOP(c, batch * kBO, batch * kBI, kBI * kBO,
-                            VTASERVE_SIM_BODY)
-#undef VTASERVE_SIM_BODY
-}
-
 __attribute__((target("avx2"))) void GemmS8S8S32Avx2Any(const GemmCall& c) {
   const int batch = c.batch, bi = c.block_in, bo = c.block_out;
 #define VTASERVE_SIM_BODY(a, i, w) UopAvx2Any(batch, bi, bo, a, i, w)
   VTASERVE_SIM_FOR_EACH_UOP(c, batch * bo, batch * bi, bi * bo,
                             VTASERVE_SIM_BODY)
 #undef VTASERVE_SIM_BODY
+}
+
+// Blocked kernel, batch 1, BLOCK_IN x BLOCK_OUT = kBI x kBO.
+//
+// Weights: one kBI x kBO block widened to int16 pairs, w[kp][j] holding
+// outputs 8j..8j+7 of k pair kp. Items: (dst, src) element pairs that use
+// that block; kN of them go through the block at once, so each weight
+// vector loaded serves kN inputs (kN accumulator sets stay in registers).
+template <int kBI, int kBO>
+struct WeightBlock {
+  __m256i w[kBI / 2][kBO / 8];
+};
+
+template <int kBI, int kBO>
+__attribute__((target("avx2"), always_inline)) inline void WidenWeights(
+    const int8_t* wgt, WeightBlock<kBI, kBO>* block) {
+#pragma GCC unroll 16
+  for (int kp = 0; kp < kBI / 2; ++kp) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kBO / 8; ++j) {
+      block->w[kp][j] = _mm256_cvtepi8_epi16(_mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(wgt + (kp * kBO + 8 * j) * 2)));
+    }
+  }
+}
+
+// acc[n * acc_step] += inp[n * inp_step] x W for n < kN (elements; the
+// destinations must be distinct, i.e. acc_step != 0 when kN > 1).
+template <int kBI, int kBO, int kN>
+__attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
+    int32_t* acc, size_t acc_step, const int16_t* inp, size_t inp_step,
+    const WeightBlock<kBI, kBO>& block) {
+  __m256i sum[kN][kBO / 8];
+#pragma GCC unroll 4
+  for (int n = 0; n < kN; ++n) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kBO / 8; ++j) {
+      sum[n][j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+          acc + n * acc_step * kBO + 8 * j));
+    }
+  }
+#pragma GCC unroll 16
+  for (int kp = 0; kp < kBI / 2; ++kp) {
+#pragma GCC unroll 4
+    for (int n = 0; n < kN; ++n) {
+      int32_t pair;
+      std::memcpy(&pair, inp + n * inp_step * kBI + 2 * kp, sizeof(pair));
+      const __m256i bc = _mm256_set1_epi32(pair);
+#pragma GCC unroll 4
+      for (int j = 0; j < kBO / 8; ++j) {
+        sum[n][j] = _mm256_add_epi32(sum[n][j],
+                                     _mm256_madd_epi16(bc, block.w[kp][j]));
+        // Keeps the accumulation a chain in registers: without it GCC
+        // reassociates the sum, computes every product first and spills.
+        asm("" : "+x"(sum[n][j]));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int n = 0; n < kN; ++n) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kBO / 8; ++j) {
+      _mm256_storeu_si256(
+          reinterpret_cast<__m256i*>(acc + n * acc_step * kBO + 8 * j),
+          sum[n][j]);
+    }
+  }
+}
+
+// Applies the block to inner-loop iterations l in [begin, end) of one uop:
+// ACC element d0 + l * inner.dst += INP element s0 + l * inner.src.
+template <int kBI, int kBO>
+__attribute__((target("avx2"), always_inline)) inline void ApplyRange(
+    const GemmCall& c, const Loop& inner, uint32_t d0, uint32_t s0,
+    uint32_t begin, uint32_t end, const WeightBlock<kBI, kBO>& block) {
+  constexpr int kGroup = kBO <= 16 ? 4 : 2;
+  uint8_t* const tracks = c.out_tracks;  // a local: uint8_t stores alias c
+  for (uint32_t l = begin; l < end; ++l) tracks[d0 + l * inner.dst] = 1;
+  // The weight vectors are read from memory inside ApplyBlock (vpmaddwd
+  // takes a memory operand): hoisting all of them out of these loops would
+  // need more registers than AVX2 has and makes the compiler spill the
+  // accumulators instead. The empty asm hides the block's address.
+  const WeightBlock<kBI, kBO>* wb = &block;
+  const size_t ds = inner.dst, ss = inner.src;
+  uint32_t l = begin;
+  if (ds != 0) {
+    for (; l + kGroup <= end; l += kGroup) {
+      asm("" : "+r"(wb));
+      ApplyBlock<kBI, kBO, kGroup>(c.acc + (d0 + l * ds) * kBO, ds,
+                                   c.inp + (s0 + l * ss) * kBI, ss, *wb);
+    }
+    if (kGroup > 2 && l + 2 <= end) {
+      asm("" : "+r"(wb));
+      ApplyBlock<kBI, kBO, 2>(c.acc + (d0 + l * ds) * kBO, ds,
+                              c.inp + (s0 + l * ss) * kBI, ss, *wb);
+      l += 2;
+    }
+  }
+  for (; l < end; ++l) {
+    asm("" : "+r"(wb));
+    ApplyBlock<kBI, kBO, 1>(c.acc + (d0 + l * ds) * kBO, 0,
+                            c.inp + (s0 + l * ss) * kBI, 0, *wb);
+  }
+}
+
+template <int kBI, int kBO>
+__attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(
+    const GemmCall& c) {
+  const LoopNest nest = ArrangeLoops(c);
+  const Loop& inner = nest.inner;
+  WeightBlock<kBI, kBO> block;
+  for (uint32_t x1 = 0; x1 < nest.outer1.n; ++x1) {
+    for (uint32_t x2 = 0; x2 < nest.outer2.n; ++x2) {
+      const uint32_t dx = x1 * nest.outer1.dst + x2 * nest.outer2.dst;
+      const uint32_t sx = x1 * nest.outer1.src + x2 * nest.outer2.src;
+      const uint32_t wx = x1 * nest.outer1.wgt + x2 * nest.outer2.wgt;
+      uint32_t widened = 0;
+      bool have_block = false;
+      for (uint32_t u = c.uop_bgn; u < c.uop_end; ++u) {
+        const isa::Uop& uop = c.uops[u];
+        const uint32_t d0 = uop.dst_idx + dx;
+        uint32_t lb, le;
+        InnerRange(d0, inner, c.dst_lo, c.dst_hi, &lb, &le);
+        if (lb == le) continue;
+        const uint32_t wi = uop.wgt_idx + wx;
+        if (!have_block || wi != widened) {
+          WidenWeights<kBI, kBO>(c.wgt + size_t{wi} * (kBI * kBO), &block);
+          widened = wi;
+          have_block = true;
+        }
+        ApplyRange<kBI, kBO>(c, inner, d0, uop.src_idx + sx, lb, le, block);
+      }
+    }
+  }
 }
 #endif  // VTASERVE_SIM_X86
 
@@ -139,15 +280,24 @@ GemmFn SelectGemmKernel(const VtaConfig& config, bool allow_simd,
 #ifdef VTASERVE_SIM_X86
   if (allow_simd && __builtin_cpu_supports("avx2") &&
       config.BlockOut() % 8 == 0) {
-    if (config.Batch() == 1 && config.BlockIn() == 16 &&
-        config.BlockOut() == 16) {
-      *name = "avx2_1x16x16";
-      return &GemmS8S8S32Avx2<16, 16, 1>;
-    }
-    if (config.Batch() == 1 && config.BlockIn() == 32 &&
-        config.BlockOut() == 32) {
-      *name = "avx2_1x32x32";
-      return &GemmS8S8S32Avx2<32, 32, 1>;
+    if (config.Batch() == 1) {
+      const int bi = config.BlockIn(), bo = config.BlockOut();
+      if (bi == 16 && bo == 16) {
+        *name = "avx2_blocked_1x16x16";
+        return &GemmS8S8S32Avx2Blocked<16, 16>;
+      }
+      if (bi == 32 && bo == 32) {
+        *name = "avx2_blocked_1x32x32";
+        return &GemmS8S8S32Avx2Blocked<32, 32>;
+      }
+      if (bi == 16 && bo == 32) {
+        *name = "avx2_blocked_1x16x32";
+        return &GemmS8S8S32Avx2Blocked<16, 32>;
+      }
+      if (bi == 32 && bo == 16) {
+        *name = "avx2_blocked_1x32x16";
+        return &GemmS8S8S32Avx2Blocked<32, 16>;
+      }
     }
     *name = "avx2_any";
     return &GemmS8S8S32Avx2Any;
