@@ -169,6 +169,11 @@ class CpuCompiledModel : public engine::CompiledModel {
     VTASERVE_ASSIGN_OR_RETURN(
         state->buffer,
         Tensor::Create(DataType::kUInt8, {state->pc.BufferBytes()}));
+    if (state->pc.winograd) {
+      VTASERVE_ASSIGN_OR_RETURN(
+          state->winograd,
+          Tensor::Create(DataType::kUInt8, {state->pc.WinogradBytes()}));
+    }
     state->kernel = ConvKernelFor(isa_);
     const Strides xs = StridesOf(x);
     layout_[y] = Layout::kNhwc;
@@ -182,11 +187,19 @@ class CpuCompiledModel : public engine::CompiledModel {
           pc.hp,
           [&](int64_t b, int64_t e) { ConvPackInput(pc, src, xs, buf, b, e); },
           std::max<int64_t>(1, 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
+      const uint8_t* operand = buf;
+      if (pc.winograd) {
+        uint8_t* v = state->winograd.bytes();
+        pool_->ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
+          ConvWinogradInputAvx2(pc, buf, v, b, e);
+        });
+        operand = v;
+      }
       transform += absl::ToDoubleSeconds(absl::Now() - t0);
       int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
       const ConvKernelFn kernel = state->kernel;
       pool_->ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
-        kernel(pc, buf, dst, b, e);
+        kernel(pc, operand, dst, b, e);
       });
     }});
     return absl::OkStatus();
@@ -359,7 +372,8 @@ class CpuCompiledModel : public engine::CompiledModel {
 
   struct ConvState {
     PackedConv pc;
-    Tensor buffer;  // padded, encoded input
+    Tensor buffer;     // padded, encoded input
+    Tensor winograd;   // transformed input (pc.winograd only)
     ConvKernelFn kernel = nullptr;
   };
 

@@ -56,11 +56,40 @@ inline __attribute__((always_inline)) void PackRows(
   }
 }
 
+// Exactness bound of the integer Winograd path (see conv.h).
+constexpr int kWinogradMaxChannels = 3640;
+
+// U = (2G) g (2G)^T per (output, input channel), as 16 int16 taps laid out
+// like the direct AVX2 weights: [ocb][16][cbuf/2][16][2].
+void PackWinogradWeights(const engine::ConvParams& p, PackedConv& pc) {
+  static constexpr int kG2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+  for (int oc = 0; oc < pc.cout; ++oc) {
+    const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
+    for (int ci = 0; ci < pc.cin; ++ci) {
+      const int8_t* g = &p.weights[(size_t(oc) * pc.cin + ci) * 9];
+      int t[4][3];
+      for (int a = 0; a < 4; ++a) {
+        for (int j = 0; j < 3; ++j) {
+          t[a][j] = kG2[a][0] * g[j] + kG2[a][1] * g[3 + j] + kG2[a][2] * g[6 + j];
+        }
+      }
+      for (int a = 0; a < 4; ++a) {
+        for (int c = 0; c < 4; ++c) {
+          const int u = t[a][0] * kG2[c][0] + t[a][1] * kG2[c][1] + t[a][2] * kG2[c][2];
+          const int64_t blk = int64_t{b} * 16 + a * 4 + c;
+          pc.w16[((blk * (pc.kred / 2) + ci / 2) * kConvOcBlock + o) * 2 + ci % 2] =
+              static_cast<int16_t>(u);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
                                     int64_t in_w, int64_t out_h, int64_t out_w,
-                                    CpuIsa isa) {
+                                    CpuIsa isa, bool allow_winograd) {
   if (isa == CpuIsa::kAuto) {
     return absl::InvalidArgumentError("PackConv needs a concrete isa");
   }
@@ -96,14 +125,26 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   pc.taps = pc.window ? p.kernel_h : p.kernel_h * p.kernel_w;
   pc.kred = pc.window ? RoundUp(p.kernel_w * p.in_channels, step) : pc.cbuf;
   pc.ocb = (p.out_channels + kConvOcBlock - 1) / kConvOcBlock;
-  pc.pixel_groups = (out_h * out_w + kConvUnitPixels - 1) / kConvUnitPixels;
+  pc.winograd = allow_winograd && wide && !pc.window && p.kernel_h == 3 &&
+                p.kernel_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
+                p.dilation_h == 1 && p.dilation_w == 1 && p.in_channels >= 8 &&
+                p.in_channels <= kWinogradMaxChannels;
+  if (pc.winograd) {
+    pc.tiles_h = (out_h + 1) / 2;
+    pc.tiles_w = (out_w + 1) / 2;
+    pc.taps = 16;
+    pc.unit_items = pc.Tiles();
+  } else {
+    pc.unit_items = out_h * out_w;
+  }
+  pc.pixel_groups = (pc.unit_items + kConvUnitPixels - 1) / kConvUnitPixels;
   pc.in_zp = p.input_zero_point;
   pc.out_zp = p.output_zero_point;
   pc.lo = p.clamp_min - p.output_zero_point;
   pc.hi = p.clamp_max - p.output_zero_point;
 
-  pc.tap_off.resize(pc.taps);
-  for (int t = 0; t < pc.taps; ++t) {
+  pc.tap_off.assign(pc.taps, 0);
+  for (int t = 0; t < pc.taps && !pc.winograd; ++t) {
     if (pc.window) {
       pc.tap_off[t] = int64_t{t} * pc.dh * pc.wp * pc.cbuf;
     } else {
@@ -123,9 +164,16 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   pc.bias.assign(padded_out, 0);
   pc.rshift.assign(padded_out, 0);
   pc.lshift.assign(padded_out, 0);
+  if (pc.winograd) PackWinogradWeights(p, pc);
   for (int oc = 0; oc < pc.cout; ++oc) {
     const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
     int64_t wsum = 0;
+    if (pc.winograd) {
+      pc.bias[oc] = p.bias[oc];
+      pc.rshift[oc] = std::max(p.shift[oc], 0);
+      pc.lshift[oc] = std::max(-p.shift[oc], 0);
+      continue;
+    }
     for (int t = 0; t < pc.taps; ++t) {
       for (int k = 0; k < pc.kred; ++k) {
         int ki, kj, ci;
@@ -182,7 +230,7 @@ ConvUnit DecodeConvUnit(const PackedConv& pc, int64_t unit) {
     u.block = static_cast<int>(unit / pc.pixel_groups);
   }
   u.pix_begin = group * kConvUnitPixels;
-  u.pix_end = std::min(u.pix_begin + kConvUnitPixels, pc.out_h * pc.out_w);
+  u.pix_end = std::min(u.pix_begin + kConvUnitPixels, pc.unit_items);
   return u;
 }
 

@@ -35,19 +35,13 @@ struct BlockArgs {
   int nc;               // valid channels of the block
 };
 
-// NW pixels (each with its own window start in `in`, so a tile may span
-// output rows) x 16 channels.
+// acc += the reduction of NW pixels (each with its own window start in
+// `in`, so a tile may span output rows) x 16 channels over a.taps taps of
+// a.kred int16 pairs, from weights w.
 template <int NW>
-inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
-                                                     const int16_t* const* in,
-                                                     int8_t* out) {
-  __m256i acc0[NW], acc1[NW];
-#pragma GCC unroll 16
-  for (int p = 0; p < NW; ++p) {
-    acc0[p] = a.bias0;
-    acc1[p] = a.bias1;
-  }
-  const int16_t* w = a.w;
+inline __attribute__((always_inline)) void AccumulateAvx2(
+    const BlockArgs& a, const int16_t* const* in, const int16_t* w,
+    __m256i* acc0, __m256i* acc1) {
   for (int t = 0; t < a.taps; ++t) {
     const int64_t off = a.tap_off[t];
     const int16_t* ip[NW];
@@ -66,22 +60,148 @@ inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
       }
     }
   }
+}
+
+// Requantizes 16 channels (acc0: 0-7, acc1: 8-15) and stores a.nc of them.
+inline __attribute__((always_inline)) void StoreAvx2(const BlockArgs& a,
+                                                      __m256i acc0,
+                                                      __m256i acc1, int8_t* o) {
+  const __m256i r0 = RequantAvx2(acc0, a.rs0, a.ls0, a.lo, a.hi, a.zp);
+  const __m256i r1 = RequantAvx2(acc1, a.rs1, a.ls1, a.lo, a.hi, a.zp);
+  // Values are already in [-128, 127]: the saturating packs are exact.
+  const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+  const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
+                                     _mm256_extracti128_si256(p16, 1));
+  if (a.nc == kConvOcBlock) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), p8);
+  } else {
+    alignas(16) int8_t tmp[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), p8);
+    std::memcpy(o, tmp, a.nc);
+  }
+}
+
+// NW pixels x 16 channels of the direct scheme.
+template <int NW>
+inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
+                                                     const int16_t* const* in,
+                                                     int8_t* out) {
+  __m256i acc0[NW], acc1[NW];
 #pragma GCC unroll 16
   for (int p = 0; p < NW; ++p) {
-    const __m256i r0 = RequantAvx2(acc0[p], a.rs0, a.ls0, a.lo, a.hi, a.zp);
-    const __m256i r1 = RequantAvx2(acc1[p], a.rs1, a.ls1, a.lo, a.hi, a.zp);
-    // Values are already in [-128, 127]: the saturating packs are exact.
-    const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
-    const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
-                                       _mm256_extracti128_si256(p16, 1));
-    int8_t* o = out + p * a.out_stride;
-    if (a.nc == kConvOcBlock) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), p8);
-    } else {
-      alignas(16) int8_t tmp[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), p8);
-      std::memcpy(o, tmp, a.nc);
+    acc0[p] = a.bias0;
+    acc1[p] = a.bias1;
+  }
+  AccumulateAvx2<NW>(a, in, a.w, acc0, acc1);
+#pragma GCC unroll 16
+  for (int p = 0; p < NW; ++p) StoreAvx2(a, acc0[p], acc1[p], out + p * a.out_stride);
+}
+
+// Winograd: NW tiles from t0 x 16 channels. Each of the 16 transformed
+// taps is its own reduction over the channels (M = sum_c U * V); then
+// Y = A^T M A per tile, >> 2, + bias, requantized into the tile's (up to)
+// 2x2 output pixels.
+template <int NW>
+inline __attribute__((always_inline)) void WinogradTileAvx2(
+    const BlockArgs& a, const PackedConv& pc, const int16_t* v, int64_t t0,
+    int8_t* y) {
+  alignas(32) int32_t m[16][NW][kConvOcBlock];
+  const int64_t tiles = pc.Tiles();
+  for (int xi = 0; xi < 16; ++xi) {
+    __m256i acc0[NW], acc1[NW];
+    const int16_t* in[NW];
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) {
+      acc0[p] = _mm256_setzero_si256();
+      acc1[p] = _mm256_setzero_si256();
+      in[p] = v + (xi * tiles + t0 + p) * pc.cbuf;
     }
+    AccumulateAvx2<NW>(a, in, a.w + int64_t{xi} * pc.cbuf * kConvOcBlock,
+                       acc0, acc1);
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(m[xi][p]), acc0[p]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(m[xi][p] + 8), acc1[p]);
+    }
+  }
+  for (int p = 0; p < NW; ++p) {
+    const int64_t t = t0 + p;
+    const int64_t oh = (t / pc.tiles_w) * 2, ow = (t % pc.tiles_w) * 2;
+    __m256i out[2][2][2];  // [r][s][half]
+    for (int h = 0; h < 2; ++h) {
+      __m256i mv[16];
+#pragma GCC unroll 16
+      for (int xi = 0; xi < 16; ++xi) {
+        mv[xi] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m[xi][p] + 8 * h));
+      }
+      __m256i tr[2][4];  // A^T M
+#pragma GCC unroll 4
+      for (int b = 0; b < 4; ++b) {
+        tr[0][b] = _mm256_add_epi32(_mm256_add_epi32(mv[b], mv[4 + b]), mv[8 + b]);
+        tr[1][b] = _mm256_sub_epi32(_mm256_sub_epi32(mv[4 + b], mv[8 + b]), mv[12 + b]);
+      }
+      const __m256i bias = h == 0 ? a.bias0 : a.bias1;
+      for (int r = 0; r < 2; ++r) {
+        const __m256i y0 = _mm256_add_epi32(_mm256_add_epi32(tr[r][0], tr[r][1]), tr[r][2]);
+        const __m256i y1 = _mm256_sub_epi32(_mm256_sub_epi32(tr[r][1], tr[r][2]), tr[r][3]);
+        // 4 * sum exactly (see conv.h): >> 2 is exact, then the bias wraps
+        // like the direct accumulator.
+        out[r][0][h] = _mm256_add_epi32(_mm256_srai_epi32(y0, 2), bias);
+        out[r][1][h] = _mm256_add_epi32(_mm256_srai_epi32(y1, 2), bias);
+      }
+    }
+    for (int r = 0; r < 2; ++r) {
+      if (oh + r >= pc.out_h) break;
+      for (int s = 0; s < 2; ++s) {
+        if (ow + s >= pc.out_w) break;
+        StoreAvx2(a, out[r][s][0], out[r][s][1],
+                  y + ((oh + r) * pc.out_w + ow + s) * a.out_stride);
+      }
+    }
+  }
+}
+
+// 16 int16 lanes, or one: the operations of the Winograd input transform.
+struct Lanes16 {
+  using T = __m256i;
+  static T Load(const int16_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  static void Store(int16_t* p, T x) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x);
+  }
+  static T Add(T a, T b) { return _mm256_add_epi16(a, b); }
+  static T Sub(T a, T b) { return _mm256_sub_epi16(a, b); }
+};
+struct Lanes1 {
+  using T = int32_t;
+  static T Load(const int16_t* p) { return *p; }
+  static void Store(int16_t* p, T x) { *p = static_cast<int16_t>(x); }
+  static T Add(T a, T b) { return a + b; }
+  static T Sub(T a, T b) { return a - b; }
+};
+
+// V = B^T d B for the 4x4 window at d (rows `row` apart, pixels `px`
+// apart) into the 16 transformed taps at o (`plane` apart). |d| <= 128
+// gives |V| <= 512: no int16 overflow.
+template <typename L>
+inline __attribute__((always_inline)) void WinogradInputTile(
+    const int16_t* d, int64_t row, int64_t px, int16_t* o, int64_t plane) {
+  typename L::T w[4][4];
+  for (int r = 0; r < 4; ++r) {
+    const int16_t* dr = d + r * row;
+    const auto x0 = L::Load(dr), x1 = L::Load(dr + px), x2 = L::Load(dr + 2 * px),
+               x3 = L::Load(dr + 3 * px);
+    w[r][0] = L::Sub(x0, x2);
+    w[r][1] = L::Add(x1, x2);
+    w[r][2] = L::Sub(x2, x1);
+    w[r][3] = L::Sub(x1, x3);
+  }
+  for (int col = 0; col < 4; ++col) {
+    L::Store(o + (0 * 4 + col) * plane, L::Sub(w[0][col], w[2][col]));
+    L::Store(o + (1 * 4 + col) * plane, L::Add(w[1][col], w[2][col]));
+    L::Store(o + (2 * 4 + col) * plane, L::Sub(w[2][col], w[1][col]));
+    L::Store(o + (3 * 4 + col) * plane, L::Sub(w[1][col], w[3][col]));
   }
 }
 
@@ -91,8 +211,10 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
                      int64_t unit_begin, int64_t unit_end) {
   const int16_t* in = reinterpret_cast<const int16_t*>(buf);
   BlockArgs a;
-  a.tap_off = pc.tap_off.data();
-  a.taps = pc.taps;
+  // Winograd: each transformed tap is one reduction over the channels.
+  static constexpr int64_t kNoOffset = 0;
+  a.tap_off = pc.winograd ? &kNoOffset : pc.tap_off.data();
+  a.taps = pc.winograd ? 1 : pc.taps;
   a.kred = pc.kred;
   a.lo = _mm256_set1_epi32(pc.lo);
   a.hi = _mm256_set1_epi32(pc.hi);
@@ -116,6 +238,19 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
     a.w = pc.w16.data() + cu.block * wblock;
     a.nc = std::min(kConvOcBlock, pc.cout - c0);
     int8_t* ob = y + c0;
+    if (pc.winograd) {
+      int64_t t = cu.pix_begin;
+      for (; t + kMr <= cu.pix_end; t += kMr) WinogradTileAvx2<kMr>(a, pc, in, t, ob);
+      switch (cu.pix_end - t) {
+        case 1: WinogradTileAvx2<1>(a, pc, in, t, ob); break;
+        case 2: WinogradTileAvx2<2>(a, pc, in, t, ob); break;
+        case 3: WinogradTileAvx2<3>(a, pc, in, t, ob); break;
+        case 4: WinogradTileAvx2<4>(a, pc, in, t, ob); break;
+        case 5: WinogradTileAvx2<5>(a, pc, in, t, ob); break;
+        default: break;
+      }
+      continue;
+    }
     int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
     const int16_t* row = in + oh * row_stride;
     const int16_t* ptr[kMr];
@@ -145,6 +280,25 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
       case 5: TileAvx2<5>(a, ptr, rout); break;
       default: break;
     }
+  }
+}
+
+void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
+                           uint8_t* v, int64_t tile_begin, int64_t tile_end) {
+  const int16_t* in = reinterpret_cast<const int16_t*>(buf);
+  int16_t* out = reinterpret_cast<int16_t*>(v);
+  const int64_t cbuf = pc.cbuf;
+  const int64_t row = pc.wp * cbuf;
+  const int64_t plane = pc.Tiles() * cbuf;  // between transformed taps
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    const int16_t* d0 =
+        in + ((t / pc.tiles_w) * 2 * pc.wp + (t % pc.tiles_w) * 2) * cbuf;
+    int16_t* o = out + t * cbuf;
+    int64_t c = 0;
+    for (; c + 16 <= cbuf; c += 16) {
+      WinogradInputTile<Lanes16>(d0 + c, row, cbuf, o + c, plane);
+    }
+    for (; c < cbuf; ++c) WinogradInputTile<Lanes1>(d0 + c, row, cbuf, o + c, plane);
   }
 }
 

@@ -106,12 +106,18 @@ std::string ShapeName(const ConvShape& c) {
                       "_zo", c.out_zp + 128, c.relu ? "_relu" : "");
 }
 
-using KernelParam = std::tuple<CpuIsa, ConvShape>;
+// An ISA path, and for AVX2 whether Winograd may be chosen (3x3 stride 1).
+struct KernelPath {
+  CpuIsa isa;
+  bool winograd;
+};
+using KernelParam = std::tuple<KernelPath, ConvShape>;
 
 class ConvKernelTest : public ::testing::TestWithParam<KernelParam> {};
 
 TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
-  const auto& [isa, shape] = GetParam();
+  const auto& [path, shape] = GetParam();
+  const CpuIsa isa = path.isa;
   if (!CpuSupports(isa)) {
     GTEST_SKIP() << "this CPU lacks " << CpuIsaName(isa)
                  << "; that path is not exercised here";
@@ -136,7 +142,10 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
   engine::ReferenceConv(p, x_nchw.data(), shape.h, shape.w, want.data(), oh, ow);
 
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      PackedConv pc, PackConv(p, shape.h, shape.w, oh, ow, isa));
+      PackedConv pc, PackConv(p, shape.h, shape.w, oh, ow, isa, path.winograd));
+  if (!path.winograd) {
+    EXPECT_FALSE(pc.winograd);
+  }
   const ConvKernelFn kernel = ConvKernelFor(isa);
   for (const Layout layout : {Layout::kNchw, Layout::kNhwc}) {
     for (const int threads : {1, 2, 5}) {
@@ -150,10 +159,20 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
       pool.ParallelFor(pc.hp, [&](int64_t b, int64_t e) {
         ConvPackInput(pc, x, xs, buf.bytes(), b, e);
       });
+      const uint8_t* operand = buf.bytes();
+      Tensor v;
+      if (pc.winograd) {
+        VTASERVE_ASSERT_OK_AND_ASSIGN(
+            v, Tensor::Create(DataType::kUInt8, {pc.WinogradBytes()}));
+        pool.ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
+          ConvWinogradInputAvx2(pc, buf.bytes(), v.bytes(), b, e);
+        });
+        operand = v.bytes();
+      }
       std::vector<uint8_t> out(want.size() + 2 * kGuard, kGuardByte);
       int8_t* y = reinterpret_cast<int8_t*>(out.data() + kGuard);
       pool.ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
-        kernel(pc, buf.bytes(), y, b, e);
+        kernel(pc, operand, y, b, e);
       });
       for (int i = 0; i < kGuard; ++i) {
         ASSERT_EQ(out[i], kGuardByte) << "guard byte before the output, " << i;
@@ -179,12 +198,17 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
 
 INSTANTIATE_TEST_SUITE_P(
     Sweep, ConvKernelTest,
-    ::testing::Combine(::testing::Values(CpuIsa::kScalar, CpuIsa::kAvx2,
-                                         CpuIsa::kAvxVnni, CpuIsa::kAvx512Vnni),
+    ::testing::Combine(::testing::Values(KernelPath{CpuIsa::kScalar, false},
+                                         KernelPath{CpuIsa::kAvx2, true},
+                                         KernelPath{CpuIsa::kAvx2, false},
+                                         KernelPath{CpuIsa::kAvxVnni, false},
+                                         KernelPath{CpuIsa::kAvx512Vnni, false}),
                        ::testing::ValuesIn(SweepShapes())),
     [](const ::testing::TestParamInfo<KernelParam>& info) {
-      return absl::StrCat(CpuIsaName(std::get<0>(info.param)), "_",
-                          ShapeName(std::get<1>(info.param)));
+      const KernelPath path = std::get<0>(info.param);
+      return absl::StrCat(CpuIsaName(path.isa),
+                          path.isa == CpuIsa::kAvx2 && !path.winograd ? "_direct" : "",
+                          "_", ShapeName(std::get<1>(info.param)));
     });
 
 TEST(PackConvTest, WindowReductionForRgbStem) {
