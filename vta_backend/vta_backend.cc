@@ -160,6 +160,7 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> CreateVtaBackend(
   if (options.ext_im2col_load) config.ext_im2col_load = true;
   sim::SimOptions sim_options;
   sim_options.memory_bytes = options.device_memory_bytes;
+  if (options.simulator_uses_host_runner) sim_options.runner = options.host_runner;
   VTASERVE_ASSIGN_OR_RETURN(std::unique_ptr<sim::SimDevice> device,
                             sim::SimDevice::Create(config, sim_options));
   std::shared_ptr<VtaDevice> shared(std::move(device));

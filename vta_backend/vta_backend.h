@@ -37,6 +37,10 @@ struct VtaOptions {
   // parallel, e.g. the CPU backend's pool (cpu_backend/parallel_runner.h).
   // Shared with every compiled model. Default: null (the calling thread).
   std::shared_ptr<engine::ParallelRunner> host_runner;
+  // The built-in simulator also splits its large GEMM instructions over
+  // host_runner's threads (sim::SimOptions::runner; results are identical
+  // either way). Default: true.
+  bool simulator_uses_host_runner = true;
   // Timed runs EstimateCost makes of a first conv's host transform (after
   // one warm-up); it reports the median. Default: 3.
   int host_timing_runs = 3;

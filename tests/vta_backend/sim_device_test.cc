@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "cpu_backend/parallel_runner.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/vta_backend/vta_test_util.h"
@@ -567,6 +568,74 @@ TEST_P(SimDeviceTest, PortableAndSimdKernelsAgree) {
     results.push_back(Download(ob));
   }
   EXPECT_EQ(results[0], results[1]);
+}
+
+TEST_P(SimDeviceTest, GemmSplitOverThreadsMatchesOneThread) {
+  // A conv-shaped GEMM (outer loop over 30 output columns with weight factor
+  // 0, inner loop over 3 kernel columns hitting the same destination) and a
+  // GEMM whose inner loop repeats one destination, split over 2 threads
+  // (any size) or run on one, with either kernel: same OUT and cycles.
+  const uint32_t w = 30, rows = 3, co_n = 2, kh = 3, pitch = 32;
+  const uint32_t n_inp = (rows + kh - 1) * pitch, n_wgt = co_n * kh * 3, n_acc = co_n * rows * w;
+  std::vector<Uop> uops;
+  for (uint32_t r = 0; r < kh; ++r) {
+    for (uint32_t co = 0; co < co_n; ++co) {
+      for (uint32_t h = 0; h < rows; ++h) {
+        uops.push_back(Uop{(co * rows + h) * w, (h + r) * pitch, (co * kh + r) * 3});
+      }
+    }
+  }
+  const uint32_t conv_uops = static_cast<uint32_t>(uops.size());
+  uops.push_back(Uop{7, 0, 1});
+  const std::vector<uint8_t> inp = RandomBytes(n_inp * config_.InpElemBytes(), 11);
+  const std::vector<uint8_t> wgt = RandomBytes(n_wgt * config_.WgtElemBytes(), 12);
+  std::vector<std::vector<uint8_t>> results;
+  std::vector<uint64_t> cycles;
+  for (int threads : {1, 2}) {
+    for (bool portable : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "threads " << threads << " portable " << portable);
+      sim::SimOptions options;
+      options.force_portable_kernels = portable;
+      if (threads > 1) options.runner = cpu::CreateCpuParallelRunner(threads);
+      options.parallel_min_uops = 0;
+      ResetDevice(options);
+      DeviceBuffer ib = Upload(inp), wb = Upload(wgt), ob = Zeros(n_acc * config_.OutElemBytes());
+      DeviceBuffer ub = UopBuffer(uops);
+      MemInsn lw = Load(MemoryType::kWgt, 0, Elem(wb, MemoryType::kWgt), 1, n_wgt, n_wgt);
+      lw.dep.push_next = true;
+      GemmInsn reset = Gemm(0, 1, 1, n_acc, true);
+      reset.dst_factor_in = 1;
+      GemmInsn conv = Gemm(0, conv_uops, w, 3);
+      conv.dep.pop_prev = true;
+      conv.dst_factor_out = 1;
+      conv.src_factor_out = 1;
+      conv.src_factor_in = 1;
+      conv.wgt_factor_in = 1;
+      GemmInsn repeat = Gemm(conv_uops, conv_uops + 1, 4, 25);
+      repeat.src_factor_out = 3;
+      repeat.src_factor_in = 2;
+      repeat.wgt_factor_out = 1;
+      repeat.dst_factor_out = 40;
+      AluInsn shr = Alu(AluOpcode::kShr, true, 9, n_acc);
+      shr.dep.push_next = true;
+      MemInsn st = Store(0, Elem(ob, MemoryType::kOut), 1, n_acc, n_acc);
+      st.dep.pop_prev = st.dep.push_prev = true;
+      MemInsn nop = ComputeNop();
+      nop.dep.pop_next = true;
+      VTASERVE_ASSERT_OK_AND_ASSIGN(
+          RunStats stats,
+          RunRaw({Load(MemoryType::kUop, 0, Elem(ub, MemoryType::kUop), 1,
+                       static_cast<uint32_t>(uops.size()), static_cast<uint32_t>(uops.size())),
+                  Load(MemoryType::kInp, 0, Elem(ib, MemoryType::kInp), 1, n_inp, n_inp), lw,
+                  reset, conv, repeat, shr, st, nop, FinishInsn{}}));
+      results.push_back(Download(ob));
+      cycles.push_back(stats.cycles);
+    }
+  }
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_EQ(results[i], results[0]) << "run " << i;
+    EXPECT_EQ(cycles[i], cycles[0]) << "run " << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, SimDeviceTest,

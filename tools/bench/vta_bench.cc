@@ -7,7 +7,9 @@
 // cycles (MACs / (BATCH * BLOCK_IN * BLOCK_OUT)).
 //
 //   vtaserve-bench vta [--model resnet18|resnet50] [--config pynq|1x32x32|...]
-//                      [--size 224] [--runs 1] [--json]
+//                      [--size 224] [--runs 1] [--threads 0] [--json]
+// --threads N: the simulator splits large GEMMs over a CPU-pool runner of N
+// threads (0: every core, the default; 1: no runner, one thread).
 // --runs N runs the image N times (the first run included) and reports the
 // run with the smallest total VTA-layer wall time, plus every run's total.
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "vta_backend/vta_backend.h"
 #if __has_include("cpu_backend/cpu_backend.h")
 #include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel_runner.h"
 #define VTASERVE_VTA_BENCH_HAS_CPU 1
 #endif
 
@@ -42,6 +45,7 @@ struct Args {
   std::string config = "pynq";
   int size = 224;
   int runs = 1;
+  int threads = 0;
   bool json = false;
 };
 
@@ -75,6 +79,11 @@ int RunVtaBench(int argc, char** argv) {
     } else if (a == "--size") {
       const char* v = value();
       if (v == nullptr || !absl::SimpleAtoi(v, &args.size)) return Fail("--size needs an integer");
+    } else if (a == "--threads") {
+      const char* v = value();
+      if (v == nullptr || !absl::SimpleAtoi(v, &args.threads) || args.threads < 0) {
+        return Fail("--threads needs a non-negative integer");
+      }
     } else if (a == "--runs") {
       const char* v = value();
       if (v == nullptr || !absl::SimpleAtoi(v, &args.runs) || args.runs < 1) {
@@ -83,7 +92,7 @@ int RunVtaBench(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: vtaserve-bench vta [--model resnet18|resnet50] "
-                   "[--config NAME|FILE] [--size N] [--runs N] [--json]\n");
+                   "[--config NAME|FILE] [--size N] [--runs N] [--threads N] [--json]\n");
       return 2;
     }
   }
@@ -108,6 +117,13 @@ int RunVtaBench(int argc, char** argv) {
   engine::BackendRegistry registry;
   vtaserve::vta::VtaOptions vta_options;
   vta_options.config = args.config;
+  int sim_threads = 1;
+#ifdef VTASERVE_VTA_BENCH_HAS_CPU
+  if (args.threads != 1) {
+    vta_options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(args.threads);
+    sim_threads = vta_options.host_runner->NumThreads();
+  }
+#endif
   auto vta = vtaserve::vta::CreateVtaBackend(vta_options);
   if (!vta.ok()) return Fail(std::string(vta.status().message()));
   if (!registry.Register(*std::move(vta)).ok()) return Fail("register vta");
@@ -167,9 +183,11 @@ int RunVtaBench(int argc, char** argv) {
   } all, convs;
   std::string rows_json;
   if (!args.json) {
-    std::printf("vta bench: %s %dx%d on %s (%s, %.0f MHz), compile %.2f s, run %.2f s\n",
+    std::printf("vta bench: %s %dx%d on %s (%s, %.0f MHz), simulator threads %d, compile "
+                "%.2f s, run %.2f s\n",
                 args.model.c_str(), args.size, args.size, args.config.c_str(),
-                config->BitstreamName().c_str(), config->clock_mhz, compile_s, run_s);
+                config->BitstreamName().c_str(), config->clock_mhz, sim_threads, compile_s,
+                run_s);
     std::printf("%-22s %-5s %12s %10s %10s %6s %9s %9s %8s %7s %9s %8s\n", "layer", "op",
                 "MACs", "gemm_cyc", "cycles", "util", "inp_B", "wgt_B", "acc_B", "uop_B",
                 "out_B", "sim_ms");
@@ -235,13 +253,14 @@ int RunVtaBench(int argc, char** argv) {
     };
     std::printf(
         "{\n  \"bench\": \"vta\", \"model\": \"%s\", \"input_size\": %d, \"config\": \"%s\", "
-        "\"bitstream\": \"%s\", \"clock_mhz\": %.1f,\n  \"compile_seconds\": %.3f, "
+        "\"bitstream\": \"%s\", \"clock_mhz\": %.1f, \"simulator_threads\": %d,\n"
+        "  \"compile_seconds\": %.3f, "
         "\"run_wall_seconds\": %.3f,\n  \"layers\": [\n    %s\n  ],\n  \"total_vta\": %s,\n"
         "  \"convs_except_stem\": %s,\n  \"convs_except_stem_ideal_gemm_cycles\": %.0f,\n"
         "  \"convs_except_stem_cycles_over_ideal\": %.4f,\n"
         "  \"runs\": %d, \"run_vta_sim_wall_seconds\": [%s]\n}\n",
         args.model.c_str(), args.size, args.config.c_str(), config->BitstreamName().c_str(),
-        config->clock_mhz, compile_s, run_s, rows_json.c_str(), total_json(all).c_str(),
+        config->clock_mhz, sim_threads, compile_s, run_s, rows_json.c_str(), total_json(all).c_str(),
         total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str());
   } else {
     for (const Total* t : {&all, &convs}) {

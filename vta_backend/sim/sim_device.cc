@@ -6,6 +6,10 @@
 #include <limits>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "engine/common/status_macros.h"
 
@@ -28,6 +32,12 @@ enum Queue { kL2C = 0, kC2L = 1, kC2S = 2, kS2C = 3 };
 constexpr const char* kModuleNames[3] = {"load", "compute", "store"};
 constexpr const char* kQueueNames[4] = {"load->compute", "compute->load",
                                         "compute->store", "store->compute"};
+
+// ALU loop nests (defined with the ALU below).
+void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes);
+#if defined(__x86_64__) || defined(__i386__)
+void Alu16Avx2(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes);
+#endif
 
 absl::Status Bad(size_t index, absl::string_view what) {
   return absl::InvalidArgumentError(
@@ -68,6 +78,13 @@ SimDevice::SimDevice(const VtaConfig& config, isa::IsaCodec codec,
       dram_(options.memory_bytes, options.max_alloc_bytes) {
   gemm_fn_ = SelectGemmKernel(config_, !options_.force_portable_kernels,
                               &kernel_name_);
+  alu_fn_ = &AluAny;
+#if defined(__x86_64__) || defined(__i386__)
+  if (!options_.force_portable_kernels && __builtin_cpu_supports("avx2") &&
+      config_.AccLanes() == 16) {
+    alu_fn_ = &Alu16Avx2;
+  }
+#endif
   sram_.inp.assign(size_t{config_.InpDepth()} * config_.InpLanes(), 0);
   sram_.wgt.assign(size_t{config_.WgtDepth()} * config_.WgtLanes(), 0);
   sram_.acc.assign(size_t{config_.AccDepth()} * config_.AccLanes(), 0);
@@ -393,6 +410,62 @@ void SimDevice::ExecIm2colLoad(const Op& op) {
   }
 }
 
+namespace {
+
+// DRAM [o][k] -> SRAM [k/2][o][k%2]: one 16-bit (k even, k odd) byte pair
+// per (k/2, o), i.e. a transpose of the bo x (bi/2) matrix of byte pairs.
+void InterleaveWeights(const uint8_t* src, int bi, int bo, int8_t* dst) {
+#if defined(__SSE2__)
+  if (bi % 16 == 0 && bo % 8 == 0) {
+    // 8x8 tiles of byte pairs: 8 rows (outputs) of 8 pairs, transposed with
+    // the usual three rounds of unpacks.
+    for (int o0 = 0; o0 < bo; o0 += 8) {
+      for (int kp0 = 0; kp0 < bi / 2; kp0 += 8) {
+        __m128i r[8];
+        for (int i = 0; i < 8; ++i) {
+          r[i] = _mm_loadu_si128(
+              reinterpret_cast<const __m128i*>(src + (o0 + i) * bi + 2 * kp0));
+        }
+        const __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]);
+        const __m128i a1 = _mm_unpackhi_epi16(r[0], r[1]);
+        const __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]);
+        const __m128i a3 = _mm_unpackhi_epi16(r[2], r[3]);
+        const __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]);
+        const __m128i a5 = _mm_unpackhi_epi16(r[4], r[5]);
+        const __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]);
+        const __m128i a7 = _mm_unpackhi_epi16(r[6], r[7]);
+        const __m128i b0 = _mm_unpacklo_epi32(a0, a2);
+        const __m128i b1 = _mm_unpackhi_epi32(a0, a2);
+        const __m128i b2 = _mm_unpacklo_epi32(a1, a3);
+        const __m128i b3 = _mm_unpackhi_epi32(a1, a3);
+        const __m128i b4 = _mm_unpacklo_epi32(a4, a6);
+        const __m128i b5 = _mm_unpackhi_epi32(a4, a6);
+        const __m128i b6 = _mm_unpacklo_epi32(a5, a7);
+        const __m128i b7 = _mm_unpackhi_epi32(a5, a7);
+        const __m128i t[8] = {
+            _mm_unpacklo_epi64(b0, b4), _mm_unpackhi_epi64(b0, b4),
+            _mm_unpacklo_epi64(b1, b5), _mm_unpackhi_epi64(b1, b5),
+            _mm_unpacklo_epi64(b2, b6), _mm_unpackhi_epi64(b2, b6),
+            _mm_unpacklo_epi64(b3, b7), _mm_unpackhi_epi64(b3, b7)};
+        for (int i = 0; i < 8; ++i) {
+          _mm_storeu_si128(
+              reinterpret_cast<__m128i*>(dst + ((kp0 + i) * bo + o0) * 2), t[i]);
+        }
+      }
+    }
+    return;
+  }
+#endif
+  for (int o = 0; o < bo; ++o) {
+    const uint8_t* row = src + o * bi;
+    for (int kp = 0; kp < bi / 2; ++kp) {
+      std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2, row + 2 * kp, 2);
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status SimDevice::ExecLoad(const Op& op) {
   const MemInsn& m = std::get<MemInsn>(op.insn);
   const uint32_t xt = m.x_pad_0 + m.x_size + m.x_pad_1;
@@ -434,17 +507,7 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
       int8_t* wgt = sram_.wgt.data();
       walk([&](uint32_t e) { std::fill_n(wgt + size_t{e} * lanes, lanes, 0); },
            [&](uint32_t e, const uint8_t* src) {
-             // DRAM [o][k] -> SRAM [k/2][o][k%2]: one 16-bit (k even,
-             // k odd) byte pair per (k/2, o).
-             int8_t* dst = wgt + size_t{e} * lanes;
-             const int pairs = bi / 2;
-             for (int o = 0; o < bo; ++o) {
-               const uint8_t* row = src + o * bi;
-               for (int kp = 0; kp < pairs; ++kp) {
-                 std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2,
-                             row + 2 * kp, 2);
-               }
-             }
+             InterleaveWeights(src, bi, bo, wgt + size_t{e} * lanes);
            });
       break;
     }
@@ -577,7 +640,29 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   c.batch = config_.Batch();
   c.block_in = config_.BlockIn();
   c.block_out = config_.BlockOut();
-  gemm_fn_(c);
+  engine::ParallelRunner* runner = options_.runner.get();
+  const uint64_t work = uint64_t{g.iter_out} * g.iter_in * (g.uop_end - g.uop_bgn);
+  const int threads = runner == nullptr ? 1 : runner->NumThreads();
+  if (threads > 1 && work >= options_.parallel_min_uops) {
+    // Disjoint destination ranges of about equal size (the compiler's
+    // GEMMs spread their work evenly over a dense ACC range).
+    uint64_t min_dst = std::numeric_limits<uint64_t>::max();
+    for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
+      min_dst = std::min<uint64_t>(min_dst, uops[u].dst_idx);
+    }
+    const uint64_t span = max_dst + 1 - min_dst;
+    const int64_t parts = static_cast<int64_t>(std::min<uint64_t>(threads, span));
+    runner->ParallelFor(parts, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        GemmCall part = c;
+        part.dst_lo = static_cast<uint32_t>(min_dst + span * p / parts);
+        part.dst_hi = static_cast<uint32_t>(min_dst + span * (p + 1) / parts);
+        gemm_fn_(part);
+      }
+    });
+  } else {
+    gemm_fn_(c);
+  }
   return absl::OkStatus();
 }
 
@@ -606,27 +691,93 @@ inline int32_t AluApply(int32_t a, int32_t b) {
   return a;
 }
 
-template <AluOpcode kOp>
-void AluLoop(const AluInsn& a, const std::vector<isa::Uop>& uops, int32_t* acc,
-             uint8_t* tracks, int lanes) {
-  const int32_t imm = a.imm;
-  for (uint32_t o = 0; o < a.iter_out; ++o) {
-    for (uint32_t i = 0; i < a.iter_in; ++i) {
-      for (uint32_t u = a.uop_bgn; u < a.uop_end; ++u) {
-        const uint32_t d = uops[u].dst_idx + o * a.dst_factor_out + i * a.dst_factor_in;
-        int32_t* x = acc + size_t{d} * lanes;
-        if (a.use_imm) {
-          for (int l = 0; l < lanes; ++l) x[l] = AluApply<kOp>(x[l], imm);
-        } else {
-          const uint32_t s = uops[u].src_idx + o * a.src_factor_out + i * a.src_factor_in;
-          const int32_t* y = acc + size_t{s} * lanes;
-          for (int l = 0; l < lanes; ++l) x[l] = AluApply<kOp>(x[l], y[l]);
-        }
+// The ALU loop nest in hardware order (an ALU reads ACC, so order matters
+// when sources and destinations overlap). kLanes: ACC lanes when known at
+// compile time, else 0 (`lanes` at run time). `op(x, y)` updates the lanes
+// of one destination element x; y is the source element (null with an
+// immediate).
+template <int kLanes, typename Op>
+__attribute__((always_inline)) inline void AluWalk(const AluInsn& a, const isa::Uop* uops,
+                                                   int32_t* acc, uint8_t* tracks,
+                                                   int run_lanes, Op op) {
+  const size_t lanes = kLanes > 0 ? kLanes : run_lanes;
+  // Locals: the uint8_t stores below may alias anything reached through `a`.
+  const uint32_t iter_out = a.iter_out, iter_in = a.iter_in;
+  const uint32_t bgn = a.uop_bgn, end = a.uop_end;
+  const uint32_t dst_out = a.dst_factor_out, dst_in = a.dst_factor_in;
+  const uint32_t src_out = a.src_factor_out, src_in = a.src_factor_in;
+  const bool use_imm = a.use_imm;
+  for (uint32_t o = 0; o < iter_out; ++o) {
+    for (uint32_t i = 0; i < iter_in; ++i) {
+      for (uint32_t u = bgn; u < end; ++u) {
+        const uint32_t d = uops[u].dst_idx + o * dst_out + i * dst_in;
+        const int32_t* y = nullptr;
+        if (!use_imm) y = acc + (uops[u].src_idx + o * src_out + i * src_in) * lanes;
+        op(acc + d * lanes, y, lanes);
         tracks[d] = 1;
       }
     }
   }
 }
+
+template <int kLanes>
+__attribute__((always_inline)) inline void AluDispatch(const AluInsn& a, const isa::Uop* uops,
+                                                       int32_t* acc, uint8_t* tracks,
+                                                       int run_lanes) {
+  auto walk = [&](auto apply) {
+    if (a.use_imm) {
+      const int32_t imm = a.imm;
+      AluWalk<kLanes>(a, uops, acc, tracks, run_lanes,
+                      [&](int32_t* x, const int32_t*, size_t n) {
+                        for (size_t l = 0; l < n; ++l) x[l] = apply(x[l], imm);
+                      });
+    } else {
+      AluWalk<kLanes>(a, uops, acc, tracks, run_lanes,
+                      [&](int32_t* x, const int32_t* y, size_t n) {
+                        for (size_t l = 0; l < n; ++l) x[l] = apply(x[l], y[l]);
+                      });
+    }
+  };
+  switch (a.alu_opcode) {
+    case AluOpcode::kMin: walk(AluApply<AluOpcode::kMin>); break;
+    case AluOpcode::kMax: walk(AluApply<AluOpcode::kMax>); break;
+    case AluOpcode::kAdd: walk(AluApply<AluOpcode::kAdd>); break;
+    case AluOpcode::kMul: walk(AluApply<AluOpcode::kMul>); break;
+    case AluOpcode::kShr:
+      if (a.use_imm) {
+        // One shift amount for the whole instruction: a plain vector shift.
+        const int32_t sh = ((a.imm & 31) ^ 16) - 16;
+        if (sh >= 0) {
+          AluWalk<kLanes>(a, uops, acc, tracks, run_lanes,
+                          [sh](int32_t* x, const int32_t*, size_t n) {
+                            for (size_t l = 0; l < n; ++l) x[l] >>= sh;
+                          });
+        } else {
+          AluWalk<kLanes>(a, uops, acc, tracks, run_lanes,
+                          [sh](int32_t* x, const int32_t*, size_t n) {
+                            for (size_t l = 0; l < n; ++l) {
+                              x[l] = static_cast<int32_t>(static_cast<uint32_t>(x[l]) << (-sh));
+                            }
+                          });
+        }
+      } else {
+        walk(AluApply<AluOpcode::kShr>);
+      }
+      break;
+  }
+}
+
+void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes) {
+  AluDispatch<0>(a, uops, acc, tracks, lanes);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// 16 ACC lanes (BATCH x BLOCK_OUT = 1 x 16), vectorized for AVX2.
+__attribute__((target("avx2"))) void Alu16Avx2(const AluInsn& a, const isa::Uop* uops,
+                                               int32_t* acc, uint8_t* tracks, int lanes) {
+  AluDispatch<16>(a, uops, acc, tracks, lanes);
+}
+#endif
 
 }  // namespace
 
@@ -651,13 +802,7 @@ absl::Status SimDevice::ExecAlu(const AluInsn& a) {
   int32_t* acc = sram_.acc.data();
   uint8_t* tracks = sram_.out_tracks.data();
   const int lanes = config_.AccLanes();
-  switch (a.alu_opcode) {
-    case AluOpcode::kMin: AluLoop<AluOpcode::kMin>(a, uops, acc, tracks, lanes); break;
-    case AluOpcode::kMax: AluLoop<AluOpcode::kMax>(a, uops, acc, tracks, lanes); break;
-    case AluOpcode::kAdd: AluLoop<AluOpcode::kAdd>(a, uops, acc, tracks, lanes); break;
-    case AluOpcode::kShr: AluLoop<AluOpcode::kShr>(a, uops, acc, tracks, lanes); break;
-    case AluOpcode::kMul: AluLoop<AluOpcode::kMul>(a, uops, acc, tracks, lanes); break;
-  }
+  alu_fn_(a, uops.data(), acc, tracks, lanes);
   return absl::OkStatus();
 }
 

@@ -20,7 +20,8 @@
 // come from VtaConfig::timing (see config.h). Run's timeout is compared with
 // modeled device time before each instruction starts (DeadlineExceeded).
 //
-// Thread-safe: every public method takes an internal mutex.
+// Thread-safe: every public method takes an internal mutex. With
+// SimOptions::runner, Run may also use the runner's threads for GEMMs.
 #ifndef VTASERVE_VTA_BACKEND_SIM_SIM_DEVICE_H_
 #define VTASERVE_VTA_BACKEND_SIM_SIM_DEVICE_H_
 
@@ -32,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/parallel_runner.h"
 #include "vta_backend/config.h"
 #include "vta_backend/device.h"
 #include "vta_backend/isa/isa.h"
@@ -47,6 +49,15 @@ struct SimOptions {
   uint64_t max_alloc_bytes = uint64_t{256} << 20;
   // Use the portable GEMM kernel even when AVX2 is available. Default: false.
   bool force_portable_kernels = false;
+  // Splits each large GEMM instruction over the runner's threads by
+  // disjoint ACC destination ranges (same result bit for bit: a GEMM only
+  // adds into ACC, and no two threads write one element). Default: null
+  // (the calling thread does everything).
+  std::shared_ptr<engine::ParallelRunner> runner;
+  // GEMM instructions with fewer uop executions than this run on the
+  // calling thread (the split's hand-off costs more than it saves).
+  // Default: 4096 (about 8 us of work with the AVX2 kernel on Zen 3).
+  uint64_t parallel_min_uops = 4096;
 };
 
 class SimDevice : public VtaDevice {
@@ -109,6 +120,9 @@ class SimDevice : public VtaDevice {
   const isa::IsaCodec codec_;
   const SimOptions options_;
   GemmFn gemm_fn_ = nullptr;
+  // ALU loop nest over ACC (AVX2 copy when the lanes suit it).
+  void (*alu_fn_)(const isa::AluInsn& a, const isa::Uop* uops, int32_t* acc,
+                  uint8_t* tracks, int lanes) = nullptr;
   const char* kernel_name_ = "";
 
   mutable absl::Mutex mu_;
