@@ -119,8 +119,9 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
                                     CpuIsa isa, bool allow_winograd = true);
 
 // Writes padded-buffer rows [row_begin, row_end) (of pc.hp) from int8 input
-// x with element strides `s`. REQUIRES: buf holds pc.BufferBytes(); the
-// caller zeroes the slack once.
+// x with element strides `s`. REQUIRES: buf holds pc.BufferBytes(),
+// zero-initialised once (the slack and the Winograd overhang past the rows
+// are read, never written).
 void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
                    uint8_t* buf, int64_t row_begin, int64_t row_end);
 

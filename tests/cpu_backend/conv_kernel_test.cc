@@ -229,6 +229,85 @@ TEST(PackConvTest, WindowReductionForRgbStem) {
   EXPECT_EQ(pc.ocb, 4);
 }
 
+TEST(PackConvTest, WinogradOnlyForThreeByThreeStrideOneOnAvx2) {
+  ConvShape s;
+  s.cin = 64;
+  s.cout = 32;
+  s.h = s.w = 14;
+  s.kh = s.kw = 3;
+  s.pt = s.pl = s.pb = s.pr = 1;
+  std::mt19937 rng(3);
+  const engine::ConvParams p = testing::RandomConvParams(s, rng);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv avx2,
+                                PackConv(p, 14, 14, 14, 14, CpuIsa::kAvx2));
+  EXPECT_TRUE(avx2.winograd);
+  EXPECT_EQ(avx2.Tiles(), 49);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      PackedConv direct, PackConv(p, 14, 14, 14, 14, CpuIsa::kAvx2, false));
+  EXPECT_FALSE(direct.winograd);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv scalar,
+                                PackConv(p, 14, 14, 14, 14, CpuIsa::kScalar));
+  EXPECT_FALSE(scalar.winograd);
+  s.sh = s.sw = 2;
+  const engine::ConvParams strided = testing::RandomConvParams(s, rng);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv s2,
+                                PackConv(strided, 14, 14, 7, 7, CpuIsa::kAvx2));
+  EXPECT_FALSE(s2.winograd);
+}
+
+// The integer Winograd path is exact while 9 * C_in * 2^14 < 2^29: at the
+// largest C_in it takes, with every product at its maximum (-128 * -128),
+// and just past it (even, so not the window scheme), where it must fall
+// back to the direct scheme.
+TEST(ConvWinogradTest, ExactAtTheChannelBound) {
+  if (!CpuSupports(CpuIsa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2";
+  for (const int cin : {3640, 3642}) {
+    SCOPED_TRACE(absl::StrCat("C_in ", cin));
+    ConvShape s;
+    s.cin = cin;
+    s.cout = 17;
+    s.h = 3;
+    s.w = 5;
+    s.kh = s.kw = 3;
+    s.pt = s.pl = s.pb = s.pr = 1;
+    s.in_zp = -128;  // the padding products are maximal too
+    std::mt19937 rng(5);
+    engine::ConvParams p = testing::RandomConvParams(s, rng);
+    for (size_t i = 0; i < p.weights.size(); ++i) {
+      // Output channel 0 all -128 (the largest sum), the rest mixed.
+      p.weights[i] = i < size_t(cin) * 9 ? int8_t{-128} : p.weights[i];
+    }
+    for (int c = 0; c < s.cout; ++c) p.shift[c] = 23;
+    p.bias[0] = 1000;
+    std::vector<int8_t> x(size_t(cin) * s.h * s.w, int8_t{-128});
+    std::vector<int8_t> want(size_t(s.cout) * s.h * s.w);
+    engine::ReferenceConv(p, x.data(), s.h, s.w, want.data(), s.h, s.w);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        PackedConv pc, PackConv(p, s.h, s.w, s.h, s.w, CpuIsa::kAvx2));
+    EXPECT_EQ(pc.winograd, cin <= 3640);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        Tensor buf, Tensor::Create(DataType::kUInt8, {pc.BufferBytes()}));
+    ConvPackInput(pc, x.data(), MakeStrides(Layout::kNchw, cin, s.h, s.w),
+                  buf.bytes(), 0, pc.hp);
+    const uint8_t* operand = buf.bytes();
+    Tensor v;
+    if (pc.winograd) {
+      VTASERVE_ASSERT_OK_AND_ASSIGN(
+          v, Tensor::Create(DataType::kUInt8, {pc.WinogradBytes()}));
+      ConvWinogradInputAvx2(pc, buf.bytes(), v.bytes(), 0, pc.Tiles());
+      operand = v.bytes();
+    }
+    std::vector<int8_t> got(want.size());
+    ConvKernelFor(CpuIsa::kAvx2)(pc, operand, got.data(), 0, pc.Units());
+    for (int c = 0; c < s.cout; ++c) {
+      for (int i = 0; i < s.h * s.w; ++i) {
+        ASSERT_EQ(got[size_t(i) * s.cout + c], want[size_t(c) * s.h * s.w + i])
+            << "channel " << c << " pixel " << i;
+      }
+    }
+  }
+}
+
 TEST(PackConvTest, RejectsAutoIsa) {
   ConvShape s;
   s.cin = s.cout = s.h = s.w = 4;
