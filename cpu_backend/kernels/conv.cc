@@ -47,6 +47,19 @@ inline __attribute__((always_inline)) void PackRows(
       for (int64_t i = 0; i < mid; ++i) d[i] = E::Apply(src[i]);
       continue;
     }
+    if (pc.cin == 3 && pc.cbuf == 3 && s.w == 1) {
+      // RGB stems from NCHW: interleave three contiguous planes (a loop
+      // GCC vectorises with shuffles).
+      const int8_t* r = src;
+      const int8_t* g = src + s.c;
+      const int8_t* b = src + 2 * s.c;
+      for (int64_t iw = 0; iw < pc.in_w; ++iw) {
+        d[3 * iw] = E::Apply(r[iw]);
+        d[3 * iw + 1] = E::Apply(g[iw]);
+        d[3 * iw + 2] = E::Apply(b[iw]);
+      }
+      continue;
+    }
     for (int64_t iw = 0; iw < pc.in_w; ++iw) {
       const int8_t* px = src + iw * s.w;
       T* dp = d + iw * pc.cbuf;
