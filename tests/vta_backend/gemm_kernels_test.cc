@@ -106,6 +106,10 @@ std::vector<Pattern> Patterns() {
                 isa::Uop{20, 7, 8}}});
   // Both loops with weight factor 0.
   p.push_back({"both_shared", 6, 5, 1, 2, 0, 7, 1, 0, {isa::Uop{0, 0, 1}, isa::Uop{50, 60, 2}}});
+  // A loop with destination factor 0 longer than the kernels keep in
+  // registers, and one whose weight factor is 0 as well.
+  p.push_back({"long_reduction", 5, 9, 1, 1, 0, 0, 1, 1, {isa::Uop{0, 0, 0}, isa::Uop{9, 20, 30}}});
+  p.push_back({"reduction_same_weight", 4, 3, 1, 2, 0, 0, 5, 0, {isa::Uop{2, 1, 6}}});
   // A single uop execution.
   p.push_back({"single", 1, 1, 0, 0, 0, 0, 0, 0, {isa::Uop{3, 4, 5}}});
   return p;

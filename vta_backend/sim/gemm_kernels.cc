@@ -40,10 +40,15 @@ struct Loop {
 
 // The instruction's loops rearranged for weight reuse: `inner` has weight
 // factor 0 (or is empty), so one weight block serves all its iterations;
+// `reduce` (or empty) has destination factor 0, so its iterations
+// accumulate into the same elements, which stay in registers meanwhile;
 // `outer1` (outermost) and `outer2` hold the rest.
 struct LoopNest {
-  Loop outer1, outer2, inner;
+  Loop outer1, outer2, reduce, inner;
 };
+
+// Most `reduce` iterations kept (one widened weight block each).
+constexpr uint32_t kMaxReduce = 8;
 
 LoopNest ArrangeLoops(const GemmCall& c) {
   const Loop out{c.iter_out, c.dst_out, c.src_out, c.wgt_out};
@@ -58,6 +63,11 @@ LoopNest ArrangeLoops(const GemmCall& c) {
   } else {
     nest.outer1 = out;
     nest.outer2 = in;
+    return nest;
+  }
+  if (nest.outer1.dst == 0 && nest.outer1.n <= kMaxReduce) {
+    nest.reduce = nest.outer1;
+    nest.outer1 = Loop{};
   }
   return nest;
 }
@@ -139,12 +149,13 @@ __attribute__((target("avx2"), always_inline)) inline void WidenWeights(
   }
 }
 
-// acc[n * acc_step] += inp[n * inp_step] x W for n < kN (elements; the
-// destinations must be distinct, i.e. acc_step != 0 when kN > 1).
+// acc[n * acc_step] += sum_r inp[n * inp_step + r * red_step] x W_r for
+// n < kN, r < nred (in elements; the kN destinations must be distinct, i.e.
+// acc_step != 0 when kN > 1). The accumulators stay in registers over r.
 template <int kBI, int kBO, int kN>
 __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
     int32_t* acc, size_t acc_step, const int16_t* inp, size_t inp_step,
-    const WeightBlock<kBI, kBO>& block) {
+    const WeightBlock<kBI, kBO>* blocks, uint32_t nred, size_t red_step) {
   __m256i sum[kN][kBO / 8];
 #pragma GCC unroll 4
   for (int n = 0; n < kN; ++n) {
@@ -154,20 +165,24 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
           acc + n * acc_step * kBO + 8 * j));
     }
   }
+  for (uint32_t r = 0; r < nred; ++r) {
+    const WeightBlock<kBI, kBO>& block = blocks[r];
+    const int16_t* x = inp + r * red_step * kBI;
 #pragma GCC unroll 16
-  for (int kp = 0; kp < kBI / 2; ++kp) {
+    for (int kp = 0; kp < kBI / 2; ++kp) {
 #pragma GCC unroll 4
-    for (int n = 0; n < kN; ++n) {
-      int32_t pair;
-      std::memcpy(&pair, inp + n * inp_step * kBI + 2 * kp, sizeof(pair));
-      const __m256i bc = _mm256_set1_epi32(pair);
+      for (int n = 0; n < kN; ++n) {
+        int32_t pair;
+        std::memcpy(&pair, x + n * inp_step * kBI + 2 * kp, sizeof(pair));
+        const __m256i bc = _mm256_set1_epi32(pair);
 #pragma GCC unroll 4
-      for (int j = 0; j < kBO / 8; ++j) {
-        sum[n][j] = _mm256_add_epi32(sum[n][j],
-                                     _mm256_madd_epi16(bc, block.w[kp][j]));
-        // Keeps the accumulation a chain in registers: without it GCC
-        // reassociates the sum, computes every product first and spills.
-        asm("" : "+x"(sum[n][j]));
+        for (int j = 0; j < kBO / 8; ++j) {
+          sum[n][j] = _mm256_add_epi32(sum[n][j],
+                                       _mm256_madd_epi16(bc, block.w[kp][j]));
+          // Keeps the accumulation a chain in registers: without it GCC
+          // reassociates the sum, computes every product first and spills.
+          asm("" : "+x"(sum[n][j]));
+        }
       }
     }
   }
@@ -182,39 +197,42 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
   }
 }
 
-// Applies the block to inner-loop iterations l in [begin, end) of one uop:
-// ACC element d0 + l * inner.dst += INP element s0 + l * inner.src.
+// Applies the blocks to inner-loop iterations l in [begin, end) of one uop:
+// ACC element d0 + l * inner.dst += sum_r INP element
+// s0 + l * inner.src + r * reduce.src x block r.
 template <int kBI, int kBO>
 __attribute__((target("avx2"), always_inline)) inline void ApplyRange(
-    const GemmCall& c, const Loop& inner, uint32_t d0, uint32_t s0,
-    uint32_t begin, uint32_t end, const WeightBlock<kBI, kBO>& block) {
+    const GemmCall& c, const Loop& inner, const Loop& reduce, uint32_t d0,
+    uint32_t s0, uint32_t begin, uint32_t end,
+    const WeightBlock<kBI, kBO>* blocks) {
   constexpr int kGroup = kBO <= 16 ? 4 : 2;
   uint8_t* const tracks = c.out_tracks;  // a local: uint8_t stores alias c
   for (uint32_t l = begin; l < end; ++l) tracks[d0 + l * inner.dst] = 1;
   // The weight vectors are read from memory inside ApplyBlock (vpmaddwd
   // takes a memory operand): hoisting all of them out of these loops would
   // need more registers than AVX2 has and makes the compiler spill the
-  // accumulators instead. The empty asm hides the block's address.
-  const WeightBlock<kBI, kBO>* wb = &block;
-  const size_t ds = inner.dst, ss = inner.src;
+  // accumulators instead. The empty asm hides the blocks' address.
+  const WeightBlock<kBI, kBO>* wb = blocks;
+  const size_t ds = inner.dst, ss = inner.src, rs = reduce.src;
+  const uint32_t nred = reduce.n;
   uint32_t l = begin;
   if (ds != 0) {
     for (; l + kGroup <= end; l += kGroup) {
       asm("" : "+r"(wb));
       ApplyBlock<kBI, kBO, kGroup>(c.acc + (d0 + l * ds) * kBO, ds,
-                                   c.inp + (s0 + l * ss) * kBI, ss, *wb);
+                                   c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
     }
     if (kGroup > 2 && l + 2 <= end) {
       asm("" : "+r"(wb));
       ApplyBlock<kBI, kBO, 2>(c.acc + (d0 + l * ds) * kBO, ds,
-                              c.inp + (s0 + l * ss) * kBI, ss, *wb);
+                              c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
       l += 2;
     }
   }
   for (; l < end; ++l) {
     asm("" : "+r"(wb));
     ApplyBlock<kBI, kBO, 1>(c.acc + (d0 + l * ds) * kBO, 0,
-                            c.inp + (s0 + l * ss) * kBI, 0, *wb);
+                            c.inp + (s0 + l * ss) * kBI, 0, wb, nred, rs);
   }
 }
 
@@ -223,14 +241,15 @@ __attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(
     const GemmCall& c) {
   const LoopNest nest = ArrangeLoops(c);
   const Loop& inner = nest.inner;
-  WeightBlock<kBI, kBO> block;
+  const Loop& reduce = nest.reduce;
+  WeightBlock<kBI, kBO> blocks[kMaxReduce];
   for (uint32_t x1 = 0; x1 < nest.outer1.n; ++x1) {
     for (uint32_t x2 = 0; x2 < nest.outer2.n; ++x2) {
       const uint32_t dx = x1 * nest.outer1.dst + x2 * nest.outer2.dst;
       const uint32_t sx = x1 * nest.outer1.src + x2 * nest.outer2.src;
       const uint32_t wx = x1 * nest.outer1.wgt + x2 * nest.outer2.wgt;
       uint32_t widened = 0;
-      bool have_block = false;
+      bool have_blocks = false;
       for (uint32_t u = c.uop_bgn; u < c.uop_end; ++u) {
         const isa::Uop& uop = c.uops[u];
         const uint32_t d0 = uop.dst_idx + dx;
@@ -238,12 +257,16 @@ __attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(
         InnerRange(d0, inner, c.dst_lo, c.dst_hi, &lb, &le);
         if (lb == le) continue;
         const uint32_t wi = uop.wgt_idx + wx;
-        if (!have_block || wi != widened) {
-          WidenWeights<kBI, kBO>(c.wgt + size_t{wi} * (kBI * kBO), &block);
+        if (!have_blocks || wi != widened) {
+          for (uint32_t r = 0; r < reduce.n; ++r) {
+            WidenWeights<kBI, kBO>(
+                c.wgt + size_t{wi + r * reduce.wgt} * (kBI * kBO), &blocks[r]);
+          }
           widened = wi;
-          have_block = true;
+          have_blocks = true;
         }
-        ApplyRange<kBI, kBO>(c, inner, d0, uop.src_idx + sx, lb, le, block);
+        ApplyRange<kBI, kBO>(c, inner, reduce, d0, uop.src_idx + sx, lb, le,
+                             blocks);
       }
     }
   }
