@@ -187,7 +187,18 @@ class CpuCompiledModel : public engine::CompiledModel {
           pc.hp,
           [&](int64_t b, int64_t e) { ConvPackInput(pc, src, xs, buf, b, e); },
           std::max<int64_t>(1, 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
+      int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
       const uint8_t* operand = buf;
+      if (pc.winograd && pc.pixel_major) {
+        // Small weights: each thread transforms its pixel groups and runs
+        // every block on them while they are in cache.
+        transform += absl::ToDoubleSeconds(absl::Now() - t0);
+        uint8_t* v = state->winograd.bytes();
+        pool_->ParallelFor(pc.pixel_groups, [&](int64_t b, int64_t e) {
+          ConvWinogradGroupsAvx2(pc, buf, v, dst, b, e);
+        });
+        return;
+      }
       if (pc.winograd) {
         uint8_t* v = state->winograd.bytes();
         pool_->ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
@@ -196,7 +207,6 @@ class CpuCompiledModel : public engine::CompiledModel {
         operand = v;
       }
       transform += absl::ToDoubleSeconds(absl::Now() - t0);
-      int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
       const ConvKernelFn kernel = state->kernel;
       pool_->ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
         kernel(pc, operand, dst, b, e);

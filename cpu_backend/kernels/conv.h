@@ -130,6 +130,14 @@ void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
 void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
                            uint8_t* v, int64_t tile_begin, int64_t tile_end);
 
+// Winograd only: for pixel groups [group_begin, group_end) (of
+// pc.pixel_groups), transforms the group's tiles into `v` and at once runs
+// every output-channel block on them, so the transformed tiles are read
+// from cache (the fused form of ConvWinogradInputAvx2 + the kernel).
+void ConvWinogradGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
+                            uint8_t* v, int8_t* y, int64_t group_begin,
+                            int64_t group_end);
+
 // Computes units [unit_begin, unit_end) of pc.Units() (see DecodeConvUnit)
 // from the packed buffer (Winograd: the transformed input) into y, int8
 // NHWC [out_h][out_w][cout].

@@ -302,6 +302,20 @@ void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
   }
 }
 
+void ConvWinogradGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
+                            uint8_t* v, int8_t* y, int64_t group_begin,
+                            int64_t group_end) {
+  for (int64_t g = group_begin; g < group_end; ++g) {
+    const int64_t t0 = g * kConvUnitPixels;
+    ConvWinogradInputAvx2(pc, buf, v, t0,
+                          std::min(t0 + kConvUnitPixels, pc.Tiles()));
+    for (int b = 0; b < pc.ocb; ++b) {
+      const int64_t u = pc.pixel_major ? g * pc.ocb + b : b * pc.pixel_groups + g;
+      ConvS8Avx2_6x16(pc, v, y, u, u + 1);
+    }
+  }
+}
+
 }  // namespace vtaserve::cpu
 
 #pragma GCC pop_options

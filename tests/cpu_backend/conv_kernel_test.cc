@@ -174,6 +174,16 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
       pool.ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
         kernel(pc, operand, y, b, e);
       });
+      if (pc.winograd) {
+        // The fused form (transform per pixel group, then every block) must
+        // write the same bytes.
+        std::vector<uint8_t> fused(out.size(), kGuardByte);
+        pool.ParallelFor(pc.pixel_groups, [&](int64_t b, int64_t e) {
+          ConvWinogradGroupsAvx2(pc, buf.bytes(), v.bytes(),
+                                 reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
+        });
+        ASSERT_EQ(fused, out) << "ConvWinogradGroupsAvx2";
+      }
       for (int i = 0; i < kGuard; ++i) {
         ASSERT_EQ(out[i], kGuardByte) << "guard byte before the output, " << i;
         ASSERT_EQ(out[kGuard + want.size() + i], kGuardByte)
