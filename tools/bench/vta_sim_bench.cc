@@ -5,7 +5,10 @@
 // wall time, GMAC/s and the modeled cycles, as text and one JSON line.
 //
 // Flags: --config=<preset or json> (pynq), --gmac=<total G MAC> (1.8),
-//        --portable (force the portable kernel), --repeat=<runs> (3).
+//        --portable (force the portable kernel), --repeat=<runs> (3),
+//        --threads=<n> (1): split large GEMMs over a CPU-pool runner of n
+//        threads (0: every core), --min-split=<uops> (the simulator's
+//        default): smallest GEMM (uop executions) that is split.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -17,6 +20,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "cpu_backend/parallel_runner.h"
 #include "vta_backend/config.h"
 #include "vta_backend/runtime/command_queue.h"
 #include "vta_backend/sim/sim_device.h"
@@ -46,6 +50,8 @@ int RunVtaSimBench(int argc, char** argv) {
   double gmac = 1.8;
   bool portable = false;
   int repeat = 3;
+  int threads = 1;
+  int64_t min_split = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (absl::StartsWith(a, "--config=")) {
@@ -54,10 +60,14 @@ int RunVtaSimBench(int argc, char** argv) {
       if (!absl::SimpleAtod(a.substr(7), &gmac) || gmac <= 0) return Fail(absl::InvalidArgumentError("bad --gmac"));
     } else if (a == "--portable") {
       portable = true;
+    } else if (absl::StartsWith(a, "--threads=")) {
+      if (!absl::SimpleAtoi(a.substr(10), &threads) || threads < 0) return Fail(absl::InvalidArgumentError("bad --threads"));
+    } else if (absl::StartsWith(a, "--min-split=")) {
+      if (!absl::SimpleAtoi(a.substr(12), &min_split) || min_split < 0) return Fail(absl::InvalidArgumentError("bad --min-split"));
     } else if (absl::StartsWith(a, "--repeat=")) {
       if (!absl::SimpleAtoi(a.substr(9), &repeat) || repeat < 1) return Fail(absl::InvalidArgumentError("bad --repeat"));
     } else {
-      std::fprintf(stderr, "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] [--repeat=3]\n");
+      std::fprintf(stderr, "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] [--repeat=3] [--threads=1] [--min-split=N]\n");
       return 2;
     }
   }
@@ -66,6 +76,9 @@ int RunVtaSimBench(int argc, char** argv) {
   const VtaConfig config = *config_or;
   vtaserve::vta::sim::SimOptions options;
   options.force_portable_kernels = portable;
+  if (min_split >= 0) options.parallel_min_uops = static_cast<uint64_t>(min_split);
+  if (threads != 1) options.runner = vtaserve::cpu::CreateCpuParallelRunner(threads);
+  const int sim_threads = options.runner == nullptr ? 1 : options.runner->NumThreads();
   auto dev_or = vtaserve::vta::sim::SimDevice::Create(config, options);
   if (!dev_or.ok()) return Fail(dev_or.status());
   auto& dev = **dev_or;
@@ -182,8 +195,9 @@ int RunVtaSimBench(int argc, char** argv) {
   const double total_macs = static_cast<double>(stats.sim.gemm_counter) * macs_per_uop;
   const double gmacs = total_macs / best / 1e9;
   const double gmacs_cpu = total_macs / best_cpu / 1e9;
-  std::printf("vta-sim: config=%s kernel=%s insns=%u tiles=%llu\n", config_name.c_str(),
-              dev.KernelName(), loaded->insn_count(), static_cast<unsigned long long>(tiles));
+  std::printf("vta-sim: config=%s kernel=%s threads=%d insns=%u tiles=%llu\n",
+              config_name.c_str(), dev.KernelName(), sim_threads, loaded->insn_count(),
+              static_cast<unsigned long long>(tiles));
   std::printf("  %.3f G MAC in %.2f ms wall (best of %d) = %.1f GMAC/s; %.2f ms thread CPU = "
               "%.1f GMAC/s\n",
               total_macs / 1e9, best * 1e3, repeat, gmacs, best_cpu * 1e3, gmacs_cpu);
@@ -195,10 +209,10 @@ int RunVtaSimBench(int argc, char** argv) {
               static_cast<unsigned long long>(stats.sim.compute_stall_cycles),
               static_cast<unsigned long long>(stats.sim.load_busy_cycles));
   std::printf(
-      "{\"bench\":\"vta-sim\",\"config\":\"%s\",\"kernel\":\"%s\",\"gmac\":%.4f,"
+      "{\"bench\":\"vta-sim\",\"config\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"gmac\":%.4f,"
       "\"wall_ms\":%.3f,\"gmac_per_s\":%.2f,\"cpu_ms\":%.3f,\"gmac_per_cpu_s\":%.2f,\"modeled_cycles\":%llu,"
       "\"modeled_ms\":%.3f,\"gemm_cycles\":%llu,\"insns\":%u}\n",
-      config_name.c_str(), dev.KernelName(), total_macs / 1e9, best * 1e3, gmacs, best_cpu * 1e3, gmacs_cpu,
+      config_name.c_str(), dev.KernelName(), sim_threads, total_macs / 1e9, best * 1e3, gmacs, best_cpu * 1e3, gmacs_cpu,
       static_cast<unsigned long long>(stats.cycles), stats.device_seconds * 1e3,
       static_cast<unsigned long long>(stats.sim.gemm_cycles), loaded->insn_count());
   return 0;

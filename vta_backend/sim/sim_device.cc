@@ -471,65 +471,61 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
   const uint32_t xt = m.x_pad_0 + m.x_size + m.x_pad_1;
   const uint32_t yt = m.y_pad_0 + m.y_size + m.y_pad_1;
   const size_t eb = isa::ElemBytes(config_, m.memory_type);
-  // Calls fill(elem) for padding and copy(elem, src) for data elements.
+  // Row by row: fill(elem, n) for n padding elements from elem, and
+  // copy(elem, src, n) for n data elements (consecutive in DRAM from src).
   auto walk = [&](auto&& fill, auto&& copy) {
     uint32_t elem = m.sram_base;
-    for (uint32_t y = 0; y < yt; ++y) {
-      const bool pad_row = y < m.y_pad_0 || y >= m.y_pad_0 + m.y_size;
-      const uint8_t* row =
-          pad_row ? nullptr
-                  : op.dram + size_t{y - m.y_pad_0} * m.x_stride * eb;
-      for (uint32_t x = 0; x < xt; ++x, ++elem) {
-        if (pad_row || x < m.x_pad_0 || x >= m.x_pad_0 + m.x_size) {
-          fill(elem);
-        } else {
-          copy(elem, row + size_t{x - m.x_pad_0} * eb);
-        }
+    for (uint32_t y = 0; y < yt; ++y, elem += xt) {
+      if (y < m.y_pad_0 || y >= m.y_pad_0 + m.y_size) {
+        fill(elem, xt);
+        continue;
       }
+      if (m.x_pad_0 > 0) fill(elem, m.x_pad_0);
+      copy(elem + m.x_pad_0, op.dram + size_t{y - m.y_pad_0} * m.x_stride * eb, m.x_size);
+      if (m.x_pad_1 > 0) fill(elem + m.x_pad_0 + m.x_size, m.x_pad_1);
     }
   };
   switch (m.memory_type) {
     case MemoryType::kInp: {
-      const int lanes = config_.InpLanes();
+      const size_t lanes = config_.InpLanes();
       int16_t* inp = sram_.inp.data();
-      walk([&](uint32_t e) { std::fill_n(inp + size_t{e} * lanes, lanes, 0); },
-           [&](uint32_t e, const uint8_t* src) {
-             int16_t* dst = inp + size_t{e} * lanes;
-             for (int l = 0; l < lanes; ++l) {
-               dst[l] = static_cast<int8_t>(src[l]);
-             }
+      walk([&](uint32_t e, uint32_t n) { std::fill_n(inp + e * lanes, n * lanes, 0); },
+           [&](uint32_t e, const uint8_t* src, uint32_t n) {
+             int16_t* dst = inp + e * lanes;
+             const size_t count = n * lanes;
+             for (size_t l = 0; l < count; ++l) dst[l] = static_cast<int8_t>(src[l]);
            });
       break;
     }
     case MemoryType::kWgt: {
       const int bi = config_.BlockIn(), bo = config_.BlockOut();
-      const int lanes = config_.WgtLanes();
+      const size_t lanes = config_.WgtLanes();
       int8_t* wgt = sram_.wgt.data();
-      walk([&](uint32_t e) { std::fill_n(wgt + size_t{e} * lanes, lanes, 0); },
-           [&](uint32_t e, const uint8_t* src) {
-             InterleaveWeights(src, bi, bo, wgt + size_t{e} * lanes);
+      walk([&](uint32_t e, uint32_t n) { std::fill_n(wgt + e * lanes, n * lanes, 0); },
+           [&](uint32_t e, const uint8_t* src, uint32_t n) {
+             for (uint32_t i = 0; i < n; ++i) {
+               InterleaveWeights(src + i * lanes, bi, bo, wgt + (e + i) * lanes);
+             }
            });
       break;
     }
     case MemoryType::kAcc:
     case MemoryType::kAcc8Bit: {
-      const int lanes = config_.AccLanes();
+      const size_t lanes = config_.AccLanes();
       int32_t* acc = sram_.acc.data();
       const bool narrow = m.memory_type == MemoryType::kAcc8Bit;
       walk(
-          [&](uint32_t e) {
-            DetachOut(e);
-            std::fill_n(acc + size_t{e} * lanes, lanes, 0);
+          [&](uint32_t e, uint32_t n) {
+            for (uint32_t i = 0; i < n; ++i) DetachOut(e + i);
+            std::fill_n(acc + e * lanes, n * lanes, 0);
           },
-          [&](uint32_t e, const uint8_t* src) {
-            DetachOut(e);
-            int32_t* dst = acc + size_t{e} * lanes;
+          [&](uint32_t e, const uint8_t* src, uint32_t n) {
+            for (uint32_t i = 0; i < n; ++i) DetachOut(e + i);
+            int32_t* dst = acc + e * lanes;
             if (narrow) {
-              for (int l = 0; l < lanes; ++l) {
-                dst[l] = static_cast<int8_t>(src[l]);
-              }
+              for (size_t l = 0; l < n * lanes; ++l) dst[l] = static_cast<int8_t>(src[l]);
             } else {
-              std::memcpy(dst, src, static_cast<size_t>(lanes) * 4);  // little-endian host
+              std::memcpy(dst, src, n * lanes * 4);  // little-endian host
             }
           });
       break;
