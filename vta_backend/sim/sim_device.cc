@@ -318,12 +318,33 @@ absl::StatusOr<std::vector<SimDevice::Op>> SimDevice::DecodeAndValidate(
   return ops;
 }
 
+namespace {
+
+// out[l] = low 8 bits of acc[l], l < lanes.
+inline void NarrowAcc(const int32_t* acc, void* out, int lanes) {
+  int l = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  // SSE2: mask to 0..255, then two saturating packs that cannot saturate.
+  const __m128i mask = _mm_set1_epi32(0xff);
+  for (; l + 16 <= lanes; l += 16) {
+    const __m128i* a = reinterpret_cast<const __m128i*>(acc + l);
+    const __m128i a0 = _mm_and_si128(_mm_loadu_si128(a), mask);
+    const __m128i a1 = _mm_and_si128(_mm_loadu_si128(a + 1), mask);
+    const __m128i a2 = _mm_and_si128(_mm_loadu_si128(a + 2), mask);
+    const __m128i a3 = _mm_and_si128(_mm_loadu_si128(a + 3), mask);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + l),
+                     _mm_packus_epi16(_mm_packs_epi32(a0, a1), _mm_packs_epi32(a2, a3)));
+  }
+#endif
+  for (; l < lanes; ++l) static_cast<uint8_t*>(out)[l] = static_cast<uint8_t>(acc[l]);
+}
+
+}  // namespace
+
 void SimDevice::DetachOut(uint32_t elem) {
   if (!sram_.out_tracks[elem]) return;
   const int lanes = config_.AccLanes();
-  const int32_t* acc = &sram_.acc[size_t{elem} * lanes];
-  int8_t* out = &sram_.out[size_t{elem} * lanes];
-  for (int l = 0; l < lanes; ++l) out[l] = static_cast<int8_t>(acc[l]);
+  NarrowAcc(&sram_.acc[size_t{elem} * lanes], &sram_.out[size_t{elem} * lanes], lanes);
   sram_.out_tracks[elem] = 0;
 }
 
@@ -557,8 +578,7 @@ void SimDevice::ExecStore(const Op& op) {
       const uint32_t e = m.sram_base + r * m.x_size + c;
       uint8_t* dst = op.dram + (size_t{r} * m.x_stride + c) * eb;
       if (sram_.out_tracks[e]) {
-        const int32_t* acc = &sram_.acc[size_t{e} * lanes];
-        for (int l = 0; l < lanes; ++l) dst[l] = static_cast<uint8_t>(acc[l]);
+        NarrowAcc(&sram_.acc[size_t{e} * lanes], dst, lanes);
       } else {
         std::memcpy(dst, &sram_.out[size_t{e} * lanes], lanes);
       }
