@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_backend/parallel_runner.h"
 #include "engine/backend_registry.h"
 #include "engine/executor.h"
 #include "engine/onnx/onnx_importer.h"
@@ -26,6 +27,8 @@ struct ResNetCase {
   int depth;
   int size;
   const char* config;
+  // > 1: the simulator splits its large GEMMs over a CPU-pool runner.
+  int sim_threads = 1;
 };
 
 class VtaResNetTest : public ::testing::TestWithParam<ResNetCase> {};
@@ -40,6 +43,7 @@ TEST_P(VtaResNetTest, EveryConvButTheStemOnVtaIsBitExact) {
   ASSERT_THAT(model, IsOk());
   VtaOptions vta_options;
   vta_options.config = rc.config;
+  if (rc.sim_threads > 1) vta_options.host_runner = cpu::CreateCpuParallelRunner(rc.sim_threads);
   auto vta = CreateVtaBackend(vta_options);
   ASSERT_THAT(vta, IsOk());
   engine::ImportOptions import;
@@ -99,11 +103,15 @@ TEST_P(VtaResNetTest, EveryConvButTheStemOnVtaIsBitExact) {
 INSTANTIATE_TEST_SUITE_P(Models, VtaResNetTest,
                          ::testing::Values(ResNetCase{18, 64, "pynq"},
                                            ResNetCase{50, 32, "pynq"},
-                                           ResNetCase{18, 32, "1x32x32"}),
+                                           ResNetCase{18, 32, "1x32x32"},
+                                           ResNetCase{18, 64, "pynq", 2}),
                          [](const auto& info) {
                            return std::string("resnet") + std::to_string(info.param.depth) +
                                   "_" + std::to_string(info.param.size) + "_" +
-                                  (std::string(info.param.config) == "pynq" ? "pynq" : "1x32x32");
+                                  (std::string(info.param.config) == "pynq" ? "pynq" : "1x32x32") +
+                                  (info.param.sim_threads > 1
+                                       ? "_threads" + std::to_string(info.param.sim_threads)
+                                       : "");
                          });
 
 }  // namespace
