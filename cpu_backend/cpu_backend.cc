@@ -76,6 +76,13 @@ class CpuCompiledModel : public engine::CompiledModel {
     for (NodeId id = 0; id < static_cast<NodeId>(graph_.nodes.size()); ++id) {
       VTASERVE_RETURN_IF_ERROR(AddNode(id));
     }
+    // Zero-initialised: the slack and Winograd overhang are read, never
+    // written, and whatever a previous conv left there is a packed int8
+    // value, which is all the kernels' exactness needs (conv.h).
+    VTASERVE_ASSIGN_OR_RETURN(conv_buffer_,
+                              Tensor::Create(DataType::kUInt8, {conv_buffer_bytes_}));
+    VTASERVE_ASSIGN_OR_RETURN(winograd_buffer_,
+                              Tensor::Create(DataType::kUInt8, {winograd_bytes_}));
     return absl::OkStatus();
   }
 
@@ -166,13 +173,11 @@ class CpuCompiledModel : public engine::CompiledModel {
         PackedConv pc, PackConv(p, in.h, in.w, out.h, out.w, isa_));
     auto state = std::make_shared<ConvState>();
     state->pc = std::move(pc);
-    VTASERVE_ASSIGN_OR_RETURN(
-        state->buffer,
-        Tensor::Create(DataType::kUInt8, {state->pc.BufferBytes()}));
+    // One padded buffer and one Winograd buffer serve every conv (steps run
+    // one at a time): Build sizes them for the largest.
+    conv_buffer_bytes_ = std::max(conv_buffer_bytes_, state->pc.BufferBytes());
     if (state->pc.winograd) {
-      VTASERVE_ASSIGN_OR_RETURN(
-          state->winograd,
-          Tensor::Create(DataType::kUInt8, {state->pc.WinogradBytes()}));
+      winograd_bytes_ = std::max(winograd_bytes_, state->pc.WinogradBytes());
     }
     state->kernel = ConvKernelFor(isa_);
     const Strides xs = StridesOf(x);
@@ -180,7 +185,7 @@ class CpuCompiledModel : public engine::CompiledModel {
     ++convs_;
     steps_.push_back({id, [this, state, x, y, xs](double& transform) {
       const PackedConv& pc = state->pc;
-      uint8_t* buf = state->buffer.bytes();
+      uint8_t* buf = conv_buffer_.bytes();
       const int8_t* src = reinterpret_cast<const int8_t*>(ptr_[x]);
       const absl::Time t0 = absl::Now();
       pool_->ParallelFor(
@@ -193,14 +198,14 @@ class CpuCompiledModel : public engine::CompiledModel {
         // Small weights: each thread transforms its pixel groups and runs
         // every block on them while they are in cache.
         transform += absl::ToDoubleSeconds(absl::Now() - t0);
-        uint8_t* v = state->winograd.bytes();
+        uint8_t* v = winograd_buffer_.bytes();
         pool_->ParallelFor(pc.pixel_groups, [&](int64_t b, int64_t e) {
           ConvWinogradGroupsAvx2(pc, buf, v, dst, b, e);
         });
         return;
       }
       if (pc.winograd) {
-        uint8_t* v = state->winograd.bytes();
+        uint8_t* v = winograd_buffer_.bytes();
         pool_->ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
           ConvWinogradInputAvx2(pc, buf, v, b, e);
         });
@@ -382,8 +387,6 @@ class CpuCompiledModel : public engine::CompiledModel {
 
   struct ConvState {
     PackedConv pc;
-    Tensor buffer;     // padded, encoded input
-    Tensor winograd;   // transformed input (pc.winograd only)
     ConvKernelFn kernel = nullptr;
   };
 
@@ -398,6 +401,9 @@ class CpuCompiledModel : public engine::CompiledModel {
   std::vector<Layout> layout_;         // per value
   std::vector<Step> steps_;
   int convs_ = 0;
+  // Shared by every conv step (see AddConv).
+  int64_t conv_buffer_bytes_ = 0, winograd_bytes_ = 0;
+  Tensor conv_buffer_, winograd_buffer_;
 };
 
 class CpuBackend : public engine::Backend {
