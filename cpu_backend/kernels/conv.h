@@ -3,7 +3,8 @@
 // PackConv runs once at Compile: it chooses the reduction scheme, reorders
 // the weights into 16-output-channel blocks for one ISA path and folds what
 // can be folded into the bias. Execution is two range-based passes that the
-// caller spreads over threads:
+// caller spreads over threads (Winograd adds its input transform between
+// them, or fuses it into the second per pixel group):
 //   1. ConvPackInput: rows of the zero-point-padded input, in the kernel's
 //      operand encoding (u8 = x ^ 0x80 for the VNNI-style paths, int16 for
 //      AVX2), so the inner loops never test bounds;
@@ -18,13 +19,15 @@
 // the weights are read from cache); block-major otherwise, so a thread
 // streams each weight block once and reuses it over every pixel.
 // Two reduction schemes:
-//   - direct: one tap per (kh, kw), reducing over the channels padded to 4;
+//   - direct: one tap per (kh, kw), reducing over the channels padded to
+//     the path's reduction step (4; 2 for AVX2);
 //   - window (stems with few input channels, e.g. RGB): one tap per kh,
 //     reducing over the contiguous (kw x C_in) run of the padded NHWC row,
 //     padded with zero weights to the path's reduction step (4; 2 for the
 //     AVX2 int16 pairs), so the KxKx3 window is the reduction axis without
 //     an im2col copy.
-// Winograd F(2x2, 3x3) (AVX2, 3x3 stride-1 undilated convs), exact in
+// Winograd F(2x2, 3x3) (AVX2, 3x3 stride-1 undilated convs, C_in >= 8 and
+// not the window scheme), exact in
 // integers: the weights are transformed with 2G (U = 4 G g G^T, |U| <= 1152)
 // and the padded input tiles with B^T (|V| <= 512), both int16; the 16
 // products are summed over the channels with vpmaddwd in int32 and A^T M A
