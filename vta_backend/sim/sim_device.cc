@@ -1,9 +1,11 @@
 #include "vta_backend/sim/sim_device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -601,6 +603,13 @@ uint64_t MaxIndex(const std::vector<isa::Uop>& uops, uint32_t bgn,
 
 }  // namespace
 
+// Pieces each thread's share of a split GEMM is cut into.
+constexpr int kGemmPiecesPerThread = 4;
+// Consecutive split GEMMs in which the other threads took less than a
+// quarter of the pieces before splitting pauses, and for how many GEMMs.
+constexpr int kSplitMissesBeforeBackoff = 3;
+constexpr int kSplitBackoffGemms = 32;
+
 absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   const auto& uops = sram_.uops;
   const uint64_t max_dst =
@@ -659,23 +668,46 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   engine::ParallelRunner* runner = options_.runner.get();
   const uint64_t work = uint64_t{g.iter_out} * g.iter_in * (g.uop_end - g.uop_bgn);
   const int threads = runner == nullptr ? 1 : runner->NumThreads();
-  if (threads > 1 && work >= options_.parallel_min_uops) {
-    // Disjoint destination ranges of about equal size (the compiler's
-    // GEMMs spread their work evenly over a dense ACC range).
+  bool split = threads > 1 && work >= options_.parallel_min_uops;
+  if (split && split_backoff_ > 0) {
+    --split_backoff_;
+    split = false;
+  }
+  if (split) {
+    // Disjoint destination ranges (the compiler's GEMMs spread their work
+    // evenly over a dense ACC range), a few per thread, claimed one at a
+    // time: a thread that starts late or is preempted (the host may be
+    // shared) holds up at most one small piece.
     uint64_t min_dst = std::numeric_limits<uint64_t>::max();
     for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
       min_dst = std::min<uint64_t>(min_dst, uops[u].dst_idx);
     }
     const uint64_t span = max_dst + 1 - min_dst;
-    const int64_t parts = static_cast<int64_t>(std::min<uint64_t>(threads, span));
-    runner->ParallelFor(parts, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
+    const uint64_t pieces = std::min<uint64_t>(uint64_t{kGemmPiecesPerThread} * threads, span);
+    std::atomic<uint64_t> next{0}, helped{0};
+    const std::thread::id caller = std::this_thread::get_id();
+    runner->ParallelFor(threads, [&](int64_t, int64_t) {
+      uint64_t mine = 0;
+      for (uint64_t p = next.fetch_add(1); p < pieces; p = next.fetch_add(1)) {
         GemmCall part = c;
-        part.dst_lo = static_cast<uint32_t>(min_dst + span * p / parts);
-        part.dst_hi = static_cast<uint32_t>(min_dst + span * (p + 1) / parts);
+        part.dst_lo = static_cast<uint32_t>(min_dst + span * p / pieces);
+        part.dst_hi = static_cast<uint32_t>(min_dst + span * (p + 1) / pieces);
         gemm_fn_(part);
+        ++mine;
       }
+      if (std::this_thread::get_id() != caller) helped += mine;
     });
+    // When the other threads keep arriving too late to take a fair share
+    // (their cores are busy), splitting only adds hand-off costs: run the
+    // next GEMMs on this thread, then try again.
+    if (helped.load() * 4 < pieces) {
+      if (++split_misses_ >= kSplitMissesBeforeBackoff) {
+        split_misses_ = 0;
+        split_backoff_ = kSplitBackoffGemms;
+      }
+    } else {
+      split_misses_ = 0;
+    }
   } else {
     gemm_fn_(c);
   }

@@ -129,6 +129,9 @@ class SimDevice : public VtaDevice {
   Dram dram_ ABSL_GUARDED_BY(mu_);
   Sram sram_ ABSL_GUARDED_BY(mu_);
   SimStats cumulative_ ABSL_GUARDED_BY(mu_);
+  // GEMM splitting adapts to busy cores (see ExecGemm).
+  int split_misses_ ABSL_GUARDED_BY(mu_) = 0;
+  int split_backoff_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace vtaserve::vta::sim
