@@ -96,6 +96,14 @@ std::vector<ConvShape> SweepShapes() {
   c.cin = 1; c.cout = 3; c.h = 1; c.w = 1; c.kh = c.kw = 3; c.pt = c.pl = c.pb = c.pr = 1;
   c.in_zp = 90;
   shapes.push_back(c);
+  // Packed weights past kConvPixelMajorWeightBytes: block-major unit order
+  // (with a partial last block).
+  c = ConvShape{};
+  c.cin = 256; c.cout = 70; c.h = 5; c.w = 6; c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1; c.in_zp = -128; c.out_zp = -128; c.relu = true;
+  shapes.push_back(c);
+  c.h = 9; c.w = 7; c.sh = c.sw = 2; c.in_zp = 11; c.relu = false;
+  shapes.push_back(c);
   return shapes;
 }
 
@@ -315,6 +323,50 @@ TEST(ConvWinogradTest, ExactAtTheChannelBound) {
             << "channel " << c << " pixel " << i;
       }
     }
+  }
+}
+
+// Small packed weights order units pixel-major, large ones block-major, and
+// either way the units cover every (block, output pixel or tile) once.
+TEST(PackConvTest, UnitsCoverEveryOutputOnceInEitherOrder) {
+  struct Case {
+    ConvShape shape;
+    CpuIsa isa;
+    bool pixel_major;
+  };
+  std::vector<Case> cases;
+  ConvShape stem;
+  stem.cin = 3; stem.cout = 64; stem.h = stem.w = 40; stem.kh = stem.kw = 7;
+  stem.sh = stem.sw = 2; stem.pt = stem.pl = stem.pb = stem.pr = 3;
+  cases.push_back({stem, CpuIsa::kAvx2, true});
+  ConvShape big;
+  big.cin = 256; big.cout = 70; big.h = 5; big.w = 6; big.kh = big.kw = 3;
+  big.pt = big.pl = big.pb = big.pr = 1;
+  cases.push_back({big, CpuIsa::kAvx2, false});   // Winograd int16, 640 KiB
+  cases.push_back({big, CpuIsa::kScalar, true});   // direct int8, 180 KiB
+  big.cin = 512;
+  cases.push_back({big, CpuIsa::kScalar, false});  // direct int8, 360 KiB
+  big.cout = 20;
+  cases.push_back({big, CpuIsa::kScalar, true});   // 144 KiB
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeName(c.shape));
+    std::mt19937 rng(9);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        PackedConv pc,
+        PackConv(testing::RandomConvParams(c.shape, rng), c.shape.h, c.shape.w,
+                 c.shape.out_h(), c.shape.out_w(), c.isa));
+    EXPECT_EQ(pc.pixel_major, c.pixel_major);
+    std::vector<int> seen(size_t(pc.ocb) * pc.unit_items, 0);
+    for (int64_t u = 0; u < pc.Units(); ++u) {
+      const ConvUnit cu = DecodeConvUnit(pc, u);
+      ASSERT_GE(cu.block, 0);
+      ASSERT_LT(cu.block, pc.ocb);
+      ASSERT_LE(cu.pix_end - cu.pix_begin, kConvUnitPixels);
+      for (int64_t i = cu.pix_begin; i < cu.pix_end; ++i) {
+        ++seen[size_t(cu.block) * pc.unit_items + i];
+      }
+    }
+    for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "item " << i;
   }
 }
 
