@@ -47,16 +47,20 @@ struct SimOptions {
   uint64_t memory_bytes = uint64_t{1} << 30;
   // Largest single allocation. Default: 256 MiB.
   uint64_t max_alloc_bytes = uint64_t{256} << 20;
-  // Use the portable GEMM kernel even when AVX2 is available. Default: false.
+  // Use the portable GEMM and ALU loops even when AVX2 is available.
+  // Default: false.
   bool force_portable_kernels = false;
   // Splits each large GEMM instruction over the runner's threads by
   // disjoint ACC destination ranges (same result bit for bit: a GEMM only
-  // adds into ACC, and no two threads write one element). Default: null
-  // (the calling thread does everything).
+  // adds into ACC, and no two threads write one element). Splitting pauses
+  // by itself while the other threads keep arriving late (busy cores).
+  // Modeled cycles never depend on it. Default: null (the calling thread
+  // does everything).
   std::shared_ptr<engine::ParallelRunner> runner;
   // GEMM instructions with fewer uop executions than this run on the
   // calling thread (the split's hand-off costs more than it saves).
-  // Default: 4096 (about 8 us of work with the AVX2 kernel on Zen 3).
+  // Default: 4096 (about 20 us of work for the AVX2 kernel on Zen 3; the
+  // hand-off through a oneTBB arena costs a few us).
   uint64_t parallel_min_uops = 4096;
 };
 
@@ -77,7 +81,7 @@ class SimDevice : public VtaDevice {
 
   // Sum of the stats of every successful run so far.
   SimStats CumulativeStats() const;
-  // The GEMM kernel in use, e.g. "avx2_16x16" or "portable".
+  // The GEMM kernel in use, e.g. "avx2_blocked_1x16x16" or "portable".
   const char* KernelName() const { return kernel_name_; }
   const VtaConfig& config() const { return config_; }
 
