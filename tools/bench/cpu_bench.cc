@@ -3,8 +3,10 @@
 // The CPU backend beside its peers, in the same run: oneDNN (u8 x s8 conv,
 // format "any", OpenMP threads set to match; benchmark-only dependency) for
 // single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
-// it is installed. Prints medians in microseconds, the ratios, and one JSON
-// document with --json.
+// it is installed. Our runs and oneDNN's, at every thread count, alternate
+// run by run (the machine may be shared); ORT, a separate process, runs
+// after. Prints medians in microseconds, the ratios, and one JSON document
+// with --json.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -114,123 +116,154 @@ struct CpuResult {
   OpTotals ops;
 };
 
-absl::StatusOr<CpuResult> TimeCpu(const ModelGraph& g, int threads,
-                                  vtaserve::cpu::CpuIsa isa, int runs) {
-  vtaserve::cpu::CpuOptions options;
-  options.threads = threads;
-  options.isa = isa;
-  auto backend = vtaserve::cpu::CreateCpuBackend(options);
-  auto model = backend->Compile(g, {});
-  if (!model.ok()) return model.status();
-  std::vector<Tensor> ins, outs;
-  std::mt19937 rng(5);
-  for (auto v : g.inputs) {
-    auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
-    if (!t.ok()) return t.status();
-    if (t->dtype() == DataType::kFloat32) {
-      std::uniform_real_distribution<float> d(-2.0f, 2.0f);
-      for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] = d(rng);
-    } else {
-      for (size_t i = 0; i < t->byte_size(); ++i) t->bytes()[i] = rng() & 0xff;
+// Our backend compiled for one thread count, timed one Execute at a time so
+// the caller can interleave it with the peers' runs.
+class CpuRunner {
+ public:
+  static absl::StatusOr<std::unique_ptr<CpuRunner>> Create(
+      const ModelGraph& g, int threads, vtaserve::cpu::CpuIsa isa) {
+    auto r = std::unique_ptr<CpuRunner>(new CpuRunner());
+    vtaserve::cpu::CpuOptions options;
+    options.threads = threads;
+    options.isa = isa;
+    r->backend_ = vtaserve::cpu::CreateCpuBackend(options);
+    auto model = r->backend_->Compile(g, {});
+    if (!model.ok()) return model.status();
+    r->model_ = std::move(*model);
+    std::mt19937 rng(5);
+    for (auto v : g.inputs) {
+      auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
+      if (!t.ok()) return t.status();
+      if (t->dtype() == DataType::kFloat32) {
+        std::uniform_real_distribution<float> d(-2.0f, 2.0f);
+        for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] = d(rng);
+      } else {
+        for (size_t i = 0; i < t->byte_size(); ++i) t->bytes()[i] = rng() & 0xff;
+      }
+      r->ins_.push_back(std::move(*t));
     }
-    ins.push_back(std::move(*t));
+    for (auto v : g.outputs) {
+      auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
+      if (!t.ok()) return t.status();
+      r->outs_.push_back(std::move(*t));
+    }
+    for (auto& t : r->ins_) r->in_ptrs_.push_back(&t);
+    for (auto& t : r->outs_) r->out_ptrs_.push_back(&t);
+    return r;
   }
-  for (auto v : g.outputs) {
-    auto t = Tensor::Create(g.values[v].dtype, g.values[v].shape);
-    if (!t.ok()) return t.status();
-    outs.push_back(std::move(*t));
-  }
-  std::vector<const Tensor*> in_ptrs;
-  std::vector<Tensor*> out_ptrs;
-  for (auto& t : ins) in_ptrs.push_back(&t);
-  for (auto& t : outs) out_ptrs.push_back(&t);
-  std::vector<double> graph_s, layer_s, cpu_s;
-  OpTotals ops;
-  for (int r = 0; r < runs + 3; ++r) {
+
+  // One Execute; its times join the samples when `record`.
+  absl::Status RunOnce(bool record) {
     std::vector<vtaserve::engine::LayerTiming> profile;
     vtaserve::engine::ExecutionContext ctx;
     ctx.profile = &profile;
     const double c0 = ThreadCpuSeconds();
     const absl::Time t0 = absl::Now();
-    absl::Status s = (*model)->Execute(ctx, in_ptrs, out_ptrs);
+    absl::Status s = model_->Execute(ctx, in_ptrs_, out_ptrs_);
     const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
     const double dc = ThreadCpuSeconds() - c0;
-    if (!s.ok()) return s;
-    if (r < 3) continue;
-    graph_s.push_back(dt);
-    cpu_s.push_back(dc);
+    if (!s.ok() || !record) return s;
+    graph_s_.push_back(dt);
+    cpu_s_.push_back(dc);
     double conv = 0;
+    ops_.seconds.clear();
     for (const auto& l : profile) {
       if (l.op == vtaserve::engine::OpKind::kConv) conv += l.wall_seconds;
+      ops_.seconds[std::string(vtaserve::engine::OpKindName(l.op))] += l.wall_seconds;
     }
-    layer_s.push_back(conv);
-    if (r == runs + 2) {
-      for (const auto& l : profile) {
-        ops.seconds[std::string(vtaserve::engine::OpKindName(l.op))] += l.wall_seconds;
-      }
-    }
+    layer_s_.push_back(conv);
+    return s;
   }
-  CpuResult res;
-  res.graph_us = Median(graph_s) * 1e6;
-  res.layer_us = Median(layer_s) * 1e6;
-  res.thread_cpu_us = Median(cpu_s) * 1e6;
-  res.ops = ops;
-  res.describe = (*model)->Describe();
-  return res;
-}
 
-// oneDNN u8 x s8 -> s8 conv with per-channel output scales; formats "any".
-// Returns the median wall microseconds; *thread_cpu_us gets the caller's
-// median CPU time.
-double TimeOneDnn(const ConvCase& c, int threads, int runs,
-                  double* thread_cpu_us) {
-  omp_set_num_threads(threads);
-  using namespace dnnl;
-  using dt = memory::data_type;
-  using tag = memory::format_tag;
-  engine eng(engine::kind::cpu, 0);
-  stream strm(eng);
-  const int oh = (c.h + 2 * c.p - c.k) / c.s + 1;
-  const int ow = (c.w + 2 * c.p - c.k) / c.s + 1;
-  memory::desc src_md({1, c.cin, c.h, c.w}, dt::u8, tag::any);
-  memory::desc wei_md({c.cout, c.cin, c.k, c.k}, dt::s8, tag::any);
-  memory::desc bia_md({c.cout}, dt::s32, tag::a);
-  memory::desc dst_md({1, c.cout, oh, ow}, dt::s8, tag::any);
-  convolution_forward::desc desc(prop_kind::forward_inference,
-                                 algorithm::convolution_direct, src_md, wei_md,
-                                 bia_md, dst_md, {c.s, c.s}, {c.p, c.p},
-                                 {c.p, c.p});
-  primitive_attr attr;
-  attr.set_output_scales(1 << 1, std::vector<float>(c.cout, 1.0f / 4096));
-  if (c.relu) {
-    post_ops ops;
-    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
+  CpuResult Result() const {
+    CpuResult res;
+    res.graph_us = Median(graph_s_) * 1e6;
+    res.layer_us = Median(layer_s_) * 1e6;
+    res.thread_cpu_us = Median(cpu_s_) * 1e6;
+    res.ops = ops_;  // the last recorded run
+    res.describe = model_->Describe();
+    return res;
   }
-  convolution_forward::primitive_desc pd(desc, attr, eng);
-  memory src(pd.src_desc(), eng), wei(pd.weights_desc(), eng),
-      bia(pd.bias_desc(), eng), dst(pd.dst_desc(), eng);
-  std::memset(src.get_data_handle(), 0x55, pd.src_desc().get_size());
-  std::memset(wei.get_data_handle(), 0x13, pd.weights_desc().get_size());
-  std::memset(bia.get_data_handle(), 0, pd.bias_desc().get_size());
-  convolution_forward conv(pd);
-  std::vector<double> t, cpu;
-  for (int r = 0; r < runs + 3; ++r) {
+
+ private:
+  CpuRunner() = default;
+  std::unique_ptr<vtaserve::engine::Backend> backend_;
+  std::unique_ptr<vtaserve::engine::CompiledModel> model_;
+  std::vector<Tensor> ins_, outs_;
+  std::vector<const Tensor*> in_ptrs_;
+  std::vector<Tensor*> out_ptrs_;
+  std::vector<double> graph_s_, layer_s_, cpu_s_;
+  OpTotals ops_;
+};
+
+// oneDNN u8 x s8 -> s8 conv with per-channel output scales; formats "any";
+// the primitive is created with OpenMP set to `threads` and run with it.
+class OneDnnRunner {
+ public:
+  OneDnnRunner(const ConvCase& c, int threads) : threads_(threads) {
+    omp_set_num_threads(threads);
+    using namespace dnnl;
+    using dt = memory::data_type;
+    using tag = memory::format_tag;
+    eng_ = engine(engine::kind::cpu, 0);
+    strm_ = stream(eng_);
+    const int oh = (c.h + 2 * c.p - c.k) / c.s + 1;
+    const int ow = (c.w + 2 * c.p - c.k) / c.s + 1;
+    memory::desc src_md({1, c.cin, c.h, c.w}, dt::u8, tag::any);
+    memory::desc wei_md({c.cout, c.cin, c.k, c.k}, dt::s8, tag::any);
+    memory::desc bia_md({c.cout}, dt::s32, tag::a);
+    memory::desc dst_md({1, c.cout, oh, ow}, dt::s8, tag::any);
+    convolution_forward::desc desc(prop_kind::forward_inference,
+                                   algorithm::convolution_direct, src_md, wei_md,
+                                   bia_md, dst_md, {c.s, c.s}, {c.p, c.p},
+                                   {c.p, c.p});
+    primitive_attr attr;
+    attr.set_output_scales(1 << 1, std::vector<float>(c.cout, 1.0f / 4096));
+    if (c.relu) {
+      post_ops ops;
+      ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    convolution_forward::primitive_desc pd(desc, attr, eng_);
+    src_ = memory(pd.src_desc(), eng_);
+    wei_ = memory(pd.weights_desc(), eng_);
+    bia_ = memory(pd.bias_desc(), eng_);
+    dst_ = memory(pd.dst_desc(), eng_);
+    std::memset(src_.get_data_handle(), 0x55, pd.src_desc().get_size());
+    std::memset(wei_.get_data_handle(), 0x13, pd.weights_desc().get_size());
+    std::memset(bia_.get_data_handle(), 0, pd.bias_desc().get_size());
+    conv_ = convolution_forward(pd);
+  }
+
+  void RunOnce(bool record) {
+    omp_set_num_threads(threads_);
     const double c0 = ThreadCpuSeconds();
     const absl::Time t0 = absl::Now();
-    conv.execute(strm, {{DNNL_ARG_SRC, src},
-                        {DNNL_ARG_WEIGHTS, wei},
-                        {DNNL_ARG_BIAS, bia},
-                        {DNNL_ARG_DST, dst}});
-    strm.wait();
-    if (r >= 3) {
-      t.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-      cpu.push_back(ThreadCpuSeconds() - c0);
+    conv_.execute(strm_, {{DNNL_ARG_SRC, src_},
+                          {DNNL_ARG_WEIGHTS, wei_},
+                          {DNNL_ARG_BIAS, bia_},
+                          {DNNL_ARG_DST, dst_}});
+    strm_.wait();
+    if (record) {
+      t_.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+      cpu_.push_back(ThreadCpuSeconds() - c0);
     }
   }
-  *thread_cpu_us = Median(cpu) * 1e6;
-  return Median(t) * 1e6;
-}
+  double median_us() const { return Median(t_) * 1e6; }
+  double median_thread_cpu_us() const { return Median(cpu_) * 1e6; }
+
+ private:
+  int threads_;
+  dnnl::engine eng_;
+  dnnl::stream strm_;
+  dnnl::memory src_, wei_, bia_, dst_;
+  dnnl::convolution_forward conv_;
+  std::vector<double> t_, cpu_;
+};
+
+// A short pause between interleaved runs, so the previous runtime's
+// spinning workers (OpenMP's, oneTBB's) go idle first.
+void Pause() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
 
 std::string SourceDir() {
   if (const char* e = std::getenv("VTASERVE_SOURCE_DIR")) return e;
@@ -406,27 +439,56 @@ int RunCpuBench(int argc, char** argv) {
       std::fprintf(stderr, "unknown case %s\n", name.c_str());
       return 2;
     }
+    // Ours and oneDNN at every thread count, interleaved run by run, so a
+    // change in the machine's load during the case affects all alike.
+    std::vector<std::unique_ptr<CpuRunner>> ours;
+    std::vector<std::unique_ptr<OneDnnRunner>> dnn;
+    bool failed = false;
     for (int t : threads) {
+      auto r = CpuRunner::Create(graph, t, isa);
+      if (!r.ok()) {
+        std::printf("%s: cpu failed: %s\n", name.c_str(),
+                    std::string(r.status().message()).c_str());
+        failed = true;
+        break;
+      }
+      ours.push_back(std::move(*r));
+      if (is_conv) dnn.push_back(std::make_unique<OneDnnRunner>(cc, t));
+    }
+    if (failed) continue;
+    Settle();
+    for (int run = 0; run < runs + 3 && !failed; ++run) {
+      for (size_t i = 0; i < threads.size(); ++i) {
+        absl::Status s = ours[i]->RunOnce(run >= 3);
+        if (!s.ok()) {
+          std::printf("%s: cpu failed: %s\n", name.c_str(),
+                      std::string(s.message()).c_str());
+          failed = true;
+          break;
+        }
+        Pause();
+        if (is_conv) {
+          dnn[i]->RunOnce(run >= 3);
+          Pause();
+        }
+      }
+    }
+    if (failed) continue;
+    for (size_t i = 0; i < threads.size(); ++i) {
       Row row;
       row.name = name;
-      row.threads = t;
+      row.threads = threads[i];
       row.macs = GraphMacs(graph);
-      Settle();
-      auto cpu = TimeCpu(graph, t, isa, runs);
-      if (!cpu.ok()) {
-        std::printf("%s: cpu failed: %s\n", name.c_str(),
-                    std::string(cpu.status().message()).c_str());
-        continue;
-      }
-      row.cpu = *cpu;
+      row.cpu = ours[i]->Result();
       if (is_conv) {
-        Settle();
-        row.onednn_us = TimeOneDnn(cc, t, runs, &row.onednn_thread_cpu_us);
+        row.onednn_us = dnn[i]->median_us();
+        row.onednn_thread_cpu_us = dnn[i]->median_thread_cpu_us();
       }
+      // ONNX Runtime runs in its own process (node), so it is timed after.
       if (!onnx_path.empty()) {
         Settle();
         std::string why;
-        row.ort_us = TimeOrt(onnx_path, t, runs, why);
+        row.ort_us = TimeOrt(onnx_path, threads[i], runs, why);
         if (row.ort_us < 0) row.note = why;
       } else {
         row.note = "no ONNX model for the ORT column (engine/zoo absent)";
