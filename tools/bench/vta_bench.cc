@@ -12,6 +12,7 @@
 // threads (0: every core, the default; 1: no runner, one thread).
 // --runs N runs the image N times (the first run included) and reports the
 // run with the smallest total VTA-layer wall time, plus every run's total.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -237,6 +238,12 @@ int RunVtaBench(int argc, char** argv) {
     }
     return list;
   };
+  std::vector<double> sorted_walls = run_walls;
+  std::sort(sorted_walls.begin(), sorted_walls.end());
+  const size_t mid = sorted_walls.size() / 2;
+  const double median_wall = sorted_walls.size() % 2 == 1
+                                 ? sorted_walls[mid]
+                                 : 0.5 * (sorted_walls[mid - 1] + sorted_walls[mid]);
   const double ideal = convs.macs / lanes;
   const double ratio = ideal > 0 ? convs.cycles / ideal : 0.0;
   if (args.json) {
@@ -258,10 +265,11 @@ int RunVtaBench(int argc, char** argv) {
         "\"run_wall_seconds\": %.3f,\n  \"layers\": [\n    %s\n  ],\n  \"total_vta\": %s,\n"
         "  \"convs_except_stem\": %s,\n  \"convs_except_stem_ideal_gemm_cycles\": %.0f,\n"
         "  \"convs_except_stem_cycles_over_ideal\": %.4f,\n"
-        "  \"runs\": %d, \"run_vta_sim_wall_seconds\": [%s]\n}\n",
+        "  \"runs\": %d, \"run_vta_sim_wall_seconds\": [%s],\n"
+        "  \"median_run_vta_sim_wall_seconds\": %.6f\n}\n",
         args.model.c_str(), args.size, args.config.c_str(), config->BitstreamName().c_str(),
         config->clock_mhz, sim_threads, compile_s, run_s, rows_json.c_str(), total_json(all).c_str(),
-        total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str());
+        total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str(), median_wall);
   } else {
     for (const Total* t : {&all, &convs}) {
       std::printf("%-22s %-5d %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f %9.0f %8.2f\n",
@@ -279,8 +287,9 @@ int RunVtaBench(int argc, char** argv) {
                 convs.cycles, ideal, ratio, 1e3 * convs.cycles / (config->clock_mhz * 1e6),
                 config->clock_mhz);
     if (args.runs > 1) {
-      std::printf("%d runs, total VTA-layer wall ms (the fastest is shown above): %s\n",
-                  args.runs, runs_list(false).c_str());
+      std::printf("%d runs, total VTA-layer wall ms (the fastest is shown above): %s; "
+                  "median %.2f\n",
+                  args.runs, runs_list(false).c_str(), 1e3 * median_wall);
     }
   }
   return 0;

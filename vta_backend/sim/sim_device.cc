@@ -606,9 +606,10 @@ uint64_t MaxIndex(const std::vector<isa::Uop>& uops, uint32_t bgn,
 // Pieces each thread's share of a split GEMM is cut into.
 constexpr int kGemmPiecesPerThread = 4;
 // Consecutive split GEMMs in which the other threads took less than a
-// quarter of the pieces before splitting pauses, and for how many GEMMs.
+// quarter of the pieces before splitting pauses, and for how many GEMMs
+// (doubling, up to the maximum, while the misses go on).
 constexpr int kSplitMissesBeforeBackoff = 3;
-constexpr int kSplitBackoffGemms = 32;
+constexpr int kSplitBackoffMaxGemms = 1024;
 
 absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   const auto& uops = sram_.uops;
@@ -702,11 +703,14 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
     // next GEMMs on this thread, then try again.
     if (helped.load() * 4 < pieces) {
       if (++split_misses_ >= kSplitMissesBeforeBackoff) {
+        // Longer pauses while the cores stay busy.
         split_misses_ = 0;
-        split_backoff_ = kSplitBackoffGemms;
+        split_backoff_ = split_backoff_length_;
+        split_backoff_length_ = std::min(2 * split_backoff_length_, kSplitBackoffMaxGemms);
       }
     } else {
       split_misses_ = 0;
+      split_backoff_length_ = kSplitBackoffGemms;
     }
   } else {
     gemm_fn_(c);

@@ -134,8 +134,10 @@ class SimDevice : public VtaDevice {
   Sram sram_ ABSL_GUARDED_BY(mu_);
   SimStats cumulative_ ABSL_GUARDED_BY(mu_);
   // GEMM splitting adapts to busy cores (see ExecGemm).
+  static constexpr int kSplitBackoffGemms = 32;
   int split_misses_ ABSL_GUARDED_BY(mu_) = 0;
   int split_backoff_ ABSL_GUARDED_BY(mu_) = 0;
+  int split_backoff_length_ ABSL_GUARDED_BY(mu_) = kSplitBackoffGemms;
 };
 
 }  // namespace vtaserve::vta::sim
