@@ -156,13 +156,20 @@ template <int kBI, int kBO, int kN>
 __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
     int32_t* acc, size_t acc_step, const int16_t* inp, size_t inp_step,
     const WeightBlock<kBI, kBO>* blocks, uint32_t nred, size_t red_step) {
-  __m256i sum[kN][kBO / 8];
+  // Each accumulator is a chain of dependent adds; with few items, k pairs
+  // alternate between kSets partial sums so that about 8 chains are in
+  // flight (else the add latency, not the multipliers, sets the pace).
+  constexpr int kSets = kN >= 3 ? 1 : 4 / kN;
+  static_assert((kBI / 2) % kSets == 0);
+  __m256i sum[kSets][kN][kBO / 8];
 #pragma GCC unroll 4
   for (int n = 0; n < kN; ++n) {
 #pragma GCC unroll 4
     for (int j = 0; j < kBO / 8; ++j) {
-      sum[n][j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+      sum[0][n][j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
           acc + n * acc_step * kBO + 8 * j));
+#pragma GCC unroll 4
+      for (int t = 1; t < kSets; ++t) sum[t][n][j] = _mm256_setzero_si256();
     }
   }
   for (uint32_t r = 0; r < nred; ++r) {
@@ -170,6 +177,7 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
     const int16_t* x = inp + r * red_step * kBI;
 #pragma GCC unroll 16
     for (int kp = 0; kp < kBI / 2; ++kp) {
+      const int t = kp % kSets;
 #pragma GCC unroll 4
       for (int n = 0; n < kN; ++n) {
         int32_t pair;
@@ -177,11 +185,11 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
         const __m256i bc = _mm256_set1_epi32(pair);
 #pragma GCC unroll 4
         for (int j = 0; j < kBO / 8; ++j) {
-          sum[n][j] = _mm256_add_epi32(sum[n][j],
-                                       _mm256_madd_epi16(bc, block.w[kp][j]));
+          sum[t][n][j] = _mm256_add_epi32(sum[t][n][j],
+                                          _mm256_madd_epi16(bc, block.w[kp][j]));
           // Keeps the accumulation a chain in registers: without it GCC
           // reassociates the sum, computes every product first and spills.
-          asm("" : "+x"(sum[n][j]));
+          asm("" : "+x"(sum[t][n][j]));
         }
       }
     }
@@ -190,9 +198,13 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
   for (int n = 0; n < kN; ++n) {
 #pragma GCC unroll 4
     for (int j = 0; j < kBO / 8; ++j) {
+#pragma GCC unroll 4
+      for (int t = 1; t < kSets; ++t) {
+        sum[0][n][j] = _mm256_add_epi32(sum[0][n][j], sum[t][n][j]);
+      }
       _mm256_storeu_si256(
           reinterpret_cast<__m256i*>(acc + n * acc_step * kBO + 8 * j),
-          sum[n][j]);
+          sum[0][n][j]);
     }
   }
 }
@@ -222,7 +234,12 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyRange(
       ApplyBlock<kBI, kBO, kGroup>(c.acc + (d0 + l * ds) * kBO, ds,
                                    c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
     }
-    if (kGroup > 2 && l + 2 <= end) {
+    if (kGroup > 3 && l + 3 == end) {
+      asm("" : "+r"(wb));
+      ApplyBlock<kBI, kBO, 3>(c.acc + (d0 + l * ds) * kBO, ds,
+                              c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
+      l += 3;
+    } else if (kGroup > 2 && l + 2 <= end) {
       asm("" : "+r"(wb));
       ApplyBlock<kBI, kBO, 2>(c.acc + (d0 + l * ds) * kBO, ds,
                               c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
