@@ -3,9 +3,10 @@
 // The CPU backend beside its peers, in the same run: oneDNN (u8 x s8 conv,
 // format "any", OpenMP threads set to match; benchmark-only dependency) for
 // single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
-// it is installed. Our runs and oneDNN's, at every thread count, alternate
-// run by run (the machine may be shared); ORT, a separate process, runs
-// after. Prints medians in microseconds, the ratios, and one JSON document
+// it is installed. Our runs, oneDNN's and ORT's, at every thread count,
+// alternate in five blocks (the machine may be shared, and its load may
+// change during a case); ORT, a separate process, reports each block's
+// median and its column is the median of those. Prints medians in microseconds, the ratios, and one JSON document
 // with --json.
 #include <algorithm>
 #include <chrono>
@@ -60,7 +61,7 @@ double Median(std::vector<double> v) {
 }
 
 // Lets the other runtime's spinning workers go to sleep before timing.
-void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
 
 ModelGraph SingleConvGraph(const ConvCase& c, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -261,10 +262,6 @@ class OneDnnRunner {
   std::vector<double> t_, cpu_;
 };
 
-// A short pause between interleaved runs, so the previous runtime's
-// spinning workers (OpenMP's, oneTBB's) go idle first.
-void Pause() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
-
 std::string SourceDir() {
   if (const char* e = std::getenv("VTASERVE_SOURCE_DIR")) return e;
   return VTASERVE_CPU_BENCH_SOURCE_DIR;
@@ -439,8 +436,10 @@ int RunCpuBench(int argc, char** argv) {
       std::fprintf(stderr, "unknown case %s\n", name.c_str());
       return 2;
     }
-    // Ours and oneDNN at every thread count, interleaved run by run, so a
-    // change in the machine's load during the case affects all alike.
+    // Ours and oneDNN at every thread count, interleaved in blocks of runs,
+    // so a change in the machine's load during the case affects all alike;
+    // a settle between blocks lets the previous runtime's spinning workers
+    // (OpenMP spins for a while after each parallel region) go to sleep.
     std::vector<std::unique_ptr<CpuRunner>> ours;
     std::vector<std::unique_ptr<OneDnnRunner>> dnn;
     bool failed = false;
@@ -456,20 +455,36 @@ int RunCpuBench(int argc, char** argv) {
       if (is_conv) dnn.push_back(std::make_unique<OneDnnRunner>(cc, t));
     }
     if (failed) continue;
-    Settle();
-    for (int run = 0; run < runs + 3 && !failed; ++run) {
-      for (size_t i = 0; i < threads.size(); ++i) {
-        absl::Status s = ours[i]->RunOnce(run >= 3);
-        if (!s.ok()) {
-          std::printf("%s: cpu failed: %s\n", name.c_str(),
-                      std::string(s.message()).c_str());
-          failed = true;
-          break;
+    constexpr int kBlocks = 5;
+    std::vector<std::vector<double>> ort_blocks(threads.size());
+    std::vector<std::string> ort_why(threads.size());
+    for (int block = 0; block < kBlocks && !failed; ++block) {
+      // Runs [first, last) of `runs`, after 3 unrecorded warm-up runs.
+      const int first = runs * block / kBlocks, last = runs * (block + 1) / kBlocks;
+      for (size_t i = 0; i < threads.size() && !failed; ++i) {
+        Settle();
+        for (int run = block == 0 ? -3 : first; run < last; ++run) {
+          absl::Status s = ours[i]->RunOnce(run >= 0);
+          if (!s.ok()) {
+            std::printf("%s: cpu failed: %s\n", name.c_str(),
+                        std::string(s.message()).c_str());
+            failed = true;
+            break;
+          }
         }
-        Pause();
+        if (failed) continue;
         if (is_conv) {
-          dnn[i]->RunOnce(run >= 3);
-          Pause();
+          Settle();
+          for (int run = block == 0 ? -3 : first; run < last; ++run) {
+            dnn[i]->RunOnce(run >= 0);
+          }
+        }
+        // ONNX Runtime runs in its own process (node, its own warm-up):
+        // one invocation per block, the block medians pooled below.
+        if (!onnx_path.empty() && ort_why[i].empty()) {
+          Settle();
+          const double us = TimeOrt(onnx_path, threads[i], last - first, ort_why[i]);
+          if (us > 0) ort_blocks[i].push_back(us);
         }
       }
     }
@@ -484,12 +499,10 @@ int RunCpuBench(int argc, char** argv) {
         row.onednn_us = dnn[i]->median_us();
         row.onednn_thread_cpu_us = dnn[i]->median_thread_cpu_us();
       }
-      // ONNX Runtime runs in its own process (node), so it is timed after.
       if (!onnx_path.empty()) {
-        Settle();
-        std::string why;
-        row.ort_us = TimeOrt(onnx_path, threads[i], runs, why);
-        if (row.ort_us < 0) row.note = why;
+        // Median of the per-block medians.
+        row.ort_us = ort_blocks[i].empty() ? -1 : Median(ort_blocks[i]);
+        row.note = ort_why[i];
       } else {
         row.note = "no ONNX model for the ORT column (engine/zoo absent)";
       }
