@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -609,6 +610,8 @@ constexpr int kGemmPiecesPerThread = 4;
 // quarter of the pieces before splitting pauses, and for how many GEMMs
 // (doubling, up to the maximum, while the misses go on).
 constexpr int kSplitMissesBeforeBackoff = 3;
+// A split GEMM slower than this fraction of the one-thread time is a miss.
+constexpr double kSplitMinSpeedup = 0.8;
 constexpr int kSplitBackoffMaxGemms = 1024;
 
 absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
@@ -669,51 +672,64 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   engine::ParallelRunner* runner = options_.runner.get();
   const uint64_t work = uint64_t{g.iter_out} * g.iter_in * (g.uop_end - g.uop_bgn);
   const int threads = runner == nullptr ? 1 : runner->NumThreads();
-  bool split = threads > 1 && work >= options_.parallel_min_uops;
+  const bool eligible = threads > 1 && work >= options_.parallel_min_uops;
+  bool split = eligible;
   if (split && split_backoff_ > 0) {
     --split_backoff_;
     split = false;
   }
-  if (split) {
-    // Disjoint destination ranges (the compiler's GEMMs spread their work
-    // evenly over a dense ACC range), a few per thread, claimed one at a
-    // time: a thread that starts late or is preempted (the host may be
-    // shared) holds up at most one small piece.
-    uint64_t min_dst = std::numeric_limits<uint64_t>::max();
-    for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
-      min_dst = std::min<uint64_t>(min_dst, uops[u].dst_idx);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!split) {
+    gemm_fn_(c);
+    if (eligible) {
+      // Single-thread speed of eligible GEMMs, the yardstick for splits.
+      const double ns = std::chrono::duration<double, std::nano>(
+                            std::chrono::steady_clock::now() - t0).count() / work;
+      ns_per_uop_one_thread_ =
+          ns_per_uop_one_thread_ > 0 ? 0.9 * ns_per_uop_one_thread_ + 0.1 * ns : ns;
     }
-    const uint64_t span = max_dst + 1 - min_dst;
-    const uint64_t pieces = std::min<uint64_t>(uint64_t{kGemmPiecesPerThread} * threads, span);
-    std::atomic<uint64_t> next{0}, helped{0};
-    const std::thread::id caller = std::this_thread::get_id();
-    runner->ParallelFor(threads, [&](int64_t, int64_t) {
-      uint64_t mine = 0;
-      for (uint64_t p = next.fetch_add(1); p < pieces; p = next.fetch_add(1)) {
-        GemmCall part = c;
-        part.dst_lo = static_cast<uint32_t>(min_dst + span * p / pieces);
-        part.dst_hi = static_cast<uint32_t>(min_dst + span * (p + 1) / pieces);
-        gemm_fn_(part);
-        ++mine;
-      }
-      if (std::this_thread::get_id() != caller) helped += mine;
-    });
-    // When the other threads keep arriving too late to take a fair share
-    // (their cores are busy), splitting only adds hand-off costs: run the
-    // next GEMMs on this thread, then try again.
-    if (helped.load() * 4 < pieces) {
-      if (++split_misses_ >= kSplitMissesBeforeBackoff) {
-        // Longer pauses while the cores stay busy.
-        split_misses_ = 0;
-        split_backoff_ = split_backoff_length_;
-        split_backoff_length_ = std::min(2 * split_backoff_length_, kSplitBackoffMaxGemms);
-      }
-    } else {
+    return absl::OkStatus();
+  }
+  // Disjoint destination ranges (the compiler's GEMMs spread their work
+  // evenly over a dense ACC range), a few per thread, claimed one at a
+  // time: a thread that starts late or is preempted (the host may be
+  // shared) holds up at most one small piece.
+  uint64_t min_dst = std::numeric_limits<uint64_t>::max();
+  for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
+    min_dst = std::min<uint64_t>(min_dst, uops[u].dst_idx);
+  }
+  const uint64_t span = max_dst + 1 - min_dst;
+  const uint64_t pieces = std::min<uint64_t>(uint64_t{kGemmPiecesPerThread} * threads, span);
+  std::atomic<uint64_t> next{0}, helped{0};
+  const std::thread::id caller = std::this_thread::get_id();
+  runner->ParallelFor(threads, [&](int64_t, int64_t) {
+    uint64_t mine = 0;
+    for (uint64_t p = next.fetch_add(1); p < pieces; p = next.fetch_add(1)) {
+      GemmCall part = c;
+      part.dst_lo = static_cast<uint32_t>(min_dst + span * p / pieces);
+      part.dst_hi = static_cast<uint32_t>(min_dst + span * (p + 1) / pieces);
+      gemm_fn_(part);
+      ++mine;
+    }
+    if (std::this_thread::get_id() != caller) helped += mine;
+  });
+  // A split that did not pay off: the other threads took under a quarter
+  // of the pieces (their cores are busy), or the whole took nearly as long
+  // as one thread would have (a helper was preempted mid-piece). After a
+  // few in a row, run the next GEMMs on this thread, then try again.
+  const double ns = std::chrono::duration<double, std::nano>(
+                        std::chrono::steady_clock::now() - t0).count() / work;
+  const bool slow = ns_per_uop_one_thread_ > 0 && ns > kSplitMinSpeedup * ns_per_uop_one_thread_;
+  if (helped.load() * 4 < pieces || slow) {
+    if (++split_misses_ >= kSplitMissesBeforeBackoff) {
+      // Longer pauses while the cores stay busy.
       split_misses_ = 0;
-      split_backoff_length_ = kSplitBackoffGemms;
+      split_backoff_ = split_backoff_length_;
+      split_backoff_length_ = std::min(2 * split_backoff_length_, kSplitBackoffMaxGemms);
     }
   } else {
-    gemm_fn_(c);
+    split_misses_ = 0;
+    split_backoff_length_ = kSplitBackoffGemms;
   }
   return absl::OkStatus();
 }

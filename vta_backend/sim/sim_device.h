@@ -138,6 +138,9 @@ class SimDevice : public VtaDevice {
   int split_misses_ ABSL_GUARDED_BY(mu_) = 0;
   int split_backoff_ ABSL_GUARDED_BY(mu_) = 0;
   int split_backoff_length_ ABSL_GUARDED_BY(mu_) = kSplitBackoffGemms;
+  // Moving average of ns per uop execution of GEMMs that could have been
+  // split but ran on one thread (during back-offs); 0: none yet.
+  double ns_per_uop_one_thread_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace vtaserve::vta::sim
