@@ -268,8 +268,10 @@ int RunVtaBench(int argc, char** argv) {
         "  \"runs\": %d, \"run_vta_sim_wall_seconds\": [%s],\n"
         "  \"median_run_vta_sim_wall_seconds\": %.6f\n}\n",
         args.model.c_str(), args.size, args.config.c_str(), config->BitstreamName().c_str(),
-        config->clock_mhz, sim_threads, compile_s, run_s, rows_json.c_str(), total_json(all).c_str(),
-        total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str(), median_wall);
+        config->clock_mhz, sim_threads, compile_s, run_s, rows_json.c_str(),
+        total_json(all).c_str(),
+        total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str(),
+        median_wall);
   } else {
     for (const Total* t : {&all, &convs}) {
       std::printf("%-22s %-5d %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f %9.0f %8.2f\n",

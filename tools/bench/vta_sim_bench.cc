@@ -61,13 +61,19 @@ int RunVtaSimBench(int argc, char** argv) {
     } else if (a == "--portable") {
       portable = true;
     } else if (absl::StartsWith(a, "--threads=")) {
-      if (!absl::SimpleAtoi(a.substr(10), &threads) || threads < 0) return Fail(absl::InvalidArgumentError("bad --threads"));
+      if (!absl::SimpleAtoi(a.substr(10), &threads) || threads < 0) {
+        return Fail(absl::InvalidArgumentError("bad --threads"));
+      }
     } else if (absl::StartsWith(a, "--min-split=")) {
-      if (!absl::SimpleAtoi(a.substr(12), &min_split) || min_split < 0) return Fail(absl::InvalidArgumentError("bad --min-split"));
+      if (!absl::SimpleAtoi(a.substr(12), &min_split) || min_split < 0) {
+        return Fail(absl::InvalidArgumentError("bad --min-split"));
+      }
     } else if (absl::StartsWith(a, "--repeat=")) {
       if (!absl::SimpleAtoi(a.substr(9), &repeat) || repeat < 1) return Fail(absl::InvalidArgumentError("bad --repeat"));
     } else {
-      std::fprintf(stderr, "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] [--repeat=3] [--threads=1] [--min-split=N]\n");
+      std::fprintf(stderr,
+                   "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] [--repeat=3] "
+                   "[--threads=1] [--min-split=N]\n");
       return 2;
     }
   }

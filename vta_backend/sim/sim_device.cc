@@ -852,16 +852,24 @@ void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* track
 // vectors. Op(x, y) -> new x, 8 lanes.
 #define VTASERVE_SIM_AVX2 __attribute__((target("avx2"), always_inline))
 struct VecMin {
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const { return _mm256_min_epi32(x, y); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const {
+    return _mm256_min_epi32(x, y);
+  }
 };
 struct VecMax {
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const { return _mm256_max_epi32(x, y); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const {
+    return _mm256_max_epi32(x, y);
+  }
 };
 struct VecAdd {  // wraps, as the hardware
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const { return _mm256_add_epi32(x, y); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const {
+    return _mm256_add_epi32(x, y);
+  }
 };
 struct VecMul {  // low 32 bits, as the hardware
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const { return _mm256_mullo_epi32(x, y); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const {
+    return _mm256_mullo_epi32(x, y);
+  }
 };
 // SHR by a per-lane amount: ShiftRight() lane by lane.
 struct VecShr {
@@ -877,11 +885,15 @@ struct VecShr {
 // SHR by one immediate amount (already decoded: right >= 0, left < 0).
 struct VecSra {
   __m128i count;
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i) const { return _mm256_sra_epi32(x, count); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i) const {
+    return _mm256_sra_epi32(x, count);
+  }
 };
 struct VecSll {
   __m128i count;
-  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i) const { return _mm256_sll_epi32(x, count); }
+  VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i) const {
+    return _mm256_sll_epi32(x, count);
+  }
 };
 
 template <typename Op>
