@@ -172,16 +172,21 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
       for (int t = 1; t < kSets; ++t) sum[t][n][j] = _mm256_setzero_si256();
     }
   }
-  for (uint32_t r = 0; r < nred; ++r) {
-    const WeightBlock<kBI, kBO>& block = blocks[r];
-    const int16_t* x = inp + r * red_step * kBI;
+  // Input rows of the kN items, advanced by one reduction step each turn.
+  const int16_t* x[kN];
+#pragma GCC unroll 4
+  for (int n = 0; n < kN; ++n) x[n] = inp + n * inp_step * kBI;
+  const size_t x_step = red_step * kBI;
+  const WeightBlock<kBI, kBO>* const blocks_end = blocks + nred;
+  for (const WeightBlock<kBI, kBO>* bp = blocks; bp != blocks_end; ++bp) {
+    const WeightBlock<kBI, kBO>& block = *bp;
 #pragma GCC unroll 16
     for (int kp = 0; kp < kBI / 2; ++kp) {
       const int t = kp % kSets;
 #pragma GCC unroll 4
       for (int n = 0; n < kN; ++n) {
         int32_t pair;
-        std::memcpy(&pair, x + n * inp_step * kBI + 2 * kp, sizeof(pair));
+        std::memcpy(&pair, x[n] + 2 * kp, sizeof(pair));
         const __m256i bc = _mm256_set1_epi32(pair);
 #pragma GCC unroll 4
         for (int j = 0; j < kBO / 8; ++j) {
@@ -193,6 +198,8 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
         }
       }
     }
+#pragma GCC unroll 4
+    for (int n = 0; n < kN; ++n) x[n] += x_step;
   }
 #pragma GCC unroll 4
   for (int n = 0; n < kN; ++n) {
