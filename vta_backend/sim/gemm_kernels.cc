@@ -82,8 +82,10 @@ inline void InnerRange(uint32_t d0, const Loop& inner, uint32_t lo, uint32_t hi,
     return;
   }
   const uint64_t f = inner.dst;
+  const uint64_t last = d0 + uint64_t{inner.n - 1} * f;
+  // Divisions only when the range cuts the sequence (split GEMMs).
   const uint64_t b = d0 >= lo ? 0 : (uint64_t{lo} - d0 + f - 1) / f;
-  const uint64_t e = d0 >= hi ? 0 : (uint64_t{hi} - d0 + f - 1) / f;
+  const uint64_t e = last < hi ? inner.n : d0 >= hi ? 0 : (uint64_t{hi} - d0 + f - 1) / f;
   *begin = static_cast<uint32_t>(b < inner.n ? b : inner.n);
   *end = static_cast<uint32_t>(e < inner.n ? e : inner.n);
   if (*end < *begin) *end = *begin;
