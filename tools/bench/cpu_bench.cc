@@ -459,12 +459,15 @@ int RunCpuBench(int argc, char** argv) {
     std::vector<std::vector<double>> ort_blocks(threads.size());
     std::vector<std::string> ort_why(threads.size());
     for (int block = 0; block < kBlocks && !failed; ++block) {
-      // Runs [first, last) of `runs`, after 3 unrecorded warm-up runs.
+      // Runs [first, last) of `runs`.
       const int first = runs * block / kBlocks, last = runs * (block + 1) / kBlocks;
       for (size_t i = 0; i < threads.size() && !failed; ++i) {
         Settle();
-        for (int run = block == 0 ? -3 : first; run < last; ++run) {
-          absl::Status s = ours[i]->RunOnce(run >= 0);
+        // Every block starts with 3 unrecorded warm-up runs: after the
+        // settle, workers sleep, clocks drop and caches hold the other
+        // runtime's data.
+        for (int run = first - 3; run < last; ++run) {
+          absl::Status s = ours[i]->RunOnce(run >= first);
           if (!s.ok()) {
             std::printf("%s: cpu failed: %s\n", name.c_str(),
                         std::string(s.message()).c_str());
@@ -475,9 +478,7 @@ int RunCpuBench(int argc, char** argv) {
         if (failed) continue;
         if (is_conv) {
           Settle();
-          for (int run = block == 0 ? -3 : first; run < last; ++run) {
-            dnn[i]->RunOnce(run >= 0);
-          }
+          for (int run = first - 3; run < last; ++run) dnn[i]->RunOnce(run >= first);
         }
         // ONNX Runtime runs in its own process (node, its own warm-up):
         // one invocation per block, the block medians pooled below.
