@@ -9,7 +9,8 @@
 //       One input .npy path per line; writes DIR/<input stem>.npy (or
 //       DIR/<input stem>.<name>.npy per output) in a single process.
 //   node ort_run.js model.onnx in.npy [out.npy] --time N [--warmup W]
-//       Times N runs after W warm-up runs (default 3) and prints the median
+//       Times N runs after W warm-up runs (default 3; with --warmup-ms M, also
+//       at least M ms of them) and prints the median
 //       (and min, mean) in microseconds as one JSON line on stdout.
 // `in.npy` may be the word "random": a deterministic pseudo-random input of
 // the model's input shape and type. Inputs: float32, uint8 or int8 (also
@@ -107,7 +108,7 @@ function writeNpy(file, tensor) {
 // ---- arguments ----
 
 function parseArgs(argv) {
-  const opts = {positional: [], threads: 1, time: 0, warmup: 3,
+  const opts = {positional: [], threads: 1, time: 0, warmup: 3, warmupMs: 0,
                 inputList: null, outputDir: null};
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
@@ -126,6 +127,7 @@ function parseArgs(argv) {
     if (a === '--threads') opts.threads = intValue(1);
     else if (a === '--time') opts.time = intValue(1);
     else if (a === '--warmup') opts.warmup = intValue(0);
+    else if (a === '--warmup-ms') opts.warmupMs = intValue(0);
     else if (a === '--input-list') opts.inputList = value();
     else if (a === '--output-dir') opts.outputDir = value();
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
@@ -221,7 +223,12 @@ async function main() {
   const input = load(inPath);
   if (opts.time > 0) {
     const feeds = toFeeds(session, input);
-    for (let i = 0; i < opts.warmup; ++i) await session.run(feeds);
+    // At least --warmup runs and --warmup-ms milliseconds of them.
+    const w0 = process.hrtime.bigint();
+    for (let i = 0; i < opts.warmup ||
+         Number(process.hrtime.bigint() - w0) / 1e6 < opts.warmupMs; ++i) {
+      await session.run(feeds);
+    }
     const times = [];
     for (let i = 0; i < opts.time; ++i) {
       const t0 = process.hrtime.bigint();

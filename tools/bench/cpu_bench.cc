@@ -5,9 +5,10 @@
 // single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
 // it is installed. Our runs, oneDNN's and ORT's, at every thread count,
 // alternate in five blocks (the machine may be shared, and its load may
-// change during a case); ORT, a separate process, reports each block's
-// median and its column is the median of those. Prints medians in microseconds, the ratios, and one JSON document
-// with --json.
+// change during a case), each after the same warm-up (3 runs and 50 ms);
+// ORT, a separate process, reports each block's median and its column is
+// the median of those. Prints medians in microseconds, the ratios, and one
+// JSON document with --json.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -62,6 +63,20 @@ double Median(std::vector<double> v) {
 
 // Lets the other runtime's spinning workers go to sleep before timing.
 void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
+
+// Warm-up before each timed block, for ours, oneDNN and ORT alike.
+constexpr int kWarmupRuns = 3;
+constexpr int kWarmupMs = 50;
+
+// Runs `run` at least kWarmupRuns times and for at least kWarmupMs.
+template <typename F>
+absl::Status WarmUp(F run) {
+  const absl::Time end = absl::Now() + absl::Milliseconds(kWarmupMs);
+  for (int i = 0; i < kWarmupRuns || absl::Now() < end; ++i) {
+    if (absl::Status s = run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 ModelGraph SingleConvGraph(const ConvCase& c, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -287,7 +302,8 @@ double TimeOrt(const std::string& model_path, int threads, int runs,
   }
   const std::string cmd = absl::StrCat("node '", script, "' '", model_path,
                                        "' random --time ", runs, " --threads ",
-                                       threads, " 2>&1");
+                                       threads, " --warmup ", kWarmupRuns,
+                                       " --warmup-ms ", kWarmupMs, " 2>&1");
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) {
     why = "cannot start node";
@@ -463,22 +479,24 @@ int RunCpuBench(int argc, char** argv) {
       const int first = runs * block / kBlocks, last = runs * (block + 1) / kBlocks;
       for (size_t i = 0; i < threads.size() && !failed; ++i) {
         Settle();
-        // Every block starts with 3 unrecorded warm-up runs: after the
-        // settle, workers sleep, clocks drop and caches hold the other
-        // runtime's data.
-        for (int run = first - 3; run < last; ++run) {
-          absl::Status s = ours[i]->RunOnce(run >= first);
-          if (!s.ok()) {
-            std::printf("%s: cpu failed: %s\n", name.c_str(),
-                        std::string(s.message()).c_str());
-            failed = true;
-            break;
-          }
+        // Every block starts with unrecorded warm-up runs, at least 3 and
+        // kWarmupMs of them, the same for every runtime: after the settle,
+        // workers sleep, clocks drop and caches hold the other runtime's
+        // data; on this VM a woken second core runs slow for ~10 ms.
+        absl::Status s = WarmUp([&] { return ours[i]->RunOnce(false); });
+        for (int run = first; s.ok() && run < last; ++run) s = ours[i]->RunOnce(true);
+        if (!s.ok()) {
+          std::printf("%s: cpu failed: %s\n", name.c_str(), std::string(s.message()).c_str());
+          failed = true;
+          continue;
         }
-        if (failed) continue;
         if (is_conv) {
           Settle();
-          for (int run = first - 3; run < last; ++run) dnn[i]->RunOnce(run >= first);
+          WarmUp([&] {
+            dnn[i]->RunOnce(false);
+            return absl::OkStatus();
+          }).IgnoreError();  // the lambda never fails
+          for (int run = first; run < last; ++run) dnn[i]->RunOnce(true);
         }
         // ONNX Runtime runs in its own process (node, its own warm-up):
         // one invocation per block, the block medians pooled below.
