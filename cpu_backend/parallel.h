@@ -10,6 +10,7 @@
 #define VTASERVE_CPU_BACKEND_PARALLEL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -54,6 +55,36 @@ class ThreadPool {
           [&](const tbb::blocked_range<int64_t>& r) {
             for (int64_t t = r.begin(); t != r.end(); ++t) {
               fn(n * t / chunks, n * (t + 1) / chunks);
+            }
+          },
+          tbb::static_partitioner());
+    });
+  }
+
+  // Like ParallelFor, but the threads claim blocks of `block` indices in
+  // order from a shared counter until none is left, so a thread that runs
+  // slow (descheduled by another tenant, or a core still waking up) does
+  // less of the work instead of holding up the others. Each call of fn gets
+  // one contiguous block; blocks are claimed in increasing order.
+  template <typename Fn>
+  void ParallelForDynamic(int64_t n, const Fn& fn, int64_t block) {
+    if (n <= 0) return;
+    block = std::max<int64_t>(block, 1);
+    const int64_t blocks = (n + block - 1) / block;
+    if (num_threads_ == 1 || blocks == 1) {
+      fn(int64_t{0}, n);
+      return;
+    }
+    std::atomic<int64_t> next{0};
+    const int64_t workers = std::min<int64_t>(num_threads_, blocks);
+    arena_->execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<int64_t>(0, workers, 1),
+          [&](const tbb::blocked_range<int64_t>&) {
+            for (;;) {
+              const int64_t b = next.fetch_add(1, std::memory_order_relaxed);
+              if (b >= blocks) break;
+              fn(b * block, std::min(n, (b + 1) * block));
             }
           },
           tbb::static_partitioner());

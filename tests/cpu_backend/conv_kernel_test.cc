@@ -182,6 +182,19 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
       pool.ParallelFor(pc.Units(), [&](int64_t b, int64_t e) {
         kernel(pc, operand, y, b, e);
       });
+      {
+        // Self-scheduled blocks of units (as the backend runs them) must
+        // write the same bytes.
+        std::vector<uint8_t> dynamic(out.size(), kGuardByte);
+        pool.ParallelForDynamic(
+            pc.Units(),
+            [&](int64_t b, int64_t e) {
+              kernel(pc, operand, reinterpret_cast<int8_t*>(dynamic.data() + kGuard),
+                     b, e);
+            },
+            3);
+        ASSERT_EQ(dynamic, out) << "ParallelForDynamic";
+      }
       if (pc.winograd) {
         // The fused form (transform per pixel group, then every block) must
         // write the same bytes.
