@@ -15,6 +15,17 @@ struct PoolShape {
   int64_t c = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
 };
 
+// The in-image input range [begin, end) of output index `o` along one axis
+// (stride, leading pad, kernel extent, input size).
+struct PoolSpan {
+  int64_t begin = 0, end = 0;
+};
+inline PoolSpan PoolWindow(int64_t o, int64_t stride, int64_t pad, int64_t kernel,
+                           int64_t in) {
+  const int64_t first = o * stride - pad;
+  return {first < 0 ? 0 : first, first + kernel < in ? first + kernel : in};
+}
+
 // MaxPool output rows [begin, end) into y, int8 NHWC [out_h][out_w][c].
 // Out-of-image taps are skipped (validation guarantees one real tap).
 void MaxPoolS8(const engine::PoolParams& p, const PoolShape& shape,

@@ -22,13 +22,9 @@ void MaxPoolS8Avx2(const engine::PoolParams& p, const PoolShape& s,
   }
   const int64_t c = s.c;
   for (int64_t oh = begin; oh < end; ++oh) {
-    const int64_t h0 = std::max<int64_t>(0, oh * p.stride_h - p.pad_top);
-    const int64_t h1 =
-        std::min<int64_t>(s.in_h, oh * p.stride_h - p.pad_top + p.kernel_h);
+    const auto [h0, h1] = PoolWindow(oh, p.stride_h, p.pad_top, p.kernel_h, s.in_h);
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      const int64_t w0 = std::max<int64_t>(0, ow * p.stride_w - p.pad_left);
-      const int64_t w1 =
-          std::min<int64_t>(s.in_w, ow * p.stride_w - p.pad_left + p.kernel_w);
+      const auto [w0, w1] = PoolWindow(ow, p.stride_w, p.pad_left, p.kernel_w, s.in_w);
       int8_t* out = y + (oh * s.out_w + ow) * c;
       const int8_t* base = x + h0 * xs.h + w0 * xs.w;
       int64_t ch = 0;
