@@ -318,6 +318,10 @@ class Importer {
   absl::StatusOr<const Sym*> Lookup(const std::string& name);
   absl::StatusOr<const Sym*> Input(int i, bool required = true);
   absl::Status Define(int i, Sym sym);
+  // Defines output 0 as the quantized value y of `shape`.
+  absl::Status DefineQuant(ValueId y, std::vector<int64_t> shape);
+  // Appends `p` to pending_ and defines output 0 as that pending op.
+  absl::Status DefinePending(PendingOp p, std::vector<int64_t> shape);
   absl::StatusOr<const ConstTensor*> ConstInput(int i, absl::string_view role);
   absl::StatusOr<double> ScalarScale(int i, absl::string_view role);
   // Zero point input i (optional): value in its own domain and its dtype.
@@ -529,6 +533,23 @@ absl::Status Importer::Define(int i, Sym sym) {
   }
   syms_.emplace(name, std::move(sym));
   return absl::OkStatus();
+}
+
+absl::Status Importer::DefineQuant(ValueId y, std::vector<int64_t> shape) {
+  Sym out;
+  out.kind = SymKind::kQuant;
+  out.value = y;
+  out.shape = std::move(shape);
+  return Define(0, std::move(out));
+}
+
+absl::Status Importer::DefinePending(PendingOp p, std::vector<int64_t> shape) {
+  Sym out;
+  out.kind = SymKind::kPending;
+  out.shape = std::move(shape);
+  out.index = static_cast<int>(pending_.size());
+  pending_.push_back(std::move(p));
+  return Define(0, std::move(out));
 }
 
 absl::StatusOr<const ConstTensor*> Importer::ConstInput(int i,
@@ -1284,22 +1305,14 @@ absl::Status Importer::DefineConvResult(ConvSpec spec, int y_scale_input) {
     VTASERVE_ASSIGN_OR_RETURN(
         const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
                                   /*relu=*/false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.out_shape;
-    return Define(0, std::move(out));
+    return DefineQuant(y, spec.out_shape);
   }
   PendingOp p;
   p.kind = PendingOp::Kind::kConv;
   p.label = label_;
   p.conv = std::move(spec);
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.conv.out_shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  std::vector<int64_t> shape = p.conv.out_shape;
+  return DefinePending(std::move(p), std::move(shape));
 }
 
 absl::Status Importer::HandleConv(bool qlinear) {
@@ -1519,11 +1532,7 @@ absl::Status Importer::HandleAdd(bool qlinear) {
     VTASERVE_ASSIGN_OR_RETURN(
         const ValueId y, EmitAdd(spec, sy, ToInt8Domain(zy.first, uy), uy,
                                  false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.shape;
-    return Define(0, std::move(out));
+    return DefineQuant(y, spec.shape);
   }
   VTASERVE_ASSIGN_OR_RETURN(const Sym* ap, Input(0));
   const Sym a = *ap;
@@ -1543,12 +1552,8 @@ absl::Status Importer::HandleAdd(bool qlinear) {
   p.kind = PendingOp::Kind::kAdd;
   p.label = label_;
   p.add = AddSpec{label_, a.value, b.value, g_.values[a.value].shape};
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.add.shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  std::vector<int64_t> shape = p.add.shape;
+  return DefinePending(std::move(p), std::move(shape));
 }
 
 absl::Status Importer::HandleRelu() {
@@ -1557,10 +1562,7 @@ absl::Status Importer::HandleRelu() {
   if (x.kind == SymKind::kPending) {
     PendingOp p = pending_[x.index];
     p.relu = true;
-    Sym out = x;
-    out.index = static_cast<int>(pending_.size());
-    pending_.push_back(std::move(p));
-    return Define(0, std::move(out));
+    return DefinePending(std::move(p), x.shape);
   }
   if (x.kind != SymKind::kQuant && x.kind != SymKind::kDequant) {
     return NodeError(absl::StrCat("unsupported pattern: Relu of ",
@@ -1654,22 +1656,14 @@ absl::Status Importer::HandleGlobalAveragePool(bool qlinear) {
     VTASERVE_ASSIGN_OR_RETURN(
         const ValueId y, EmitGap(spec, sy, ToInt8Domain(zy.first, uy), uy,
                                  false, node_->output(0)));
-    Sym out;
-    out.kind = SymKind::kQuant;
-    out.value = y;
-    out.shape = spec.out_shape;
-    return Define(0, std::move(out));
+    return DefineQuant(y, spec.out_shape);
   }
   PendingOp p;
   p.kind = PendingOp::Kind::kGap;
   p.label = label_;
   p.gap = std::move(spec);
-  Sym out;
-  out.kind = SymKind::kPending;
-  out.shape = p.gap.out_shape;
-  out.index = static_cast<int>(pending_.size());
-  pending_.push_back(std::move(p));
-  return Define(0, std::move(out));
+  std::vector<int64_t> shape = p.gap.out_shape;
+  return DefinePending(std::move(p), std::move(shape));
 }
 
 absl::Status Importer::HandleReshape(bool flatten) {
