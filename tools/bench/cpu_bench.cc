@@ -30,6 +30,7 @@
 #include "cpu_backend/cpu_isa.h"
 #include "dnnl.hpp"
 #include "engine/graph.h"
+#include "tools/bench/bench_util.h"
 
 #if __has_include("engine/zoo/resnet_generator.h") && \
     __has_include("engine/onnx/onnx_importer.h")
@@ -54,12 +55,7 @@ struct ConvCase {
   bool relu;
 };
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return -1.0;
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
+using vtaserve::bench::Median;
 
 // Lets the other runtime's spinning workers go to sleep before timing.
 void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }

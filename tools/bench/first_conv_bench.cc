@@ -39,6 +39,7 @@
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
 #include "engine/zoo/resnet_generator.h"
+#include "tools/bench/bench_util.h"
 #include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/config.h"
 #include "vta_backend/vta_backend.h"
@@ -76,16 +77,8 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Counter(const engine::LayerTiming& t, const std::string& name) {
-  auto it = t.counters.find(name);
-  return it == t.counters.end() ? 0.0 : it->second;
-}
+using vtaserve::bench::Counter;
+using vtaserve::bench::Median;
 
 // The stem's conv alone, as the VTA backend sees it (int8 input).
 absl::StatusOr<engine::ModelGraph> StemGraph(const Stem& stem, int shift_group) {

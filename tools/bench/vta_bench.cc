@@ -29,6 +29,7 @@
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
 #include "engine/zoo/resnet_generator.h"
+#include "tools/bench/bench_util.h"
 #include "vta_backend/config.h"
 #include "vta_backend/vta_backend.h"
 #if __has_include("cpu_backend/cpu_backend.h")
@@ -55,10 +56,7 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-double Counter(const engine::LayerTiming& t, const char* name) {
-  auto it = t.counters.find(name);
-  return it == t.counters.end() ? 0.0 : it->second;
-}
+using vtaserve::bench::Counter;
 
 }  // namespace
 
@@ -238,12 +236,7 @@ int RunVtaBench(int argc, char** argv) {
     }
     return list;
   };
-  std::vector<double> sorted_walls = run_walls;
-  std::sort(sorted_walls.begin(), sorted_walls.end());
-  const size_t mid = sorted_walls.size() / 2;
-  const double median_wall = sorted_walls.size() % 2 == 1
-                                 ? sorted_walls[mid]
-                                 : 0.5 * (sorted_walls[mid - 1] + sorted_walls[mid]);
+  const double median_wall = vtaserve::bench::Median(run_walls);
   const double ideal = convs.macs / lanes;
   const double ratio = ideal > 0 ? convs.cycles / ideal : 0.0;
   if (args.json) {
