@@ -30,9 +30,12 @@ using engine::ValueId;
 
 // Smallest per-thread share of an elementwise op worth a thread hand-off.
 constexpr int64_t kElementGrain = 16 * 1024;
-// Units per self-scheduled block of a conv layer (a unit is 24 pixels x 16
-// channels: about a microsecond of work for the stem, more for deeper layers).
-constexpr int64_t kConvDynamicBlock = 8;
+// Work per self-scheduled block of a conv layer, in multiply-accumulates
+// (a few microseconds): a block is as many units as make this, at least
+// one. A unit (24 pixels x 16 channels) is under a microsecond of work on
+// the stem but ~25 us on the last stage's 3x3 convs, so a fixed unit count
+// would leave one thread a large last block there.
+constexpr int64_t kConvBlockMacs = 256 * 1024;
 
 // True if NCHW and NHWC order the value's elements differently.
 bool LayoutMatters(const Value& v) {
@@ -191,7 +194,9 @@ class CpuCompiledModel : public engine::CompiledModel {
       uint8_t* buf = conv_buffer_.bytes();
       const int8_t* src = reinterpret_cast<const int8_t*>(ptr_[x]);
       const absl::Time t0 = absl::Now();
-      pool_->ParallelFor(
+      // The transforms are self-scheduled too: the caller starts at once
+      // and a worker still waking up joins late instead of holding it up.
+      pool_->ParallelForDynamic(
           pc.hp,
           [&](int64_t b, int64_t e) { ConvPackInput(pc, src, xs, buf, b, e); },
           std::max<int64_t>(1, 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
@@ -202,16 +207,20 @@ class CpuCompiledModel : public engine::CompiledModel {
         // every block on them while they are in cache.
         transform += absl::ToDoubleSeconds(absl::Now() - t0);
         uint8_t* v = winograd_buffer_.bytes();
-        pool_->ParallelFor(pc.pixel_groups, [&](int64_t b, int64_t e) {
-          ConvWinogradGroupsAvx2(pc, buf, v, dst, b, e);
-        });
+        pool_->ParallelForDynamic(
+            pc.pixel_groups,
+            [&](int64_t b, int64_t e) {
+              ConvWinogradGroupsAvx2(pc, buf, v, dst, b, e);
+            },
+            1);
         return;
       }
       if (pc.winograd) {
         uint8_t* v = winograd_buffer_.bytes();
-        pool_->ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
-          ConvWinogradInputAvx2(pc, buf, v, b, e);
-        });
+        pool_->ParallelForDynamic(
+            pc.Tiles(),
+            [&](int64_t b, int64_t e) { ConvWinogradInputAvx2(pc, buf, v, b, e); },
+            std::max<int64_t>(1, 4096 / pc.cbuf));
         operand = v;
       }
       transform += absl::ToDoubleSeconds(absl::Now() - t0);
@@ -221,7 +230,7 @@ class CpuCompiledModel : public engine::CompiledModel {
       pool_->ParallelForDynamic(
           pc.Units(),
           [&](int64_t b, int64_t e) { kernel(pc, operand, dst, b, e); },
-          kConvDynamicBlock);
+          std::max<int64_t>(1, kConvBlockMacs / pc.UnitMacs()));
     }});
     return absl::OkStatus();
   }

@@ -61,11 +61,14 @@ class ThreadPool {
     });
   }
 
-  // Like ParallelFor, but the threads claim blocks of `block` indices in
-  // order from a shared counter until none is left, so a thread that runs
-  // slow (descheduled by another tenant, or a core still waking up) does
-  // less of the work instead of holding up the others. Each call of fn gets
-  // one contiguous block; blocks are claimed in increasing order.
+  // Like ParallelFor, but self-scheduled in blocks of `block` indices, so a
+  // thread that runs slow (descheduled by another tenant, or a core still
+  // waking up) does less of the work instead of holding up the others.
+  // Each thread first takes the blocks of its own contiguous share in
+  // increasing order (the static split's locality: neighbouring blocks
+  // share input rows and weight blocks, and streams stay sequential); a
+  // thread whose share is done takes blocks from the end of the share with
+  // the most left. Each call of fn gets one contiguous block.
   template <typename Fn>
   void ParallelForDynamic(int64_t n, const Fn& fn, int64_t block) {
     if (n <= 0) return;
@@ -75,16 +78,42 @@ class ThreadPool {
       fn(int64_t{0}, n);
       return;
     }
-    std::atomic<int64_t> next{0};
-    const int64_t workers = std::min<int64_t>(num_threads_, blocks);
+    if (blocks > kMaxDynamicBlocks) {
+      // Coarser blocks keep the indices within a share's 32-bit halves.
+      block = (n + kMaxDynamicBlocks - 1) / kMaxDynamicBlocks;
+      ParallelForDynamic(n, fn, block);
+      return;
+    }
+    const int64_t workers =
+        std::min<int64_t>({num_threads_, blocks, kMaxDynamicShares});
+    // Share t: blocks [front, back), packed as front << 32 | back so one
+    // compare-and-swap claims from either end.
+    Share shares[kMaxDynamicShares];
+    for (int64_t t = 0; t < workers; ++t) {
+      shares[t].range.store(Pack(blocks * t / workers, blocks * (t + 1) / workers),
+                            std::memory_order_relaxed);
+    }
+    auto run = [&](int64_t b) { fn(b * block, std::min(n, (b + 1) * block)); };
     arena_->execute([&] {
       tbb::parallel_for(
           tbb::blocked_range<int64_t>(0, workers, 1),
-          [&](const tbb::blocked_range<int64_t>&) {
-            for (;;) {
-              const int64_t b = next.fetch_add(1, std::memory_order_relaxed);
-              if (b >= blocks) break;
-              fn(b * block, std::min(n, (b + 1) * block));
+          [&](const tbb::blocked_range<int64_t>& r) {
+            for (int64_t t = r.begin(); t != r.end(); ++t) {
+              for (int64_t b; (b = shares[t].Claim(/*from_front=*/true)) >= 0;) run(b);
+              for (;;) {
+                // The share with the most blocks left, if any.
+                int64_t victim = -1, most = 0;
+                for (int64_t v = 0; v < workers; ++v) {
+                  const int64_t left = shares[v].Left();
+                  if (left > most) {
+                    most = left;
+                    victim = v;
+                  }
+                }
+                if (victim < 0) break;
+                const int64_t b = shares[victim].Claim(/*from_front=*/false);
+                if (b >= 0) run(b);
+              }
             }
           },
           tbb::static_partitioner());
@@ -110,6 +139,37 @@ class ThreadPool {
   }
 
  private:
+  static constexpr int64_t kMaxDynamicShares = 64;
+  static constexpr int64_t kMaxDynamicBlocks = int64_t{1} << 30;
+
+  static uint64_t Pack(int64_t front, int64_t back) {
+    return static_cast<uint64_t>(front) << 32 | static_cast<uint64_t>(back);
+  }
+
+  // One thread's share of a dynamic loop's blocks (own cache line).
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+    int64_t Left() const {
+      const uint64_t v = range.load(std::memory_order_relaxed);
+      const int64_t front = static_cast<int64_t>(v >> 32);
+      const int64_t back = static_cast<int64_t>(v & 0xffffffffu);
+      return back - front;
+    }
+    // Takes the first (or last) block left, or returns -1 when none is.
+    int64_t Claim(bool from_front) {
+      uint64_t v = range.load(std::memory_order_relaxed);
+      for (;;) {
+        const int64_t front = static_cast<int64_t>(v >> 32);
+        const int64_t back = static_cast<int64_t>(v & 0xffffffffu);
+        if (front >= back) return -1;
+        const uint64_t next = from_front ? Pack(front + 1, back) : Pack(front, back - 1);
+        if (range.compare_exchange_weak(v, next, std::memory_order_relaxed)) {
+          return from_front ? front : back - 1;
+        }
+      }
+    }
+  };
+
   int num_threads_ = 1;
   std::unique_ptr<tbb::task_arena> arena_;
 };

@@ -100,6 +100,14 @@ struct PackedConv {
     return (hp * wp * cbuf + extra + kSlack) * elem_size;
   }
   int64_t Units() const { return pixel_groups * ocb; }
+  // Multiply-accumulates of one full unit (the kernel's executed work,
+  // padding of the reduction included): sizes blocks of units for the
+  // thread pool.
+  int64_t UnitMacs() const {
+    const int64_t reduction =
+        winograd ? int64_t{16} * kred : int64_t{taps} * kred;
+    return int64_t{kConvUnitPixels} * kConvOcBlock * reduction;
+  }
   int64_t Tiles() const { return tiles_h * tiles_w; }
   // Winograd transformed input: [16][Tiles()][cbuf] int16.
   int64_t WinogradBytes() const { return 16 * Tiles() * cbuf * 2; }

@@ -1,12 +1,15 @@
 // ThreadPool: ParallelFor and ParallelForDynamic cover every index exactly
 // once, in the promised pieces (contiguous; dynamic blocks aligned to the
 // block size, only the last one short), for 1, 2 and 5 threads, empty and
-// tiny ranges, and blocks larger than the range.
+// tiny ranges, and blocks larger than the range; a stalled thread's share
+// of a dynamic loop is finished by the others.
 #include "cpu_backend/parallel.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,6 +62,32 @@ TEST(ThreadPoolTest, DynamicCoversEveryIndexOnceInAlignedBlocks) {
       }
     }
   }
+}
+
+TEST(ThreadPoolTest, DynamicHandsAStalledThreadsShareToTheOthers) {
+  // Block 0 is the first of the first share; whichever thread takes it
+  // waits (up to 20 s) until every other block has run. Without stealing
+  // from the end of its share, blocks 1..49 would wait behind it.
+  ThreadPool pool(2);
+  constexpr int64_t kBlocks = 100;
+  std::atomic<int64_t> done{0};
+  bool others_finished = false;
+  pool.ParallelForDynamic(
+      kBlocks,
+      [&](int64_t b, int64_t) {
+        if (b != 0) {
+          done.fetch_add(1);
+          return;
+        }
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (done.load() < kBlocks - 1 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        others_finished = done.load() == kBlocks - 1;
+      },
+      1);
+  EXPECT_TRUE(others_finished);
+  EXPECT_EQ(done.load(), kBlocks - 1);
 }
 
 TEST(ThreadPoolTest, StaticCoversEveryIndexOnceInAtMostThreadsPieces) {
