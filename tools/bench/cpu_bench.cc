@@ -1,5 +1,5 @@
 // vtaserve-bench cpu [--threads 1,2] [--json] [--runs N] [--isa NAME]
-//                    [--cases stem,mid,resnet18,resnet50]
+//                    [--cases stem,mid,resnet18,resnet50] [--layers]
 // The CPU backend beside its peers, in the same run: oneDNN (u8 x s8 conv,
 // format "any", OpenMP threads set to match; benchmark-only dependency) for
 // single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
@@ -8,7 +8,8 @@
 // change during a case), each after the same warm-up (3 runs and 50 ms);
 // ORT, a separate process, reports each block's median and its column is
 // the median of those. Prints medians in microseconds, the ratios, and one
-// JSON document with --json.
+// JSON document with --json. --layers adds each layer's median wall time at
+// every thread count and its speedup (where a multi-core run loses time).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -126,6 +127,12 @@ struct CpuResult {
   double thread_cpu_us = -1;  // whole Execute, caller's CPU time
   std::string describe;
   OpTotals ops;
+  // Per layer (profile order): name, op and median wall seconds.
+  struct Layer {
+    std::string name, op;
+    double median_s = -1;
+  };
+  std::vector<Layer> layers;
 };
 
 // Our backend compiled for one thread count, timed one Execute at a time so
@@ -184,6 +191,13 @@ class CpuRunner {
       ops_.seconds[std::string(vtaserve::engine::OpKindName(l.op))] += l.wall_seconds;
     }
     layer_s_.push_back(conv);
+    if (layer_runs_.size() < profile.size()) layer_runs_.resize(profile.size());
+    layer_names_.resize(profile.size());
+    for (size_t i = 0; i < profile.size(); ++i) {
+      layer_runs_[i].push_back(profile[i].wall_seconds);
+      layer_names_[i] = {profile[i].layer,
+                         std::string(vtaserve::engine::OpKindName(profile[i].op))};
+    }
     return s;
   }
 
@@ -194,6 +208,10 @@ class CpuRunner {
     res.thread_cpu_us = Median(cpu_s_) * 1e6;
     res.ops = ops_;  // the last recorded run
     res.describe = model_->Describe();
+    for (size_t i = 0; i < layer_names_.size(); ++i) {
+      res.layers.push_back({layer_names_[i].first, layer_names_[i].second,
+                            Median(layer_runs_[i])});
+    }
     return res;
   }
 
@@ -205,6 +223,8 @@ class CpuRunner {
   std::vector<const Tensor*> in_ptrs_;
   std::vector<Tensor*> out_ptrs_;
   std::vector<double> graph_s_, layer_s_, cpu_s_;
+  std::vector<std::vector<double>> layer_runs_;
+  std::vector<std::pair<std::string, std::string>> layer_names_;
   OpTotals ops_;
 };
 
@@ -343,11 +363,37 @@ std::string Ratio(double ours, double peer) {
   return b;
 }
 
+// Each case's layers: median microseconds at every thread count, and the
+// speedup from the first thread count to the last.
+void PrintLayers(const std::vector<Row>& rows) {
+  for (size_t first = 0; first < rows.size();) {
+    size_t end = first;
+    while (end < rows.size() && rows[end].name == rows[first].name) ++end;
+    std::printf("\nlayers of %s (median us):\n%-28s %-18s", rows[first].name.c_str(),
+                "layer", "op");
+    for (size_t r = first; r < end; ++r) std::printf(" %7dT", rows[r].threads);
+    std::printf(" %8s\n", "speedup");
+    const auto& base = rows[first].cpu.layers;
+    for (size_t l = 0; l < base.size(); ++l) {
+      std::printf("%-28s %-18s", base[l].name.c_str(), base[l].op.c_str());
+      double last = -1;
+      for (size_t r = first; r < end; ++r) {
+        const auto& ls = rows[r].cpu.layers;
+        last = l < ls.size() ? ls[l].median_s * 1e6 : -1;
+        std::printf(" %8.0f", last);
+      }
+      std::printf(" %7.2fx\n", last > 0 ? base[l].median_s * 1e6 / last : 0.0);
+    }
+    first = end;
+  }
+}
+
 }  // namespace
 
 int RunCpuBench(int argc, char** argv) {
   std::vector<int> threads = {1, 2};
   bool json = false;
+  bool layers = false;
   int runs = 30;
   vtaserve::cpu::CpuIsa isa = vtaserve::cpu::CpuIsa::kAuto;
   std::vector<std::string> cases = {"stem", "mid", "resnet18", "resnet50"};
@@ -356,6 +402,8 @@ int RunCpuBench(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--json") {
       json = true;
+    } else if (a == "--layers") {
+      layers = true;
     } else if (a == "--threads") {
       threads.clear();
       for (absl::string_view t : absl::StrSplit(next(), ',')) {
@@ -383,7 +431,8 @@ int RunCpuBench(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: vtaserve-bench cpu [--threads 1,2] [--json] "
-                   "[--runs N] [--isa NAME] [--cases stem,mid,resnet18,resnet50]\n");
+                   "[--runs N] [--isa NAME] [--cases stem,mid,resnet18,resnet50] "
+                   "[--layers]\n");
       return 2;
     }
   }
@@ -557,6 +606,7 @@ int RunCpuBench(int argc, char** argv) {
     }
     std::printf("\n");
   }
+  if (layers) PrintLayers(rows);
   double loadavg[1] = {0};
   if (getloadavg(loadavg, 1) == 1) {
     std::printf("load average during the run: %.2f on %u cores%s\n", loadavg[0],
