@@ -1,13 +1,14 @@
 // vtaserve-bench cpu [--threads 1,2] [--json] [--runs N] [--isa NAME]
 //                    [--cases stem,mid,resnet18,resnet50] [--layers]
+//                    [--blocks N]
 // The CPU backend beside its peers, in the same run: oneDNN (u8 x s8 conv,
 // format "any", OpenMP threads set to match; benchmark-only dependency) for
 // single convs, and ONNX Runtime through `node tests/peer/ort_run.js` where
-// it is installed. Our runs, oneDNN's and ORT's, at every thread count,
-// alternate in five blocks (the machine may be shared, and its load may
-// change during a case), each after the same warm-up (3 runs and 50 ms);
-// ORT, a separate process, reports each block's median and its column is
-// the median of those. Prints medians in microseconds, the ratios, and one
+// it is installed. Our runs and oneDNN's, at every thread count, alternate
+// in --blocks blocks (default 10: the machine may be shared, and its load
+// changes within seconds), each after the same warm-up (3 runs and 50 ms);
+// ORT, a separate process with the same warm-up, runs in five of the blocks
+// and its column is the median of its five medians. Prints medians in microseconds, the ratios, and one
 // JSON document with --json. --layers adds each layer's median wall time at
 // every thread count and its speedup (where a multi-core run loses time).
 #include <algorithm>
@@ -395,6 +396,9 @@ int RunCpuBench(int argc, char** argv) {
   bool json = false;
   bool layers = false;
   int runs = 30;
+  // Timed blocks per runtime and thread count: short blocks spread every
+  // runtime's runs over the same stretches of the host's load.
+  int blocks = 10;
   vtaserve::cpu::CpuIsa isa = vtaserve::cpu::CpuIsa::kAuto;
   std::vector<std::string> cases = {"stem", "mid", "resnet18", "resnet50"};
   for (int i = 1; i < argc; ++i) {
@@ -419,6 +423,11 @@ int RunCpuBench(int argc, char** argv) {
         std::fprintf(stderr, "bad --runs\n");
         return 2;
       }
+    } else if (a == "--blocks") {
+      if (!absl::SimpleAtoi(next(), &blocks) || blocks < 1) {
+        std::fprintf(stderr, "bad --blocks\n");
+        return 2;
+      }
     } else if (a == "--isa") {
       auto v = vtaserve::cpu::CpuIsaFromName(next());
       if (!v.ok()) {
@@ -431,16 +440,18 @@ int RunCpuBench(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: vtaserve-bench cpu [--threads 1,2] [--json] "
-                   "[--runs N] [--isa NAME] [--cases stem,mid,resnet18,resnet50] "
-                   "[--layers]\n");
+                   "[--runs N] [--blocks N] [--isa NAME] "
+                   "[--cases stem,mid,resnet18,resnet50] [--layers]\n");
       return 2;
     }
   }
   const vtaserve::cpu::CpuIsa used =
       isa == vtaserve::cpu::CpuIsa::kAuto ? vtaserve::cpu::BestCpuIsa() : isa;
-  std::printf("cpu bench: isa %s, %d runs per figure (median), host cores %u\n",
-              std::string(vtaserve::cpu::CpuIsaName(used)).c_str(), runs,
-              std::thread::hardware_concurrency());
+  std::printf(
+      "cpu bench: isa %s, %d runs per figure (median) in %d alternating blocks, "
+      "host cores %u\n",
+      std::string(vtaserve::cpu::CpuIsaName(used)).c_str(), runs,
+      std::min(blocks, runs), std::thread::hardware_concurrency());
   const std::string tmpdir = "/tmp";
   std::vector<Row> rows;
   for (const std::string& name : cases) {
@@ -516,12 +527,20 @@ int RunCpuBench(int argc, char** argv) {
       if (is_conv) dnn.push_back(std::make_unique<OneDnnRunner>(cc, t));
     }
     if (failed) continue;
-    constexpr int kBlocks = 5;
+    // ORT (a process per invocation) runs in kOrtBlocks of the blocks.
+    constexpr int kOrtBlocks = 5;
+    const int nblocks = std::min(blocks, runs);
     std::vector<std::vector<double>> ort_blocks(threads.size());
     std::vector<std::string> ort_why(threads.size());
-    for (int block = 0; block < kBlocks && !failed; ++block) {
+    for (int block = 0; block < nblocks && !failed; ++block) {
       // Runs [first, last) of `runs`.
-      const int first = runs * block / kBlocks, last = runs * (block + 1) / kBlocks;
+      const int first = runs * block / nblocks, last = runs * (block + 1) / nblocks;
+      // ORT's share: its invocation o covers runs [runs*o/5, runs*(o+1)/5),
+      // started in the block where that range begins.
+      const int ort_o = kOrtBlocks * block / nblocks;
+      const bool ort_here = block == 0 || ort_o != kOrtBlocks * (block - 1) / nblocks;
+      const int ort_runs =
+          std::max(1, runs * (ort_o + 1) / kOrtBlocks - runs * ort_o / kOrtBlocks);
       for (size_t i = 0; i < threads.size() && !failed; ++i) {
         Settle();
         // Every block starts with unrecorded warm-up runs, at least 3 and
@@ -544,10 +563,11 @@ int RunCpuBench(int argc, char** argv) {
           for (int run = first; run < last; ++run) dnn[i]->RunOnce(true);
         }
         // ONNX Runtime runs in its own process (node, its own warm-up):
-        // one invocation per block, the block medians pooled below.
-        if (!onnx_path.empty() && ort_why[i].empty()) {
+        // kOrtBlocks invocations spread over the blocks, their medians
+        // pooled below.
+        if (ort_here && !onnx_path.empty() && ort_why[i].empty()) {
           Settle();
-          const double us = TimeOrt(onnx_path, threads[i], last - first, ort_why[i]);
+          const double us = TimeOrt(onnx_path, threads[i], ort_runs, ort_why[i]);
           if (us > 0) ort_blocks[i].push_back(us);
         }
       }
@@ -657,7 +677,7 @@ int RunCpuBench(int argc, char** argv) {
   if (json) {
     std::string j = absl::StrCat("{\"bench\":\"cpu\",\"isa\":\"",
                                  vtaserve::cpu::CpuIsaName(used), "\",\"runs\":",
-                                 runs, ",\"results\":[");
+                                 runs, ",\"blocks\":", std::min(blocks, runs), ",\"results\":[");
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       absl::StrAppend(&j, i ? "," : "", "{\"case\":\"", r.name,
