@@ -87,8 +87,8 @@ class CpuCompiledModel : public engine::CompiledModel {
     // value, which is all the kernels' exactness needs (conv.h).
     VTASERVE_ASSIGN_OR_RETURN(conv_buffer_,
                               Tensor::Create(DataType::kUInt8, {conv_buffer_bytes_}));
-    VTASERVE_ASSIGN_OR_RETURN(winograd_buffer_,
-                              Tensor::Create(DataType::kUInt8, {winograd_bytes_}));
+    VTASERVE_ASSIGN_OR_RETURN(transformed_buffer_,
+                              Tensor::Create(DataType::kUInt8, {transformed_bytes_}));
     return absl::OkStatus();
   }
 
@@ -179,12 +179,11 @@ class CpuCompiledModel : public engine::CompiledModel {
         PackedConv pc, PackConv(p, in.h, in.w, out.h, out.w, isa_));
     auto state = std::make_shared<ConvState>();
     state->pc = std::move(pc);
-    // One padded buffer and one Winograd buffer serve every conv (steps run
-    // one at a time): Build sizes them for the largest.
+    // One padded buffer and one transformed-input buffer (Winograd, row
+    // pairs) serve every conv (steps run one at a time): Build sizes them
+    // for the largest.
     conv_buffer_bytes_ = std::max(conv_buffer_bytes_, state->pc.BufferBytes());
-    if (state->pc.winograd) {
-      winograd_bytes_ = std::max(winograd_bytes_, state->pc.WinogradBytes());
-    }
+    transformed_bytes_ = std::max(transformed_bytes_, state->pc.TransformedBytes());
     state->kernel = ConvKernelFor(isa_);
     const Strides xs = StridesOf(x);
     layout_[y] = Layout::kNhwc;
@@ -206,7 +205,7 @@ class CpuCompiledModel : public engine::CompiledModel {
         // Small weights: each thread transforms its pixel groups and runs
         // every block on them while they are in cache.
         transform += absl::ToDoubleSeconds(absl::Now() - t0);
-        uint8_t* v = winograd_buffer_.bytes();
+        uint8_t* v = transformed_buffer_.bytes();
         pool_->ParallelForDynamic(
             pc.pixel_groups,
             [&](int64_t b, int64_t e) {
@@ -216,11 +215,18 @@ class CpuCompiledModel : public engine::CompiledModel {
         return;
       }
       if (pc.winograd) {
-        uint8_t* v = winograd_buffer_.bytes();
+        uint8_t* v = transformed_buffer_.bytes();
         pool_->ParallelForDynamic(
             pc.Tiles(),
             [&](int64_t b, int64_t e) { ConvWinogradInputAvx2(pc, buf, v, b, e); },
             std::max<int64_t>(1, 4096 / pc.cbuf));
+        operand = v;
+      } else if (pc.row_pairs) {
+        uint8_t* v = transformed_buffer_.bytes();
+        pool_->ParallelForDynamic(
+            pc.out_pairs,
+            [&](int64_t b, int64_t e) { ConvRowPairsInputAvx2(pc, buf, v, b, e); },
+            std::max<int64_t>(1, 8192 / pc.v_row));
         operand = v;
       }
       transform += absl::ToDoubleSeconds(absl::Now() - t0);
@@ -417,8 +423,8 @@ class CpuCompiledModel : public engine::CompiledModel {
   std::vector<Step> steps_;
   int convs_ = 0;
   // Shared by every conv step (see AddConv).
-  int64_t conv_buffer_bytes_ = 0, winograd_bytes_ = 0;
-  Tensor conv_buffer_, winograd_buffer_;
+  int64_t conv_buffer_bytes_ = 0, transformed_bytes_ = 0;
+  Tensor conv_buffer_, transformed_buffer_;
 };
 
 class CpuBackend : public engine::Backend {

@@ -98,6 +98,35 @@ void PackWinogradWeights(const engine::ConvParams& p, PackedConv& pc) {
   }
 }
 
+// Row pairs (conv.h): U for transformed row i, from the kernel rows r_kh
+// (each over k = kw * cin + c), in kRowPairOrder's tap order:
+// [ocb][10][kred/2][16][2].
+void PackRowPairWeights(const engine::ConvParams& p, PackedConv& pc) {
+  // U_i = sum_kh kCoef[i][kh] * r_kh.
+  static constexpr int kCoef[kRowPairPoints][7] = {
+      {0, 2, 0, 0, 0, 0, 0},  {0, 1, 0, 1, 0, 1, 0}, {0, 1, 0, -1, 0, 1, 0},
+      {0, 0, 0, 0, 0, 2, 0},  {2, 0, 0, 0, 0, 0, 0}, {1, 0, 1, 0, 1, 0, 0},
+      {1, 0, -1, 0, 1, 0, 0}, {0, 0, 0, 0, 2, 0, 0}, {0, 0, 0, 0, 0, 0, 2},
+      {0, 0, 0, 0, 0, 0, 2}};
+  for (int oc = 0; oc < pc.cout; ++oc) {
+    const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
+    for (int t = 0; t < kRowPairPoints; ++t) {
+      const int i = kRowPairOrder[t];
+      for (int k = 0; k < pc.kw * pc.cin; ++k) {
+        const int kj = k / pc.cin, ci = k % pc.cin;
+        int u = 0;
+        for (int ki = 0; ki < 7; ++ki) {
+          u += kCoef[i][ki] *
+               p.weights[((size_t(oc) * pc.cin + ci) * pc.kh + ki) * pc.kw + kj];
+        }
+        const int64_t blk = int64_t{b} * kRowPairPoints + t;
+        pc.w16[((blk * (pc.kred / 2) + k / 2) * kConvOcBlock + o) * 2 + k % 2] =
+            static_cast<int16_t>(u);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
@@ -142,11 +171,24 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
                 p.kernel_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
                 p.dilation_h == 1 && p.dilation_w == 1 && p.in_channels >= 8 &&
                 p.in_channels <= kWinogradMaxChannels;
+  pc.row_pairs = allow_winograd && wide && pc.window && p.kernel_h == 7 &&
+                 p.stride_h == 2 && p.dilation_h == 1 &&
+                 p.in_channels <= kRowPairMaxChannels;
   if (pc.winograd) {
     pc.tiles_h = (out_h + 1) / 2;
     pc.tiles_w = (out_w + 1) / 2;
     pc.taps = 16;
     pc.unit_items = pc.Tiles();
+  } else if (pc.row_pairs) {
+    pc.out_pairs = (out_h + 1) / 2;
+    pc.taps = kRowPairPoints;
+    pc.unit_items = pc.out_pairs * out_w;
+    // The last pair reads padded rows up to 4 (out_pairs - 1) + 8: rows past
+    // the padding are packed as padding too (only a dropped odd row uses
+    // them).
+    pc.hp = std::max(pc.hp, 4 * (pc.out_pairs - 1) + 9);
+    // Zeroed slack past each row covers the window's over-read (<= 1).
+    pc.v_row = (pc.wp * pc.cbuf + 8 + 15) / 16 * 16;
   } else {
     pc.unit_items = out_h * out_w;
   }
@@ -158,7 +200,9 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
 
   pc.tap_off.assign(pc.taps, 0);
   for (int t = 0; t < pc.taps && !pc.winograd; ++t) {
-    if (pc.window) {
+    if (pc.row_pairs) {
+      pc.tap_off[t] = kRowPairOrder[t] * pc.v_row;
+    } else if (pc.window) {
       pc.tap_off[t] = int64_t{t} * pc.dh * pc.wp * pc.cbuf;
     } else {
       const int ki = t / pc.kw, kj = t % pc.kw;
@@ -178,10 +222,11 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   pc.rshift.assign(padded_out, 0);
   pc.lshift.assign(padded_out, 0);
   if (pc.winograd) PackWinogradWeights(p, pc);
+  if (pc.row_pairs) PackRowPairWeights(p, pc);
   for (int oc = 0; oc < pc.cout; ++oc) {
     const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
     int64_t wsum = 0;
-    if (pc.winograd) {
+    if (pc.winograd || pc.row_pairs) {
       pc.bias[oc] = p.bias[oc];
       pc.rshift[oc] = std::max(p.shift[oc], 0);
       pc.lshift[oc] = std::max(-p.shift[oc], 0);

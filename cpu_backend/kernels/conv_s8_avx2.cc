@@ -161,6 +161,96 @@ inline __attribute__((always_inline)) void WinogradTileAvx2(
   }
 }
 
+// Row pairs (conv.h): NW pixel pairs x 16 channels. in[p] is pair p's
+// window start in transformed row 0 of its output-row pair; out_px[p] its
+// output pixel in row 2q (the pixel below it is out_w further on) and
+// lower[p] whether row 2q + 1 exists.
+template <int NW>
+inline __attribute__((always_inline)) void RowPairTileAvx2(
+    const BlockArgs& a, const PackedConv& pc, const int16_t* const* in,
+    const int64_t* out_px, const bool* lower, int8_t* y) {
+  alignas(32) int32_t m[kRowPairGroups][NW][kConvOcBlock];
+  BlockArgs g = a;
+  int first = 0;
+  for (int grp = 0; grp < kRowPairGroups; ++grp) {
+    g.tap_off = a.tap_off + first;
+    g.taps = kRowPairGroupEnd[grp] - first;
+    __m256i acc0[NW], acc1[NW];
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) {
+      acc0[p] = _mm256_setzero_si256();
+      acc1[p] = _mm256_setzero_si256();
+    }
+    AccumulateAvx2<NW>(g, in, a.w + int64_t{first} * a.kred * kConvOcBlock, acc0, acc1);
+#pragma GCC unroll 16
+    for (int p = 0; p < NW; ++p) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(m[grp][p]), acc0[p]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(m[grp][p] + 8), acc1[p]);
+    }
+    first = kRowPairGroupEnd[grp];
+  }
+  for (int p = 0; p < NW; ++p) {
+    __m256i out[2][2];  // [row][half]
+    for (int h = 0; h < 2; ++h) {
+      auto ld = [&](int grp) {
+        return _mm256_load_si256(reinterpret_cast<const __m256i*>(m[grp][p] + 8 * h));
+      };
+      const __m256i m0 = ld(0), m1 = ld(1), m2 = ld(2), m3 = ld(3), m4 = ld(4);
+      // 2 y(2q) = G0 + G1 + G2, 2 y(2q+1) = G1 - G2 - G3 + G4: exact >> 1,
+      // then the bias wraps like the direct accumulator.
+      const __m256i y0 = _mm256_add_epi32(_mm256_add_epi32(m0, m1), m2);
+      const __m256i y1 = _mm256_add_epi32(
+          _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), m3), m4);
+      const __m256i bias = h == 0 ? a.bias0 : a.bias1;
+      out[0][h] = _mm256_add_epi32(_mm256_srai_epi32(y0, 1), bias);
+      out[1][h] = _mm256_add_epi32(_mm256_srai_epi32(y1, 1), bias);
+    }
+    StoreAvx2(a, out[0][0], out[0][1], y + out_px[p] * a.out_stride);
+    if (lower[p]) {
+      StoreAvx2(a, out[1][0], out[1][1], y + (out_px[p] + pc.out_w) * a.out_stride);
+    }
+  }
+}
+
+// Runs pixel pairs [pix_begin, pix_end) of block `a` (row pairs).
+void RowPairsRangeAvx2(const BlockArgs& a, const PackedConv& pc,
+                       const int16_t* v, int64_t pix_begin, int64_t pix_end,
+                       int8_t* ob) {
+  const int64_t pair_stride = int64_t{kRowPairPoints} * pc.v_row;
+  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
+  int64_t q = pix_begin / pc.out_w, ow = pix_begin % pc.out_w;
+  const int16_t* ptr[kMr];
+  int64_t out_px[kMr];
+  bool lower[kMr];
+  // The next n pixel pairs, wrapping at row ends.
+  auto next = [&](int n) {
+    for (int p = 0; p < n; ++p) {
+      ptr[p] = v + q * pair_stride + ow * pix_stride;
+      out_px[p] = 2 * q * pc.out_w + ow;
+      lower[p] = 2 * q + 1 < pc.out_h;
+      if (++ow == pc.out_w) {
+        ow = 0;
+        ++q;
+      }
+    }
+  };
+  int64_t pix = pix_begin;
+  for (; pix + kMr <= pix_end; pix += kMr) {
+    next(kMr);
+    RowPairTileAvx2<kMr>(a, pc, ptr, out_px, lower, ob);
+  }
+  const int rest = static_cast<int>(pix_end - pix);
+  next(rest);
+  switch (rest) {
+    case 1: RowPairTileAvx2<1>(a, pc, ptr, out_px, lower, ob); break;
+    case 2: RowPairTileAvx2<2>(a, pc, ptr, out_px, lower, ob); break;
+    case 3: RowPairTileAvx2<3>(a, pc, ptr, out_px, lower, ob); break;
+    case 4: RowPairTileAvx2<4>(a, pc, ptr, out_px, lower, ob); break;
+    case 5: RowPairTileAvx2<5>(a, pc, ptr, out_px, lower, ob); break;
+    default: break;
+  }
+}
+
 // 16 int16 lanes, or one: the operations of the Winograd input transform.
 struct Lanes16 {
   using T = __m256i;
@@ -238,6 +328,10 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
     a.w = pc.w16.data() + cu.block * wblock;
     a.nc = std::min(kConvOcBlock, pc.cout - c0);
     int8_t* ob = y + c0;
+    if (pc.row_pairs) {
+      RowPairsRangeAvx2(a, pc, in, cu.pix_begin, cu.pix_end, ob);
+      continue;
+    }
     if (pc.winograd) {
       int64_t t = cu.pix_begin;
       for (; t + kMr <= cu.pix_end; t += kMr) WinogradTileAvx2<kMr>(a, pc, in, t, ob);
@@ -279,6 +373,40 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
       case 4: TileAvx2<4>(a, ptr, rout); break;
       case 5: TileAvx2<5>(a, ptr, rout); break;
       default: break;
+    }
+  }
+}
+
+void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
+                           uint8_t* v, int64_t pair_begin, int64_t pair_end) {
+  const int16_t* in = reinterpret_cast<const int16_t*>(buf);
+  int16_t* out = reinterpret_cast<int16_t*>(v);
+  const int64_t row = pc.wp * pc.cbuf;  // elements of a padded row
+  // Transformed row i = R(a) + sign * R(b) over padded rows R(j) = 4q + j
+  // (b < 0: R(a) alone); see conv.h.
+  static constexpr int kA[kRowPairPoints] = {1, 3, 5, 3, 0, 2, 4, 2, 6, 8};
+  static constexpr int kB[kRowPairPoints] = {5, 5, 3, 7, 4, 4, 2, 6, -1, -1};
+  static constexpr int kSign[kRowPairPoints] = {-1, 1, -1, -1, -1, 1, -1, -1, 0, 0};
+  for (int64_t q = pair_begin; q < pair_end; ++q) {
+    const int16_t* r0 = in + 4 * q * row;
+    for (int i = 0; i < kRowPairPoints; ++i) {
+      int16_t* o = out + (q * kRowPairPoints + i) * pc.v_row;
+      const int16_t* a = r0 + kA[i] * row;
+      const int16_t* b = kB[i] >= 0 ? r0 + kB[i] * row : nullptr;
+      int64_t e = 0;
+      for (; e + 16 <= row; e += 16) {
+        __m256i x = Lanes16::Load(a + e);
+        if (b != nullptr) {
+          const __m256i z = Lanes16::Load(b + e);
+          x = kSign[i] > 0 ? Lanes16::Add(x, z) : Lanes16::Sub(x, z);
+        }
+        Lanes16::Store(o + e, x);
+      }
+      for (; e < row; ++e) {
+        const int z = b == nullptr ? 0 : kSign[i] * b[e];
+        o[e] = static_cast<int16_t>(a[e] + z);
+      }
+      std::fill(o + row, o + pc.v_row, int16_t{0});
     }
   }
 }

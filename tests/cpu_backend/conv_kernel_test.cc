@@ -153,6 +153,7 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
       PackedConv pc, PackConv(p, shape.h, shape.w, oh, ow, isa, path.winograd));
   if (!path.winograd) {
     EXPECT_FALSE(pc.winograd);
+    EXPECT_FALSE(pc.row_pairs);
   }
   const ConvKernelFn kernel = ConvKernelFor(isa);
   for (const Layout layout : {Layout::kNchw, Layout::kNhwc}) {
@@ -171,9 +172,16 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
       Tensor v;
       if (pc.winograd) {
         VTASERVE_ASSERT_OK_AND_ASSIGN(
-            v, Tensor::Create(DataType::kUInt8, {pc.WinogradBytes()}));
+            v, Tensor::Create(DataType::kUInt8, {pc.TransformedBytes()}));
         pool.ParallelFor(pc.Tiles(), [&](int64_t b, int64_t e) {
           ConvWinogradInputAvx2(pc, buf.bytes(), v.bytes(), b, e);
+        });
+        operand = v.bytes();
+      } else if (pc.row_pairs) {
+        VTASERVE_ASSERT_OK_AND_ASSIGN(
+            v, Tensor::Create(DataType::kUInt8, {pc.TransformedBytes()}));
+        pool.ParallelFor(pc.out_pairs, [&](int64_t b, int64_t e) {
+          ConvRowPairsInputAvx2(pc, buf.bytes(), v.bytes(), b, e);
         });
         operand = v.bytes();
       }
@@ -286,6 +294,102 @@ TEST(PackConvTest, WinogradOnlyForThreeByThreeStrideOneOnAvx2) {
   EXPECT_FALSE(s2.winograd);
 }
 
+TEST(PackConvTest, RowPairsOnlyForSevenRowStrideTwoWindowStemsOnAvx2) {
+  ConvShape s;
+  s.cin = 3;
+  s.cout = 64;
+  s.h = s.w = 224;
+  s.kh = s.kw = 7;
+  s.sh = s.sw = 2;
+  s.pt = s.pl = s.pb = s.pr = 3;
+  std::mt19937 rng(4);
+  auto pack = [&](const ConvShape& shape, CpuIsa isa, bool allow = true) {
+    return PackConv(testing::RandomConvParams(shape, rng), shape.h, shape.w,
+                    shape.out_h(), shape.out_w(), isa, allow);
+  };
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv stem, pack(s, CpuIsa::kAvx2));
+  EXPECT_TRUE(stem.row_pairs);
+  EXPECT_EQ(stem.out_pairs, 56);
+  EXPECT_EQ(stem.taps, kRowPairPoints);
+  EXPECT_EQ(stem.kred, 22);
+  EXPECT_EQ(stem.unit_items, 56 * 112);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv off, pack(s, CpuIsa::kAvx2, false));
+  EXPECT_FALSE(off.row_pairs);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv scalar, pack(s, CpuIsa::kScalar));
+  EXPECT_FALSE(scalar.row_pairs);
+  ConvShape t = s;
+  t.sh = 1;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv s1, pack(t, CpuIsa::kAvx2));
+  EXPECT_FALSE(s1.row_pairs);
+  t = s;
+  t.kh = 5;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv k5, pack(t, CpuIsa::kAvx2));
+  EXPECT_FALSE(k5.row_pairs);
+  t = s;
+  t.cin = 17;  // still the window scheme (119 -> 120 < 7 x 18), too many channels
+  VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv c17, pack(t, CpuIsa::kAvx2));
+  EXPECT_TRUE(c17.window);
+  EXPECT_FALSE(c17.row_pairs);
+}
+
+// Row pairs at the extremes: 15 channels (the most it takes: on AVX2 only
+// odd channel counts make the window scheme), every weight
+// -128 or 127, and rows of -128 and 127 alternating so that the transformed
+// rows reach |V| = 255; odd output heights (a dropped last row) and widths.
+TEST(ConvRowPairsTest, ExactAtExtremeValues) {
+  if (!CpuSupports(CpuIsa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2";
+  for (const int h : {19, 20}) {
+    SCOPED_TRACE(absl::StrCat("H ", h));
+    ConvShape s;
+    s.cin = 15;
+    s.cout = 18;
+    s.h = h;
+    s.w = 13;
+    s.kh = s.kw = 7;
+    s.sh = s.sw = 2;
+    s.pt = 3;
+    s.pl = 2;
+    s.pb = 4;
+    s.pr = 3;
+    s.in_zp = -128;
+    std::mt19937 rng(8);
+    engine::ConvParams p = testing::RandomConvParams(s, rng);
+    for (size_t i = 0; i < p.weights.size(); ++i) {
+      // Channel 0: -128 on even kernel rows, 127 on odd ones; the rest of
+      // the channels all -128.
+      const int kh = static_cast<int>(i / s.kw % s.kh);
+      p.weights[i] = i < size_t(s.cin) * 49 && kh % 2 == 1 ? int8_t{127} : int8_t{-128};
+    }
+    for (int c = 0; c < s.cout; ++c) p.shift[c] = 21;
+    std::vector<int8_t> x(size_t(s.cin) * s.h * s.w);
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = (i / s.w) % 2 == 0 ? int8_t{-128} : int8_t{127};
+    }
+    const int oh = s.out_h(), ow = s.out_w();
+    std::vector<int8_t> want(size_t(s.cout) * oh * ow);
+    engine::ReferenceConv(p, x.data(), s.h, s.w, want.data(), oh, ow);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv pc,
+                                  PackConv(p, s.h, s.w, oh, ow, CpuIsa::kAvx2));
+    ASSERT_TRUE(pc.row_pairs);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        Tensor buf, Tensor::Create(DataType::kUInt8, {pc.BufferBytes()}));
+    ConvPackInput(pc, x.data(), MakeStrides(Layout::kNchw, s.cin, s.h, s.w),
+                  buf.bytes(), 0, pc.hp);
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        Tensor v, Tensor::Create(DataType::kUInt8, {pc.TransformedBytes()}));
+    ConvRowPairsInputAvx2(pc, buf.bytes(), v.bytes(), 0, pc.out_pairs);
+    std::vector<int8_t> got(want.size() + kGuard, int8_t{0x55});
+    ConvKernelFor(CpuIsa::kAvx2)(pc, v.bytes(), got.data(), 0, pc.Units());
+    for (int i = 0; i < kGuard; ++i) ASSERT_EQ(got[want.size() + i], 0x55) << i;
+    for (int c = 0; c < s.cout; ++c) {
+      for (int i = 0; i < oh * ow; ++i) {
+        ASSERT_EQ(got[size_t(i) * s.cout + c], want[size_t(c) * oh * ow + i])
+            << "channel " << c << " pixel " << i;
+      }
+    }
+  }
+}
+
 // The integer Winograd path is exact while 9 * C_in * 2^14 < 2^29: at the
 // largest C_in it takes, with every product at its maximum (-128 * -128),
 // and just past it (even, so not the window scheme), where it must fall
@@ -324,7 +428,7 @@ TEST(ConvWinogradTest, ExactAtTheChannelBound) {
     Tensor v;
     if (pc.winograd) {
       VTASERVE_ASSERT_OK_AND_ASSIGN(
-          v, Tensor::Create(DataType::kUInt8, {pc.WinogradBytes()}));
+          v, Tensor::Create(DataType::kUInt8, {pc.TransformedBytes()}));
       ConvWinogradInputAvx2(pc, buf.bytes(), v.bytes(), 0, pc.Tiles());
       operand = v.bytes();
     }
