@@ -181,6 +181,14 @@ void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
 void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
                            uint8_t* v, int64_t pair_begin, int64_t pair_end);
 
+// Row pairs only: for output-row pairs [pair_begin, pair_end), transforms
+// the pair's rows into `v` and at once runs every output-channel block on
+// them, so they are read from cache (the fused form of
+// ConvRowPairsInputAvx2 + the kernel).
+void ConvRowPairsGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
+                            uint8_t* v, int8_t* y, int64_t pair_begin,
+                            int64_t pair_end);
+
 // Winograd only (pc.winograd): transforms tiles [tile_begin, tile_end) of
 // pc.Tiles() from the padded buffer `buf` into `v` (pc.TransformedBytes()).
 void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,

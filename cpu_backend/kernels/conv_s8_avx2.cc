@@ -295,11 +295,8 @@ inline __attribute__((always_inline)) void WinogradInputTile(
   }
 }
 
-}  // namespace
-
-void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
-                     int64_t unit_begin, int64_t unit_end) {
-  const int16_t* in = reinterpret_cast<const int16_t*>(buf);
+// The parts of BlockArgs every block of pc shares.
+BlockArgs LayerArgs(const PackedConv& pc) {
   BlockArgs a;
   // Winograd: each transformed tap is one reduction over the channels.
   static constexpr int64_t kNoOffset = 0;
@@ -310,24 +307,37 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
   a.hi = _mm256_set1_epi32(pc.hi);
   a.zp = _mm256_set1_epi32(pc.out_zp);
   a.out_stride = pc.cout;
-  const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
+  return a;
+}
+
+// Points `a` at output-channel block `block` of pc.
+void SetBlock(const PackedConv& pc, int block, BlockArgs& a) {
+  const int c0 = block * kConvOcBlock;
+  auto ld = [&](const std::vector<int32_t>& v, int off) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));
+  };
+  a.bias0 = ld(pc.bias, 0);
+  a.bias1 = ld(pc.bias, 8);
+  a.rs0 = ld(pc.rshift, 0);
+  a.rs1 = ld(pc.rshift, 8);
+  a.ls0 = ld(pc.lshift, 0);
+  a.ls1 = ld(pc.lshift, 8);
+  a.w = pc.w16.data() + int64_t{block} * pc.taps * pc.kred * kConvOcBlock;
+  a.nc = std::min(kConvOcBlock, pc.cout - c0);
+}
+
+}  // namespace
+
+void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+                     int64_t unit_begin, int64_t unit_end) {
+  const int16_t* in = reinterpret_cast<const int16_t*>(buf);
+  BlockArgs a = LayerArgs(pc);
   const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
   const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const ConvUnit cu = DecodeConvUnit(pc, u);
-    const int c0 = cu.block * kConvOcBlock;
-    auto ld = [&](const std::vector<int32_t>& v, int off) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));
-    };
-    a.bias0 = ld(pc.bias, 0);
-    a.bias1 = ld(pc.bias, 8);
-    a.rs0 = ld(pc.rshift, 0);
-    a.rs1 = ld(pc.rshift, 8);
-    a.ls0 = ld(pc.lshift, 0);
-    a.ls1 = ld(pc.lshift, 8);
-    a.w = pc.w16.data() + cu.block * wblock;
-    a.nc = std::min(kConvOcBlock, pc.cout - c0);
-    int8_t* ob = y + c0;
+    SetBlock(pc, cu.block, a);
+    int8_t* ob = y + cu.block * kConvOcBlock;
     if (pc.row_pairs) {
       RowPairsRangeAvx2(a, pc, in, cu.pix_begin, cu.pix_end, ob);
       continue;
@@ -407,6 +417,21 @@ void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
         o[e] = static_cast<int16_t>(a[e] + z);
       }
       std::fill(o + row, o + pc.v_row, int16_t{0});
+    }
+  }
+}
+
+void ConvRowPairsGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
+                            uint8_t* v, int8_t* y, int64_t pair_begin,
+                            int64_t pair_end) {
+  const int16_t* vin = reinterpret_cast<const int16_t*>(v);
+  BlockArgs a = LayerArgs(pc);
+  for (int64_t q = pair_begin; q < pair_end; ++q) {
+    ConvRowPairsInputAvx2(pc, buf, v, q, q + 1);
+    for (int b = 0; b < pc.ocb; ++b) {
+      SetBlock(pc, b, a);
+      RowPairsRangeAvx2(a, pc, vin, q * pc.out_w, (q + 1) * pc.out_w,
+                        y + b * kConvOcBlock);
     }
   }
 }

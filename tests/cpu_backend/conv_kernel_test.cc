@@ -213,6 +213,18 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
         });
         ASSERT_EQ(fused, out) << "ConvWinogradGroupsAvx2";
       }
+      if (pc.row_pairs) {
+        // The fused form (transform per output-row pair, then every block).
+        std::vector<uint8_t> fused(out.size(), kGuardByte);
+        pool.ParallelForDynamic(
+            pc.out_pairs,
+            [&](int64_t b, int64_t e) {
+              ConvRowPairsGroupsAvx2(pc, buf.bytes(), v.bytes(),
+                                     reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
+            },
+            1);
+        ASSERT_EQ(fused, out) << "ConvRowPairsGroupsAvx2";
+      }
       for (int i = 0; i < kGuard; ++i) {
         ASSERT_EQ(out[i], kGuardByte) << "guard byte before the output, " << i;
         ASSERT_EQ(out[kGuard + want.size() + i], kGuardByte)
