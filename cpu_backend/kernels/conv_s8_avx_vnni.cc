@@ -2,6 +2,11 @@
 // AVX-VNNI vpdpbusd (u8 activations x s8 weights, 4-deep dot products into
 // int32 without saturation). Compiled for AVX-VNNI by target pragma only and
 // called only after CPUID agrees.
+// tests/cpu_backend/avx_vnni_emulated_test.cc compiles this file a second
+// time with VTASERVE_AVX_VNNI_EMULATED defined: the kernel is then named
+// ConvS8AvxVnniEmulated_6x16, built for AVX2 alone, and vpdpbusd is the
+// test's exact AVX2 emulation (VTASERVE_AVX_VNNI_DPBUSD), so the tile driver
+// is run on CPUs without AVX-VNNI.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -10,7 +15,14 @@
 #include "cpu_backend/kernels/conv.h"
 
 #pragma GCC push_options
+#ifdef VTASERVE_AVX_VNNI_EMULATED
+#pragma GCC target("avx2,fma,bmi,bmi2")
+#define VTASERVE_AVX_VNNI_KERNEL ConvS8AvxVnniEmulated_6x16
+#else
 #pragma GCC target("avx2,fma,bmi,bmi2,avxvnni")
+#define VTASERVE_AVX_VNNI_KERNEL ConvS8AvxVnni_6x16
+#define VTASERVE_AVX_VNNI_DPBUSD _mm256_dpbusd_avx_epi32
+#endif
 
 namespace vtaserve::cpu {
 namespace {
@@ -60,8 +72,8 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
         int32_t quad;
         std::memcpy(&quad, ip[p] + k, sizeof(quad));
         const __m256i x = _mm256_set1_epi32(quad);
-        acc0[p] = _mm256_dpbusd_avx_epi32(acc0[p], x, w0);
-        acc1[p] = _mm256_dpbusd_avx_epi32(acc1[p], x, w1);
+        acc0[p] = VTASERVE_AVX_VNNI_DPBUSD(acc0[p], x, w0);
+        acc1[p] = VTASERVE_AVX_VNNI_DPBUSD(acc1[p], x, w1);
       }
     }
   }
@@ -86,8 +98,8 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
 
 }  // namespace
 
-void ConvS8AvxVnni_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
-                     int64_t unit_begin, int64_t unit_end) {
+void VTASERVE_AVX_VNNI_KERNEL(const PackedConv& pc, const uint8_t* buf,
+                              int8_t* y, int64_t unit_begin, int64_t unit_end) {
   BlockArgs a;
   a.tap_off = pc.tap_off.data();
   a.taps = pc.taps;
@@ -148,4 +160,5 @@ void ConvS8AvxVnni_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
 
 }  // namespace vtaserve::cpu
 
+#undef VTASERVE_AVX_VNNI_KERNEL
 #pragma GCC pop_options

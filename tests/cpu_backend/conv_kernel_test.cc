@@ -13,6 +13,7 @@
 #include "cpu_backend/parallel.h"
 #include "engine/reference_ops.h"
 #include "gtest/gtest.h"
+#include "tests/cpu_backend/avx_vnni_emulated.h"
 #include "tests/cpu_backend/test_graphs.h"
 #include "tests/testing/status_matchers.h"
 
@@ -114,10 +115,13 @@ std::string ShapeName(const ConvShape& c) {
                       "_zo", c.out_zp + 128, c.relu ? "_relu" : "");
 }
 
-// An ISA path, and for AVX2 whether Winograd may be chosen (3x3 stride 1).
+// An ISA path, for AVX2 whether Winograd (and row pairs) may be chosen,
+// and whether the kernel is the AVX-VNNI one with emulated vpdpbusd
+// (avx_vnni_emulated.h; runs on AVX2).
 struct KernelPath {
   CpuIsa isa;
   bool winograd;
+  bool emulated = false;
 };
 using KernelParam = std::tuple<KernelPath, ConvShape>;
 
@@ -126,8 +130,9 @@ class ConvKernelTest : public ::testing::TestWithParam<KernelParam> {};
 TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
   const auto& [path, shape] = GetParam();
   const CpuIsa isa = path.isa;
-  if (!CpuSupports(isa)) {
-    GTEST_SKIP() << "this CPU lacks " << CpuIsaName(isa)
+  const CpuIsa needs = path.emulated ? CpuIsa::kAvx2 : isa;
+  if (!CpuSupports(needs)) {
+    GTEST_SKIP() << "this CPU lacks " << CpuIsaName(needs)
                  << "; that path is not exercised here";
   }
   std::mt19937 rng(1234 + shape.cin * 7 + shape.kh * 131 + shape.cout);
@@ -155,7 +160,8 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
     EXPECT_FALSE(pc.winograd);
     EXPECT_FALSE(pc.row_pairs);
   }
-  const ConvKernelFn kernel = ConvKernelFor(isa);
+  const ConvKernelFn kernel =
+      path.emulated ? &ConvS8AvxVnniEmulated_6x16 : ConvKernelFor(isa);
   for (const Layout layout : {Layout::kNchw, Layout::kNhwc}) {
     for (const int threads : {1, 2, 5}) {
       SCOPED_TRACE(absl::StrCat(layout == Layout::kNchw ? "nchw" : "nhwc",
@@ -253,12 +259,14 @@ INSTANTIATE_TEST_SUITE_P(
                                          KernelPath{CpuIsa::kAvx2, true},
                                          KernelPath{CpuIsa::kAvx2, false},
                                          KernelPath{CpuIsa::kAvxVnni, false},
+                                         KernelPath{CpuIsa::kAvxVnni, false, true},
                                          KernelPath{CpuIsa::kAvx512Vnni, false}),
                        ::testing::ValuesIn(SweepShapes())),
     [](const ::testing::TestParamInfo<KernelParam>& info) {
       const KernelPath path = std::get<0>(info.param);
       return absl::StrCat(CpuIsaName(path.isa),
                           path.isa == CpuIsa::kAvx2 && !path.winograd ? "_direct" : "",
+                          path.emulated ? "_emulated" : "",
                           "_", ShapeName(std::get<1>(info.param)));
     });
 
