@@ -270,7 +270,8 @@ INSTANTIATE_TEST_SUITE_P(
                           "_", ShapeName(std::get<1>(info.param)));
     });
 
-TEST(PackConvTest, WindowReductionForRgbStem) {
+// ResNet's stem: 3 -> 64 channels, 224 x 224, 7x7 stride 2, padding 3.
+ConvShape RgbStemShape() {
   ConvShape s;
   s.cin = 3;
   s.cout = 64;
@@ -278,6 +279,11 @@ TEST(PackConvTest, WindowReductionForRgbStem) {
   s.kh = s.kw = 7;
   s.sh = s.sw = 2;
   s.pt = s.pl = s.pb = s.pr = 3;
+  return s;
+}
+
+TEST(PackConvTest, WindowReductionForRgbStem) {
+  const ConvShape s = RgbStemShape();
   std::mt19937 rng(1);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       PackedConv pc, PackConv(testing::RandomConvParams(s, rng), 224, 224,
@@ -315,13 +321,7 @@ TEST(PackConvTest, WinogradOnlyForThreeByThreeStrideOneOnAvx2) {
 }
 
 TEST(PackConvTest, RowPairsOnlyForSevenRowStrideTwoWindowStemsOnAvx2) {
-  ConvShape s;
-  s.cin = 3;
-  s.cout = 64;
-  s.h = s.w = 224;
-  s.kh = s.kw = 7;
-  s.sh = s.sw = 2;
-  s.pt = s.pl = s.pb = s.pr = 3;
+  const ConvShape s = RgbStemShape();
   std::mt19937 rng(4);
   auto pack = [&](const ConvShape& shape, CpuIsa isa, bool allow = true) {
     return PackConv(testing::RandomConvParams(shape, rng), shape.h, shape.w,
