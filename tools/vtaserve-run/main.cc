@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -28,6 +29,8 @@
 #include "engine/executor.h"
 #include "engine/npy.h"
 #include "engine/onnx/onnx_importer.h"
+#include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel_runner.h"
 #include "engine/reference_backend.h"
 #include "vta_backend/vta_backend.h"
 
@@ -37,15 +40,29 @@ using vtaserve::DataType;
 using vtaserve::Tensor;
 namespace engine = vtaserve::engine;
 
-// Backends this build can run. Adding one is one line here.
+// Backends this build can run. Adding one is one line here. As in the
+// server, the VTA backend's host-side work (first-conv transforms, split
+// simulator GEMMs) runs on a oneTBB arena of the CPU pool's size.
 struct DeviceFactory {
   const char* name;
-  std::function<std::unique_ptr<engine::Backend>()> create;
+  std::function<absl::StatusOr<std::unique_ptr<engine::Backend>>()> create;
 };
 const std::vector<DeviceFactory>& Devices() {
   static const auto* devices = new std::vector<DeviceFactory>{
-      {"reference", [] { return engine::CreateReferenceBackend(); }},
-      {"vta", [] { return vtaserve::vta::CreateVtaBackend({}).value(); }},
+      {"reference",
+       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         return engine::CreateReferenceBackend();
+       }},
+      {"cpu",
+       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         return vtaserve::cpu::CreateCpuBackend({});
+       }},
+      {"vta",
+       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         vtaserve::vta::VtaOptions options;
+         options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(0);
+         return vtaserve::vta::CreateVtaBackend(options);
+       }},
   };
   return *devices;
 }
@@ -210,7 +227,9 @@ int Main(int argc, char** argv) {
   engine::BackendRegistry registry;
   std::vector<std::string> available;
   for (const DeviceFactory& d : Devices()) {
-    if (absl::Status s = registry.Register(d.create()); !s.ok()) {
+    absl::StatusOr<std::unique_ptr<engine::Backend>> backend = d.create();
+    if (!backend.ok()) return Fail(backend.status(), "creating backends");
+    if (absl::Status s = registry.Register(*std::move(backend)); !s.ok()) {
       return Fail(s, "registering backends");
     }
     available.push_back(d.name);
