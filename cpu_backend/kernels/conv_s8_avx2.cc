@@ -12,28 +12,16 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi,bmi2")
+// Compiled for the target above (see the header).
+#include "cpu_backend/kernels/conv_block_avx.h"
 
 namespace vtaserve::cpu {
 namespace {
 
 constexpr int kMr = 6;
 
-inline __m256i RequantAvx2(__m256i acc, __m256i rs, __m256i ls, __m256i lo,
-                           __m256i hi, __m256i zp) {
-  __m256i v = _mm256_sllv_epi32(_mm256_srav_epi32(acc, rs), ls);
-  v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
-  return _mm256_add_epi32(v, zp);
-}
-
-struct BlockArgs {
-  const int64_t* tap_off;
-  int taps;
-  int kred;
-  const int16_t* w;     // this block's weights
-  __m256i bias0, bias1, rs0, rs1, ls0, ls1, lo, hi, zp;
-  int64_t out_stride;   // bytes between neighbouring output pixels
-  int nc;               // valid channels of the block
-};
+using BlockArgs = conv_avx::BlockArgs<int16_t>;
+using conv_avx::Store16;
 
 // acc += the reduction of NW pixels (each with its own window start in
 // `in`, so a tile may span output rows) x 16 channels over a.taps taps of
@@ -62,25 +50,6 @@ inline __attribute__((always_inline)) void AccumulateAvx2(
   }
 }
 
-// Requantizes 16 channels (acc0: 0-7, acc1: 8-15) and stores a.nc of them.
-inline __attribute__((always_inline)) void StoreAvx2(const BlockArgs& a,
-                                                      __m256i acc0,
-                                                      __m256i acc1, int8_t* o) {
-  const __m256i r0 = RequantAvx2(acc0, a.rs0, a.ls0, a.lo, a.hi, a.zp);
-  const __m256i r1 = RequantAvx2(acc1, a.rs1, a.ls1, a.lo, a.hi, a.zp);
-  // Values are already in [-128, 127]: the saturating packs are exact.
-  const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
-  const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
-                                     _mm256_extracti128_si256(p16, 1));
-  if (a.nc == kConvOcBlock) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), p8);
-  } else {
-    alignas(16) int8_t tmp[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), p8);
-    std::memcpy(o, tmp, a.nc);
-  }
-}
-
 // NW pixels x 16 channels of the direct scheme.
 template <int NW>
 inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
@@ -94,7 +63,7 @@ inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
   }
   AccumulateAvx2<NW>(a, in, a.w, acc0, acc1);
 #pragma GCC unroll 16
-  for (int p = 0; p < NW; ++p) StoreAvx2(a, acc0[p], acc1[p], out + p * a.out_stride);
+  for (int p = 0; p < NW; ++p) Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
 }
 
 // Winograd: NW tiles from t0 x 16 channels. Each of the 16 transformed
@@ -154,7 +123,7 @@ inline __attribute__((always_inline)) void WinogradTileAvx2(
       if (oh + r >= pc.out_h) break;
       for (int s = 0; s < 2; ++s) {
         if (ow + s >= pc.out_w) break;
-        StoreAvx2(a, out[r][s][0], out[r][s][1],
+        Store16(a, out[r][s][0], out[r][s][1],
                   y + ((oh + r) * pc.out_w + ow + s) * a.out_stride);
       }
     }
@@ -205,9 +174,9 @@ inline __attribute__((always_inline)) void RowPairTileAvx2(
       out[0][h] = _mm256_add_epi32(_mm256_srai_epi32(y0, 1), bias);
       out[1][h] = _mm256_add_epi32(_mm256_srai_epi32(y1, 1), bias);
     }
-    StoreAvx2(a, out[0][0], out[0][1], y + out_px[p] * a.out_stride);
+    Store16(a, out[0][0], out[0][1], y + out_px[p] * a.out_stride);
     if (lower[p]) {
-      StoreAvx2(a, out[1][0], out[1][1], y + (out_px[p] + pc.out_w) * a.out_stride);
+      Store16(a, out[1][0], out[1][1], y + (out_px[p] + pc.out_w) * a.out_stride);
     }
   }
 }
@@ -297,33 +266,19 @@ inline __attribute__((always_inline)) void WinogradInputTile(
 
 // The parts of BlockArgs every block of pc shares.
 BlockArgs LayerArgs(const PackedConv& pc) {
-  BlockArgs a;
-  // Winograd: each transformed tap is one reduction over the channels.
-  static constexpr int64_t kNoOffset = 0;
-  a.tap_off = pc.winograd ? &kNoOffset : pc.tap_off.data();
-  a.taps = pc.winograd ? 1 : pc.taps;
-  a.kred = pc.kred;
-  a.lo = _mm256_set1_epi32(pc.lo);
-  a.hi = _mm256_set1_epi32(pc.hi);
-  a.zp = _mm256_set1_epi32(pc.out_zp);
-  a.out_stride = pc.cout;
+  BlockArgs a = conv_avx::LayerArgs<int16_t>(pc);
+  if (pc.winograd) {
+    // Each transformed tap is one reduction over the channels.
+    static constexpr int64_t kNoOffset = 0;
+    a.tap_off = &kNoOffset;
+    a.taps = 1;
+  }
   return a;
 }
 
 // Points `a` at output-channel block `block` of pc.
 void SetBlock(const PackedConv& pc, int block, BlockArgs& a) {
-  const int c0 = block * kConvOcBlock;
-  auto ld = [&](const std::vector<int32_t>& v, int off) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));
-  };
-  a.bias0 = ld(pc.bias, 0);
-  a.bias1 = ld(pc.bias, 8);
-  a.rs0 = ld(pc.rshift, 0);
-  a.rs1 = ld(pc.rshift, 8);
-  a.ls0 = ld(pc.lshift, 0);
-  a.ls1 = ld(pc.lshift, 8);
-  a.w = pc.w16.data() + int64_t{block} * pc.taps * pc.kred * kConvOcBlock;
-  a.nc = std::min(kConvOcBlock, pc.cout - c0);
+  conv_avx::SetBlock(pc, block, pc.w16.data(), a);
 }
 
 }  // namespace

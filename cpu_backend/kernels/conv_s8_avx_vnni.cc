@@ -23,28 +23,15 @@
 #define VTASERVE_AVX_VNNI_KERNEL ConvS8AvxVnni_6x16
 #define VTASERVE_AVX_VNNI_DPBUSD _mm256_dpbusd_avx_epi32
 #endif
+// Compiled for the target above (see the header).
+#include "cpu_backend/kernels/conv_block_avx.h"
 
 namespace vtaserve::cpu {
 namespace {
 
 constexpr int kMr = 6;
 
-inline __m256i RequantAvxVnni(__m256i acc, __m256i rs, __m256i ls, __m256i lo,
-                           __m256i hi, __m256i zp) {
-  __m256i v = _mm256_sllv_epi32(_mm256_srav_epi32(acc, rs), ls);
-  v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
-  return _mm256_add_epi32(v, zp);
-}
-
-struct BlockArgs {
-  const int64_t* tap_off;
-  int taps;
-  int kred;
-  const int8_t* w;      // this block's weights
-  __m256i bias0, bias1, rs0, rs1, ls0, ls1, lo, hi, zp;
-  int64_t out_stride;   // bytes between neighbouring output pixels
-  int nc;               // valid channels of the block
-};
+using BlockArgs = conv_avx::BlockArgs<int8_t>;
 
 // NW pixels (each with its own window start in `in`, so a tile may span
 // output rows) x 16 channels.
@@ -78,54 +65,20 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
     }
   }
 #pragma GCC unroll 16
-  for (int p = 0; p < NW; ++p) {
-    const __m256i r0 = RequantAvxVnni(acc0[p], a.rs0, a.ls0, a.lo, a.hi, a.zp);
-    const __m256i r1 = RequantAvxVnni(acc1[p], a.rs1, a.ls1, a.lo, a.hi, a.zp);
-    // Values are already in [-128, 127]: the saturating packs are exact.
-    const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
-    const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
-                                       _mm256_extracti128_si256(p16, 1));
-    int8_t* o = out + p * a.out_stride;
-    if (a.nc == kConvOcBlock) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), p8);
-    } else {
-      alignas(16) int8_t tmp[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), p8);
-      std::memcpy(o, tmp, a.nc);
-    }
-  }
+  for (int p = 0; p < NW; ++p) conv_avx::Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
 }
 
 }  // namespace
 
 void VTASERVE_AVX_VNNI_KERNEL(const PackedConv& pc, const uint8_t* buf,
                               int8_t* y, int64_t unit_begin, int64_t unit_end) {
-  BlockArgs a;
-  a.tap_off = pc.tap_off.data();
-  a.taps = pc.taps;
-  a.kred = pc.kred;
-  a.lo = _mm256_set1_epi32(pc.lo);
-  a.hi = _mm256_set1_epi32(pc.hi);
-  a.zp = _mm256_set1_epi32(pc.out_zp);
-  a.out_stride = pc.cout;
-  const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
+  BlockArgs a = conv_avx::LayerArgs<int8_t>(pc);
   const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
   const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const ConvUnit cu = DecodeConvUnit(pc, u);
-    const int c0 = cu.block * kConvOcBlock;
-    auto ld = [&](const std::vector<int32_t>& v, int off) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c0 + off));
-    };
-    a.bias0 = ld(pc.bias, 0);
-    a.bias1 = ld(pc.bias, 8);
-    a.rs0 = ld(pc.rshift, 0);
-    a.rs1 = ld(pc.rshift, 8);
-    a.ls0 = ld(pc.lshift, 0);
-    a.ls1 = ld(pc.lshift, 8);
-    a.w = pc.w8.data() + cu.block * wblock;
-    a.nc = std::min(kConvOcBlock, pc.cout - c0);
-    int8_t* ob = y + c0;
+    conv_avx::SetBlock(pc, cu.block, pc.w8.data(), a);
+    int8_t* ob = y + cu.block * kConvOcBlock;
     int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
     const uint8_t* row = buf + oh * row_stride;
     const uint8_t* ptr[kMr];
