@@ -12,8 +12,9 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi,bmi2")
-// Compiled for the target above (see the header).
+// Compiled for the target above (see the headers).
 #include "cpu_backend/kernels/conv_block_avx.h"
+#include "cpu_backend/kernels/conv_tiles.h"
 
 namespace vtaserve::cpu {
 namespace {
@@ -191,8 +192,8 @@ void RowPairsRangeAvx2(const BlockArgs& a, const PackedConv& pc,
   const int16_t* ptr[kMr];
   int64_t out_px[kMr];
   bool lower[kMr];
-  // The next n pixel pairs, wrapping at row ends.
-  auto next = [&](int n) {
+  ForEachTile<kMr>(pix_begin, pix_end, [&](auto n, int64_t) __attribute__((always_inline)) {
+    // The next n pixel pairs, wrapping at row ends.
     for (int p = 0; p < n; ++p) {
       ptr[p] = v + q * pair_stride + ow * pix_stride;
       out_px[p] = 2 * q * pc.out_w + ow;
@@ -202,22 +203,8 @@ void RowPairsRangeAvx2(const BlockArgs& a, const PackedConv& pc,
         ++q;
       }
     }
-  };
-  int64_t pix = pix_begin;
-  for (; pix + kMr <= pix_end; pix += kMr) {
-    next(kMr);
-    RowPairTileAvx2<kMr>(a, pc, ptr, out_px, lower, ob);
-  }
-  const int rest = static_cast<int>(pix_end - pix);
-  next(rest);
-  switch (rest) {
-    case 1: RowPairTileAvx2<1>(a, pc, ptr, out_px, lower, ob); break;
-    case 2: RowPairTileAvx2<2>(a, pc, ptr, out_px, lower, ob); break;
-    case 3: RowPairTileAvx2<3>(a, pc, ptr, out_px, lower, ob); break;
-    case 4: RowPairTileAvx2<4>(a, pc, ptr, out_px, lower, ob); break;
-    case 5: RowPairTileAvx2<5>(a, pc, ptr, out_px, lower, ob); break;
-    default: break;
-  }
+    RowPairTileAvx2<decltype(n)::value>(a, pc, ptr, out_px, lower, ob);
+  });
 }
 
 // 16 int16 lanes, or one: the operations of the Winograd input transform.
@@ -287,8 +274,6 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
                      int64_t unit_begin, int64_t unit_end) {
   const int16_t* in = reinterpret_cast<const int16_t*>(buf);
   BlockArgs a = LayerArgs(pc);
-  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
-  const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const ConvUnit cu = DecodeConvUnit(pc, u);
     SetBlock(pc, cu.block, a);
@@ -298,47 +283,19 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
       continue;
     }
     if (pc.winograd) {
-      int64_t t = cu.pix_begin;
-      for (; t + kMr <= cu.pix_end; t += kMr) WinogradTileAvx2<kMr>(a, pc, in, t, ob);
-      switch (cu.pix_end - t) {
-        case 1: WinogradTileAvx2<1>(a, pc, in, t, ob); break;
-        case 2: WinogradTileAvx2<2>(a, pc, in, t, ob); break;
-        case 3: WinogradTileAvx2<3>(a, pc, in, t, ob); break;
-        case 4: WinogradTileAvx2<4>(a, pc, in, t, ob); break;
-        case 5: WinogradTileAvx2<5>(a, pc, in, t, ob); break;
-        default: break;
-      }
+      ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
+                       [&](auto n, int64_t t) __attribute__((always_inline)) {
+        WinogradTileAvx2<decltype(n)::value>(a, pc, in, t, ob);
+      });
       continue;
     }
-    int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
-    const int16_t* row = in + oh * row_stride;
-    const int16_t* ptr[kMr];
-    // Window starts of the next n pixels, wrapping at row ends.
-    auto next = [&](int n) {
-      for (int p = 0; p < n; ++p) {
-        ptr[p] = row + ow * pix_stride;
-        if (++ow == pc.out_w) {
-          ow = 0;
-          row += row_stride;
-        }
-      }
-    };
-    int64_t pix = cu.pix_begin;
-    for (; pix + kMr <= cu.pix_end; pix += kMr) {
-      next(kMr);
-      TileAvx2<kMr>(a, ptr, ob + pix * pc.cout);
-    }
-    const int rest = static_cast<int>(cu.pix_end - pix);
-    next(rest);
-    int8_t* rout = ob + pix * pc.cout;
-    switch (rest) {
-      case 1: TileAvx2<1>(a, ptr, rout); break;
-      case 2: TileAvx2<2>(a, ptr, rout); break;
-      case 3: TileAvx2<3>(a, ptr, rout); break;
-      case 4: TileAvx2<4>(a, ptr, rout); break;
-      case 5: TileAvx2<5>(a, ptr, rout); break;
-      default: break;
-    }
+    PixelWindows<int16_t, kMr> win(pc, in, cu.pix_begin);
+    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
+                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
+      const int16_t* ptr[kMr];
+      win.Next<decltype(n)::value>(ptr);
+      TileAvx2<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+    });
   }
 }
 

@@ -14,6 +14,8 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi,bmi2,avx512f,avx512bw,avx512vl,avx512vnni")
+// Compiled for the target above (see the header).
+#include "cpu_backend/kernels/conv_tiles.h"
 
 namespace vtaserve::cpu {
 namespace {
@@ -78,8 +80,6 @@ void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
   a.zp = _mm512_set1_epi32(pc.out_zp);
   a.out_stride = pc.cout;
   const int64_t wblock = int64_t{pc.taps} * pc.kred * kConvOcBlock;
-  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
-  const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const ConvUnit cu = DecodeConvUnit(pc, u);
     const int c0 = cu.block * kConvOcBlock;
@@ -90,41 +90,13 @@ void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
     const int nc = std::min(kConvOcBlock, pc.cout - c0);
     a.store_mask = static_cast<__mmask16>((1u << nc) - 1u);
     int8_t* ob = y + c0;
-    int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
-    const uint8_t* row = buf + oh * row_stride;
-    const uint8_t* ptr[kMr];
-    // Window starts of the next n pixels, wrapping at row ends.
-    auto next = [&](int n) {
-      for (int p = 0; p < n; ++p) {
-        ptr[p] = row + ow * pix_stride;
-        if (++ow == pc.out_w) {
-          ow = 0;
-          row += row_stride;
-        }
-      }
-    };
-    int64_t pix = cu.pix_begin;
-    for (; pix + kMr <= cu.pix_end; pix += kMr) {
-      next(kMr);
-      TileAvx512Vnni<kMr>(a, ptr, ob + pix * pc.cout);
-    }
-    const int rest = static_cast<int>(cu.pix_end - pix);
-    next(rest);
-    int8_t* rout = ob + pix * pc.cout;
-    switch (rest) {
-      case 1: TileAvx512Vnni<1>(a, ptr, rout); break;
-      case 2: TileAvx512Vnni<2>(a, ptr, rout); break;
-      case 3: TileAvx512Vnni<3>(a, ptr, rout); break;
-      case 4: TileAvx512Vnni<4>(a, ptr, rout); break;
-      case 5: TileAvx512Vnni<5>(a, ptr, rout); break;
-      case 6: TileAvx512Vnni<6>(a, ptr, rout); break;
-      case 7: TileAvx512Vnni<7>(a, ptr, rout); break;
-      case 8: TileAvx512Vnni<8>(a, ptr, rout); break;
-      case 9: TileAvx512Vnni<9>(a, ptr, rout); break;
-      case 10: TileAvx512Vnni<10>(a, ptr, rout); break;
-      case 11: TileAvx512Vnni<11>(a, ptr, rout); break;
-      default: break;
-    }
+    PixelWindows<uint8_t, kMr> win(pc, buf, cu.pix_begin);
+    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
+                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
+      const uint8_t* ptr[kMr];
+      win.Next<decltype(n)::value>(ptr);
+      TileAvx512Vnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+    });
   }
 }
 

@@ -23,8 +23,9 @@
 #define VTASERVE_AVX_VNNI_KERNEL ConvS8AvxVnni_6x16
 #define VTASERVE_AVX_VNNI_DPBUSD _mm256_dpbusd_avx_epi32
 #endif
-// Compiled for the target above (see the header).
+// Compiled for the target above (see the headers).
 #include "cpu_backend/kernels/conv_block_avx.h"
+#include "cpu_backend/kernels/conv_tiles.h"
 
 namespace vtaserve::cpu {
 namespace {
@@ -73,41 +74,17 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
 void VTASERVE_AVX_VNNI_KERNEL(const PackedConv& pc, const uint8_t* buf,
                               int8_t* y, int64_t unit_begin, int64_t unit_end) {
   BlockArgs a = conv_avx::LayerArgs<int8_t>(pc);
-  const int64_t pix_stride = int64_t{pc.sw} * pc.cbuf;
-  const int64_t row_stride = int64_t{pc.sh} * pc.wp * pc.cbuf;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const ConvUnit cu = DecodeConvUnit(pc, u);
     conv_avx::SetBlock(pc, cu.block, pc.w8.data(), a);
     int8_t* ob = y + cu.block * kConvOcBlock;
-    int64_t oh = cu.pix_begin / pc.out_w, ow = cu.pix_begin % pc.out_w;
-    const uint8_t* row = buf + oh * row_stride;
-    const uint8_t* ptr[kMr];
-    // Window starts of the next n pixels, wrapping at row ends.
-    auto next = [&](int n) {
-      for (int p = 0; p < n; ++p) {
-        ptr[p] = row + ow * pix_stride;
-        if (++ow == pc.out_w) {
-          ow = 0;
-          row += row_stride;
-        }
-      }
-    };
-    int64_t pix = cu.pix_begin;
-    for (; pix + kMr <= cu.pix_end; pix += kMr) {
-      next(kMr);
-      TileAvxVnni<kMr>(a, ptr, ob + pix * pc.cout);
-    }
-    const int rest = static_cast<int>(cu.pix_end - pix);
-    next(rest);
-    int8_t* rout = ob + pix * pc.cout;
-    switch (rest) {
-      case 1: TileAvxVnni<1>(a, ptr, rout); break;
-      case 2: TileAvxVnni<2>(a, ptr, rout); break;
-      case 3: TileAvxVnni<3>(a, ptr, rout); break;
-      case 4: TileAvxVnni<4>(a, ptr, rout); break;
-      case 5: TileAvxVnni<5>(a, ptr, rout); break;
-      default: break;
-    }
+    PixelWindows<uint8_t, kMr> win(pc, buf, cu.pix_begin);
+    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
+                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
+      const uint8_t* ptr[kMr];
+      win.Next<decltype(n)::value>(ptr);
+      TileAvxVnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+    });
   }
 }
 

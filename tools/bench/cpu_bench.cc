@@ -8,9 +8,10 @@
 // in --blocks blocks (default 10: the machine may be shared, and its load
 // changes within seconds), each after the same warm-up (3 runs and 50 ms);
 // ORT, a separate process with the same warm-up, runs in five of the blocks
-// and its column is the median of its five medians. Prints medians in microseconds, the ratios, and one
-// JSON document with --json. --layers adds each layer's median wall time at
-// every thread count and its speedup (where a multi-core run loses time).
+// and its column is the median of its five medians. Prints medians in
+// microseconds, the ratios, and one JSON document with --json. --layers adds
+// each layer's median wall time at every thread count and its speedup (where
+// a multi-core run loses time).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
