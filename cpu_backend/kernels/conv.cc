@@ -217,7 +217,8 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   } else {
     pc.w8.assign(wsize, 0);
   }
-  pc.pixel_major = wsize * pc.elem_size <= kConvPixelMajorWeightBytes;
+  pc.pixel_major = wsize * pc.elem_size <= (pc.winograd ? kConvWinogradPixelMajorWeightBytes
+                                                        : kConvPixelMajorWeightBytes);
   pc.bias.assign(padded_out, 0);
   pc.rshift.assign(padded_out, 0);
   pc.lshift.assign(padded_out, 0);

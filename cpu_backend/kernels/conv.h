@@ -76,6 +76,12 @@ inline constexpr int kConvOcBlock = 16;  // output channels per weight block
 inline constexpr int kConvUnitPixels = 24;
 // Packed weights up to this size make the unit order pixel-major.
 inline constexpr int64_t kConvPixelMajorWeightBytes = 256 * 1024;
+// The same for Winograd, whose pixel-major order is the fused form (each
+// thread transforms its pixel groups and runs every block on them): up to
+// 1 MiB (ResNet's 3x3 convs with 128 channels, 512 KiB, gained 23% on two
+// threads over the separate transform and block-major units; its 256-
+// channel ones, 2 MiB with only 3 pixel groups at 14x14, did not).
+inline constexpr int64_t kConvWinogradPixelMajorWeightBytes = 1024 * 1024;
 // Row pairs (see above): transformed rows per output-row pair, and the
 // input channels they are used for (stems; the int32 bound is far higher).
 inline constexpr int kRowPairPoints = 10;

@@ -98,12 +98,19 @@ std::vector<ConvShape> SweepShapes() {
   c.in_zp = 90;
   shapes.push_back(c);
   // Packed weights past kConvPixelMajorWeightBytes: block-major unit order
-  // (with a partial last block).
+  // (with a partial last block) for the direct paths; the AVX2 Winograd
+  // path's weights (640 KiB) take its fused form.
   c = ConvShape{};
   c.cin = 256; c.cout = 70; c.h = 5; c.w = 6; c.kh = c.kw = 3;
   c.pt = c.pl = c.pb = c.pr = 1; c.in_zp = -128; c.out_zp = -128; c.relu = true;
   shapes.push_back(c);
   c.h = 9; c.w = 7; c.sh = c.sw = 2; c.in_zp = 11; c.relu = false;
+  shapes.push_back(c);
+  // Winograd weights past kConvWinogradPixelMajorWeightBytes (1.25 MiB):
+  // the separate transform and block-major units.
+  c = ConvShape{};
+  c.cin = 512; c.cout = 70; c.h = 6; c.w = 5; c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1; c.in_zp = 20; c.out_zp = -7;
   shapes.push_back(c);
   return shapes;
 }
@@ -479,9 +486,10 @@ TEST(PackConvTest, UnitsCoverEveryOutputOnceInEitherOrder) {
   ConvShape big;
   big.cin = 256; big.cout = 70; big.h = 5; big.w = 6; big.kh = big.kw = 3;
   big.pt = big.pl = big.pb = big.pr = 1;
-  cases.push_back({big, CpuIsa::kAvx2, false});   // Winograd int16, 640 KiB
+  cases.push_back({big, CpuIsa::kAvx2, true});    // Winograd int16, 640 KiB: fused
   cases.push_back({big, CpuIsa::kScalar, true});   // direct int8, 180 KiB
   big.cin = 512;
+  cases.push_back({big, CpuIsa::kAvx2, false});    // Winograd int16, 1.25 MiB
   cases.push_back({big, CpuIsa::kScalar, false});  // direct int8, 360 KiB
   big.cout = 20;
   cases.push_back({big, CpuIsa::kScalar, true});   // 144 KiB
