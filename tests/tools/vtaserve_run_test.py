@@ -2,8 +2,8 @@
 """vtaserve-run as a user runs it.
 
 A ResNet-18 (int8 QDQ, 32x32) written by vtaserve-model runs on every device
-(reference, cpu, vta, auto) and, on auto, with every first-conv policy; the
-output files must be byte-identical (every backend is bit-exact with the
+(reference, cpu, vta, auto), on auto with every first-conv policy, and on cpu
+with 1 and 3 pool threads; the output files must be byte-identical (every backend is bit-exact with the
 reference). Bad invocations must fail with the documented exit code (2 usage,
 1 model/input/run error), a message naming the problem, and no crash.
 """
@@ -58,16 +58,21 @@ def main():
         write_npy_f32(good_input, [1, 3, 32, 32])
 
         outputs = {}
-        cases = [(d, None) for d in ("reference", "cpu", "vta", "auto")]
-        cases += [("auto", fc) for fc in ("cpu", "vta_pad", "vta_im2col", "vta_s2d",
-                                          "vta_kwfold")]
-        for device, first_conv in cases:
+        # (device, first-conv policy, CPU pool threads)
+        cases = [(d, None, None) for d in ("reference", "cpu", "vta", "auto")]
+        cases += [("auto", fc, None) for fc in ("cpu", "vta_pad", "vta_im2col", "vta_s2d",
+                                                "vta_kwfold")]
+        cases += [("cpu", None, t) for t in (1, 3)]
+        for device, first_conv, threads in cases:
             name = device + ("_" + first_conv if first_conv else "")
+            name += "_%dthreads" % threads if threads else ""
             path = os.path.join(tmp, name + ".npy")
             cmd = [args.run, model, "--input", good_input, "--output", path,
                    "--device", device, "--repeat", "2"]
             if first_conv:
                 cmd += ["--first-conv", first_conv]
+            if threads:
+                cmd += ["--cpu-threads", str(threads)]
             rc, out = run(cmd)
             check(rc == 0, "%s: exit %d" % (name, rc), out)
             check("top-5" in out, "%s: no top-5 line" % name, out)
@@ -85,6 +90,9 @@ def main():
         check(rc == 2 and "unknown device 'gpu'" in out, "unknown device: exit %d" % rc, out)
         rc, out = run([args.run, model, "--input", good_input])
         check(rc == 2, "missing --output: exit %d" % rc, out)
+        rc, out = run([args.run, model, "--input", good_input, "--output",
+                       os.path.join(tmp, "x.npy"), "--cpu-threads", "-1"])
+        check(rc == 2 and "--cpu-threads" in out, "negative --cpu-threads: exit %d" % rc, out)
 
         # Model, input and placement errors: exit 1 with the reason.
         rc, out = run([args.run, os.path.join(tmp, "absent.onnx"), "--input",

@@ -5,9 +5,11 @@
 //   vtaserve-run MODEL.onnx --input IN.npy|random --output OUT.npy
 //       [--device reference|cpu|vta|auto] [--repeat N] [--seed S]
 //       [--shift-group G] [--first-conv auto|cpu|vta_pad|vta_im2col|vta_s2d|vta_kwfold]
+//       [--cpu-threads N]
 //
 // --device D places every node D supports on D and the rest on the reference
-// backend; auto prefers vta, then cpu, then reference.
+// backend; auto prefers vta, then cpu, then reference. --cpu-threads sizes
+// the CPU pool (and the VTA backend's host work); 0, the default: every core.
 // Exit codes: 0 success, 1 model/input/run error, 2 usage error or a device
 // that this build does not provide.
 #include <algorithm>
@@ -40,34 +42,6 @@ using vtaserve::DataType;
 using vtaserve::Tensor;
 namespace engine = vtaserve::engine;
 
-// Backends this build can run. Adding one is one line here. As in the
-// server, the VTA backend's host-side work (first-conv transforms, split
-// simulator GEMMs) runs on a oneTBB arena of the CPU pool's size.
-struct DeviceFactory {
-  const char* name;
-  std::function<absl::StatusOr<std::unique_ptr<engine::Backend>>()> create;
-};
-const std::vector<DeviceFactory>& Devices() {
-  static const auto* devices = new std::vector<DeviceFactory>{
-      {"reference",
-       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
-         return engine::CreateReferenceBackend();
-       }},
-      {"cpu",
-       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
-         return vtaserve::cpu::CreateCpuBackend({});
-       }},
-      {"vta",
-       []() -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
-         vtaserve::vta::VtaOptions options;
-         options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(0);
-         return vtaserve::vta::CreateVtaBackend(options);
-       }},
-  };
-  return *devices;
-}
-constexpr const char* kKnownDevices[] = {"reference", "cpu", "vta", "auto"};
-
 struct Args {
   std::string model;
   std::string input;
@@ -77,14 +51,46 @@ struct Args {
   uint64_t seed = 1;
   int shift_group = engine::RequantOptions{}.shift_group;
   std::string first_conv;  // engine::kFirstConvOption; empty: the default
+  int cpu_threads = 0;      // the CPU pool's threads; 0: every core
 };
+
+// Backends this build can run. Adding one is one line here. As in the
+// server, the VTA backend's host-side work (first-conv transforms, split
+// simulator GEMMs) runs on a oneTBB arena of the CPU pool's size.
+struct DeviceFactory {
+  const char* name;
+  std::function<absl::StatusOr<std::unique_ptr<engine::Backend>>(const Args&)> create;
+};
+const std::vector<DeviceFactory>& Devices() {
+  static const auto* devices = new std::vector<DeviceFactory>{
+      {"reference",
+       [](const Args&) -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         return engine::CreateReferenceBackend();
+       }},
+      {"cpu",
+       [](const Args& args) -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         vtaserve::cpu::CpuOptions options;
+         options.threads = args.cpu_threads;
+         return vtaserve::cpu::CreateCpuBackend(options);
+       }},
+      {"vta",
+       [](const Args& args) -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+         vtaserve::vta::VtaOptions options;
+         options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(args.cpu_threads);
+         return vtaserve::vta::CreateVtaBackend(options);
+       }},
+  };
+  return *devices;
+}
+constexpr const char* kKnownDevices[] = {"reference", "cpu", "vta", "auto"};
 
 void Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: vtaserve-run MODEL.onnx --input IN.npy|random "
                "--output OUT.npy\n"
                "         [--device reference|cpu|vta|auto] [--repeat N] "
-               "[--seed S] [--shift-group G] [--first-conv POLICY]\n");
+               "[--seed S] [--shift-group G] [--first-conv POLICY]\n"
+               "         [--cpu-threads N]\n");
 }
 
 int UsageError(const std::string& msg) {
@@ -136,6 +142,10 @@ int ParseArgs(int argc, char** argv, Args& args) {
     } else if (a == "--first-conv") {
       if (!need()) return UsageError("--first-conv needs a value");
       args.first_conv = value;
+    } else if (a == "--cpu-threads") {
+      if (!need() || !absl::SimpleAtoi(value, &args.cpu_threads) || args.cpu_threads < 0) {
+        return UsageError("--cpu-threads needs an integer >= 0 (0: every core)");
+      }
     } else if (a == "--shift-group") {
       if (!need() || !absl::SimpleAtoi(value, &args.shift_group) ||
           args.shift_group < 1) {
@@ -227,7 +237,7 @@ int Main(int argc, char** argv) {
   engine::BackendRegistry registry;
   std::vector<std::string> available;
   for (const DeviceFactory& d : Devices()) {
-    absl::StatusOr<std::unique_ptr<engine::Backend>> backend = d.create();
+    absl::StatusOr<std::unique_ptr<engine::Backend>> backend = d.create(args);
     if (!backend.ok()) return Fail(backend.status(), "creating backends");
     if (absl::Status s = registry.Register(*std::move(backend)); !s.ok()) {
       return Fail(s, "registering backends");
