@@ -201,39 +201,25 @@ class CpuCompiledModel : public engine::CompiledModel {
           std::max<int64_t>(1, 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
       int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
       const uint8_t* operand = buf;
-      if (pc.row_pairs && pc.pixel_major) {
-        // Small weights: each thread transforms an output-row pair's rows
-        // and runs every block on them while they are in cache.
+      uint8_t* v = transformed_buffer_.bytes();
+      if ((pc.winograd || pc.row_pairs) && pc.pixel_major) {
+        // Small weights: each thread transforms its pixel groups (Winograd)
+        // or output-row pairs (row pairs) and runs every block on them while
+        // they are in cache.
         transform += absl::ToDoubleSeconds(absl::Now() - t0);
-        uint8_t* v = transformed_buffer_.bytes();
+        const auto fused = pc.winograd ? &ConvWinogradGroupsAvx2 : &ConvRowPairsGroupsAvx2;
         pool_->ParallelForDynamic(
-            pc.out_pairs,
-            [&](int64_t b, int64_t e) { ConvRowPairsGroupsAvx2(pc, buf, v, dst, b, e); },
-            1);
-        return;
-      }
-      if (pc.winograd && pc.pixel_major) {
-        // Small weights: each thread transforms its pixel groups and runs
-        // every block on them while they are in cache.
-        transform += absl::ToDoubleSeconds(absl::Now() - t0);
-        uint8_t* v = transformed_buffer_.bytes();
-        pool_->ParallelForDynamic(
-            pc.pixel_groups,
-            [&](int64_t b, int64_t e) {
-              ConvWinogradGroupsAvx2(pc, buf, v, dst, b, e);
-            },
-            1);
+            pc.winograd ? pc.pixel_groups : pc.out_pairs,
+            [&](int64_t b, int64_t e) { fused(pc, buf, v, dst, b, e); }, 1);
         return;
       }
       if (pc.winograd) {
-        uint8_t* v = transformed_buffer_.bytes();
         pool_->ParallelForDynamic(
             pc.Tiles(),
             [&](int64_t b, int64_t e) { ConvWinogradInputAvx2(pc, buf, v, b, e); },
             std::max<int64_t>(1, 4096 / pc.cbuf));
         operand = v;
       } else if (pc.row_pairs) {
-        uint8_t* v = transformed_buffer_.bytes();
         pool_->ParallelForDynamic(
             pc.out_pairs,
             [&](int64_t b, int64_t e) { ConvRowPairsInputAvx2(pc, buf, v, b, e); },

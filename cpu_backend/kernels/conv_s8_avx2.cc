@@ -125,7 +125,7 @@ inline __attribute__((always_inline)) void WinogradTileAvx2(
       for (int s = 0; s < 2; ++s) {
         if (ow + s >= pc.out_w) break;
         Store16(a, out[r][s][0], out[r][s][1],
-                  y + ((oh + r) * pc.out_w + ow + s) * a.out_stride);
+                y + ((oh + r) * pc.out_w + ow + s) * a.out_stride);
       }
     }
   }

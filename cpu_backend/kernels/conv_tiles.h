@@ -39,8 +39,8 @@ inline __attribute__((always_inline)) void ForEachTile(int64_t begin, int64_t en
 
 // Window starts (in the packed buffer) of consecutive output pixels of the
 // direct and window schemes, from pixel `pix` on, wrapping at row ends:
-// Next(n) fills ptr[0, n). A plain value: keep it a local of the kernel so
-// the compiler holds it in registers.
+// Next<N>(ptr) fills ptr[0, N) and moves on N pixels. A plain value: keep
+// it a local of the kernel so the compiler holds it in registers.
 template <typename T, int MR>
 struct PixelWindows {
   PixelWindows(const PackedConv& pc, const T* buf, int64_t pix)
