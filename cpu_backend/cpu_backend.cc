@@ -85,10 +85,11 @@ class CpuCompiledModel : public engine::CompiledModel {
     // Zero-initialised: the slack and Winograd overhang are read, never
     // written, and whatever a previous conv left there is a packed int8
     // value, which is all the kernels' exactness needs (conv.h).
-    VTASERVE_ASSIGN_OR_RETURN(conv_buffer_,
-                              Tensor::Create(DataType::kUInt8, {conv_buffer_bytes_}));
-    VTASERVE_ASSIGN_OR_RETURN(transformed_buffer_,
-                              Tensor::Create(DataType::kUInt8, {transformed_bytes_}));
+    VTASERVE_ASSIGN_OR_RETURN(
+        conv_buffer_, Tensor::Create(DataType::kUInt8, {conv_buffer_bytes_}));
+    VTASERVE_ASSIGN_OR_RETURN(
+        transformed_buffer_,
+        Tensor::Create(DataType::kUInt8, {transformed_bytes_}));
     return absl::OkStatus();
   }
 
@@ -134,7 +135,8 @@ class CpuCompiledModel : public engine::CompiledModel {
                        MakeStrides(Layout::kNchw, d.c, d.h, d.w), d.c, d.w, es,
                        b, e);
             },
-            std::max<int64_t>(1, kElementGrain / std::max<int64_t>(1, d.c * d.w)));
+            std::max<int64_t>(1,
+                              kElementGrain / std::max<int64_t>(1, d.c * d.w)));
       } else if (dst != ptr_[v]) {
         std::memcpy(dst, ptr_[v], outputs[i]->byte_size());
       }
@@ -175,66 +177,77 @@ class CpuCompiledModel : public engine::CompiledModel {
     const Chw in = ChwOf(graph_.values[x]);
     const Chw out = ChwOf(graph_.values[y]);
     // Dense is a 1x1 conv on a 1x1 image.
-    VTASERVE_ASSIGN_OR_RETURN(
-        PackedConv pc, PackConv(p, in.h, in.w, out.h, out.w, isa_));
+    VTASERVE_ASSIGN_OR_RETURN(PackedConv pc,
+                              PackConv(p, in.h, in.w, out.h, out.w, isa_));
     auto state = std::make_shared<ConvState>();
     state->pc = std::move(pc);
     // One padded buffer and one transformed-input buffer (Winograd, row
     // pairs) serve every conv (steps run one at a time): Build sizes them
     // for the largest.
     conv_buffer_bytes_ = std::max(conv_buffer_bytes_, state->pc.BufferBytes());
-    transformed_bytes_ = std::max(transformed_bytes_, state->pc.TransformedBytes());
+    transformed_bytes_ =
+        std::max(transformed_bytes_, state->pc.TransformedBytes());
     state->kernel = ConvKernelFor(isa_);
     const Strides xs = StridesOf(x);
     layout_[y] = Layout::kNhwc;
     ++convs_;
-    steps_.push_back({id, [this, state, x, y, xs](double& transform) {
-      const PackedConv& pc = state->pc;
-      uint8_t* buf = conv_buffer_.bytes();
-      const int8_t* src = reinterpret_cast<const int8_t*>(ptr_[x]);
-      const absl::Time t0 = absl::Now();
-      // The transforms are self-scheduled too: the caller starts at once
-      // and a worker still waking up joins late instead of holding it up.
-      pool_->ParallelForDynamic(
-          pc.hp,
-          [&](int64_t b, int64_t e) { ConvPackInput(pc, src, xs, buf, b, e); },
-          std::max<int64_t>(1, 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
-      int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
-      const uint8_t* operand = buf;
-      uint8_t* v = transformed_buffer_.bytes();
-      if ((pc.winograd || pc.row_pairs) && pc.pixel_major) {
-        // Small weights: each thread transforms its pixel groups (Winograd)
-        // or output-row pairs (row pairs) and runs every block on them while
-        // they are in cache.
-        transform += absl::ToDoubleSeconds(absl::Now() - t0);
-        const auto fused = pc.winograd ? &ConvWinogradGroupsAvx2 : &ConvRowPairsGroupsAvx2;
-        pool_->ParallelForDynamic(
-            pc.winograd ? pc.pixel_groups : pc.out_pairs,
-            [&](int64_t b, int64_t e) { fused(pc, buf, v, dst, b, e); }, 1);
-        return;
-      }
-      if (pc.winograd) {
-        pool_->ParallelForDynamic(
-            pc.Tiles(),
-            [&](int64_t b, int64_t e) { ConvWinogradInputAvx2(pc, buf, v, b, e); },
-            std::max<int64_t>(1, 4096 / pc.cbuf));
-        operand = v;
-      } else if (pc.row_pairs) {
-        pool_->ParallelForDynamic(
-            pc.out_pairs,
-            [&](int64_t b, int64_t e) { ConvRowPairsInputAvx2(pc, buf, v, b, e); },
-            std::max<int64_t>(1, 8192 / pc.v_row));
-        operand = v;
-      }
-      transform += absl::ToDoubleSeconds(absl::Now() - t0);
-      const ConvKernelFn kernel = state->kernel;
-      // Self-scheduled blocks of units (each a few microseconds of work),
-      // so a slow or late thread does not hold up the layer.
-      pool_->ParallelForDynamic(
-          pc.Units(),
-          [&](int64_t b, int64_t e) { kernel(pc, operand, dst, b, e); },
-          std::max<int64_t>(1, kConvBlockMacs / pc.UnitMacs()));
-    }});
+    steps_.push_back(
+        {id, [this, state, x, y, xs](double& transform) {
+           const PackedConv& pc = state->pc;
+           uint8_t* buf = conv_buffer_.bytes();
+           const int8_t* src = reinterpret_cast<const int8_t*>(ptr_[x]);
+           const absl::Time t0 = absl::Now();
+           // The transforms are self-scheduled too: the caller starts at once
+           // and a worker still waking up joins late instead of holding it up.
+           pool_->ParallelForDynamic(
+               pc.hp,
+               [&](int64_t b, int64_t e) {
+                 ConvPackInput(pc, src, xs, buf, b, e);
+               },
+               std::max<int64_t>(1,
+                                 8192 / std::max<int64_t>(1, pc.wp * pc.cbuf)));
+           int8_t* dst = reinterpret_cast<int8_t*>(Out(y));
+           const uint8_t* operand = buf;
+           uint8_t* v = transformed_buffer_.bytes();
+           if ((pc.winograd || pc.row_pairs) && pc.pixel_major) {
+             // Small weights: each thread transforms its pixel groups
+             // (Winograd) or output-row pairs (row pairs) and runs every block
+             // on them while they are in cache.
+             transform += absl::ToDoubleSeconds(absl::Now() - t0);
+             const auto fused = pc.winograd ? &ConvWinogradGroupsAvx2
+                                            : &ConvRowPairsGroupsAvx2;
+             pool_->ParallelForDynamic(
+                 pc.winograd ? pc.pixel_groups : pc.out_pairs,
+                 [&](int64_t b, int64_t e) { fused(pc, buf, v, dst, b, e); },
+                 1);
+             return;
+           }
+           if (pc.winograd) {
+             pool_->ParallelForDynamic(
+                 pc.Tiles(),
+                 [&](int64_t b, int64_t e) {
+                   ConvWinogradInputAvx2(pc, buf, v, b, e);
+                 },
+                 std::max<int64_t>(1, 4096 / pc.cbuf));
+             operand = v;
+           } else if (pc.row_pairs) {
+             pool_->ParallelForDynamic(
+                 pc.out_pairs,
+                 [&](int64_t b, int64_t e) {
+                   ConvRowPairsInputAvx2(pc, buf, v, b, e);
+                 },
+                 std::max<int64_t>(1, 8192 / pc.v_row));
+             operand = v;
+           }
+           transform += absl::ToDoubleSeconds(absl::Now() - t0);
+           const ConvKernelFn kernel = state->kernel;
+           // Self-scheduled blocks of units (each a few microseconds of work),
+           // so a slow or late thread does not hold up the layer.
+           pool_->ParallelForDynamic(
+               pc.Units(),
+               [&](int64_t b, int64_t e) { kernel(pc, operand, dst, b, e); },
+               std::max<int64_t>(1, kConvBlockMacs / pc.UnitMacs()));
+         }});
     return absl::OkStatus();
   }
 
@@ -251,18 +264,17 @@ class CpuCompiledModel : public engine::CompiledModel {
     VTASERVE_ASSIGN_OR_RETURN(*scratch, Tensor::Create(info.dtype, info.shape));
     const Chw d = ChwOf(info);
     const int es = static_cast<int>(DataTypeSize(info.dtype));
-    return std::function<const uint8_t*(double&)>(
-        [this, v, scratch, d, es](double& transform) {
-          const absl::Time t0 = absl::Now();
-          uint8_t* dst = scratch->bytes();
-          pool_->ParallelFor(d.h, [&](int64_t b, int64_t e) {
-            Relayout(ptr_[v], MakeStrides(Layout::kNhwc, d.c, d.h, d.w), dst,
-                     MakeStrides(Layout::kNchw, d.c, d.h, d.w), d.c, d.w, es, b,
-                     e);
-          });
-          transform += absl::ToDoubleSeconds(absl::Now() - t0);
-          return static_cast<const uint8_t*>(dst);
-        });
+    return std::function<const uint8_t*(double&)>([this, v, scratch, d,
+                                                   es](double& transform) {
+      const absl::Time t0 = absl::Now();
+      uint8_t* dst = scratch->bytes();
+      pool_->ParallelFor(d.h, [&](int64_t b, int64_t e) {
+        Relayout(ptr_[v], MakeStrides(Layout::kNhwc, d.c, d.h, d.w), dst,
+                 MakeStrides(Layout::kNchw, d.c, d.h, d.w), d.c, d.w, es, b, e);
+      });
+      transform += absl::ToDoubleSeconds(absl::Now() - t0);
+      return static_cast<const uint8_t*>(dst);
+    });
   }
 
   absl::Status AddNode(NodeId id) {
@@ -289,24 +301,25 @@ class CpuCompiledModel : public engine::CompiledModel {
         const Chw d = ChwOf(yi);
         const Strides bs = StridesOf(b);
         const Strides ts = MakeStrides(target, d.c, d.h, d.w);
-        steps_.push_back({id, [this, p, x, b, y, n, tmp, d, bs, ts](double& tr) {
-          const int8_t* pb = reinterpret_cast<const int8_t*>(ptr_[b]);
-          if (tmp != nullptr) {
-            const absl::Time t0 = absl::Now();
-            uint8_t* dst = tmp->bytes();
-            pool_->ParallelFor(d.h, [&](int64_t s, int64_t e) {
-              Relayout(ptr_[b], bs, dst, ts, d.c, d.w, 1, s, e);
-            });
-            pb = reinterpret_cast<const int8_t*>(dst);
-            tr += absl::ToDoubleSeconds(absl::Now() - t0);
-          }
-          const int8_t* pa = reinterpret_cast<const int8_t*>(ptr_[x]);
-          int8_t* py = reinterpret_cast<int8_t*>(Out(y));
-          const auto add = avx2_ ? &AddS8Avx2 : &AddS8;
-          pool_->ParallelFor(
-              n, [&](int64_t s, int64_t e) { add(p, pa, pb, py, s, e); },
-              kElementGrain);
-        }});
+        steps_.push_back(
+            {id, [this, p, x, b, y, n, tmp, d, bs, ts](double& tr) {
+               const int8_t* pb = reinterpret_cast<const int8_t*>(ptr_[b]);
+               if (tmp != nullptr) {
+                 const absl::Time t0 = absl::Now();
+                 uint8_t* dst = tmp->bytes();
+                 pool_->ParallelFor(d.h, [&](int64_t s, int64_t e) {
+                   Relayout(ptr_[b], bs, dst, ts, d.c, d.w, 1, s, e);
+                 });
+                 pb = reinterpret_cast<const int8_t*>(dst);
+                 tr += absl::ToDoubleSeconds(absl::Now() - t0);
+               }
+               const int8_t* pa = reinterpret_cast<const int8_t*>(ptr_[x]);
+               int8_t* py = reinterpret_cast<int8_t*>(Out(y));
+               const auto add = avx2_ ? &AddS8Avx2 : &AddS8;
+               pool_->ParallelFor(
+                   n, [&](int64_t s, int64_t e) { add(p, pa, pb, py, s, e); },
+                   kElementGrain);
+             }});
         return absl::OkStatus();
       }
       case OpKind::kMaxPool: {
@@ -316,30 +329,33 @@ class CpuCompiledModel : public engine::CompiledModel {
         const PoolShape shape{in.c, in.h, in.w, out.h, out.w};
         const Strides xs = StridesOf(x);
         layout_[y] = Layout::kNhwc;
-        steps_.push_back({id, [this, p, shape, xs, x, y](double&) {
-          const int8_t* px = reinterpret_cast<const int8_t*>(ptr_[x]);
-          int8_t* py = reinterpret_cast<int8_t*>(Out(y));
-          const auto pool = avx2_ ? &MaxPoolS8Avx2 : &MaxPoolS8;
-          pool_->ParallelFor(shape.out_h, [&](int64_t b, int64_t e) {
-            pool(p, shape, px, xs, py, b, e);
-          });
-        }});
+        steps_.push_back(
+            {id, [this, p, shape, xs, x, y](double&) {
+               const int8_t* px = reinterpret_cast<const int8_t*>(ptr_[x]);
+               int8_t* py = reinterpret_cast<int8_t*>(Out(y));
+               const auto pool = avx2_ ? &MaxPoolS8Avx2 : &MaxPoolS8;
+               pool_->ParallelFor(shape.out_h, [&](int64_t b, int64_t e) {
+                 pool(p, shape, px, xs, py, b, e);
+               });
+             }});
         return absl::OkStatus();
       }
       case OpKind::kGlobalAvgPool: {
         const auto p = std::get<engine::GapParams>(node.params);
         const Chw in = ChwOf(graph_.values[x]);
         const Strides xs = StridesOf(x);
-        steps_.push_back({id, [this, p, in, xs, x, y](double&) {
-          const int8_t* px = reinterpret_cast<const int8_t*>(ptr_[x]);
-          int8_t* py = reinterpret_cast<int8_t*>(Out(y));
-          pool_->ParallelFor(
-              in.c,
-              [&](int64_t b, int64_t e) {
-                GlobalAvgPoolS8(p, in.c, in.h, in.w, px, xs, py, b, e);
-              },
-              std::max<int64_t>(1, kElementGrain / std::max<int64_t>(1, in.h * in.w)));
-        }});
+        steps_.push_back(
+            {id, [this, p, in, xs, x, y](double&) {
+               const int8_t* px = reinterpret_cast<const int8_t*>(ptr_[x]);
+               int8_t* py = reinterpret_cast<int8_t*>(Out(y));
+               pool_->ParallelFor(
+                   in.c,
+                   [&](int64_t b, int64_t e) {
+                     GlobalAvgPoolS8(p, in.c, in.h, in.w, px, xs, py, b, e);
+                   },
+                   std::max<int64_t>(
+                       1, kElementGrain / std::max<int64_t>(1, in.h * in.w)));
+             }});
         return absl::OkStatus();
       }
       case OpKind::kRelu: {
@@ -381,8 +397,8 @@ class CpuCompiledModel : public engine::CompiledModel {
         VTASERVE_ASSIGN_OR_RETURN(auto read, CanonicalReader(x));
         const size_t bytes = storage_[y].byte_size();
         steps_.push_back({id, [this, read, y, bytes](double& tr) {
-          std::memcpy(Out(y), read(tr), bytes);
-        }});
+                            std::memcpy(Out(y), read(tr), bytes);
+                          }});
         return absl::OkStatus();
       }
       case OpKind::kSoftmax: {
@@ -390,12 +406,13 @@ class CpuCompiledModel : public engine::CompiledModel {
         const int64_t len = yi.shape.back();
         const int64_t rows = n / std::max<int64_t>(len, 1);
         steps_.push_back({id, [this, read, y, len, rows](double& tr) {
-          const float* px = reinterpret_cast<const float*>(read(tr));
-          float* py = reinterpret_cast<float*>(Out(y));
-          pool_->ParallelFor(rows, [&](int64_t b, int64_t e) {
-            SoftmaxF32(px, py, len, b, e);
-          });
-        }});
+                            const float* px =
+                                reinterpret_cast<const float*>(read(tr));
+                            float* py = reinterpret_cast<float*>(Out(y));
+                            pool_->ParallelFor(rows, [&](int64_t b, int64_t e) {
+                              SoftmaxF32(px, py, len, b, e);
+                            });
+                          }});
         return absl::OkStatus();
       }
     }
@@ -414,9 +431,9 @@ class CpuCompiledModel : public engine::CompiledModel {
   // The elementwise and pooling kernels' AVX2 variants (every isa but
   // kScalar implies AVX2; Compile checks the CPU supports isa_).
   bool avx2_;
-  std::vector<Tensor> storage_;        // per value; empty for graph inputs
-  std::vector<const uint8_t*> ptr_;    // per value: where its data is now
-  std::vector<Layout> layout_;         // per value
+  std::vector<Tensor> storage_;      // per value; empty for graph inputs
+  std::vector<const uint8_t*> ptr_;  // per value: where its data is now
+  std::vector<Layout> layout_;       // per value
   std::vector<Step> steps_;
   int convs_ = 0;
   // Shared by every conv step (see AddConv).
@@ -441,9 +458,9 @@ class CpuBackend : public engine::Backend {
         }
         const Value& info = graph.values[v];
         if (!info.shape.empty() && info.shape[0] != 1) {
-          return absl::UnimplementedError(absl::StrCat(
-              "cpu: node ", node.name, " has batch ", info.shape[0],
-              " (graphs run one image at a time)"));
+          return absl::UnimplementedError(
+              absl::StrCat("cpu: node ", node.name, " has batch ",
+                           info.shape[0], " (graphs run one image at a time)"));
         }
       }
     }
@@ -479,12 +496,14 @@ class CpuBackend : public engine::Backend {
     std::vector<Tensor> ins, outs;
     for (ValueId v : sub.graph.inputs) {
       const Value& info = sub.graph.values[v];
-      VTASERVE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, info.shape));
+      VTASERVE_ASSIGN_OR_RETURN(Tensor t,
+                                Tensor::Create(info.dtype, info.shape));
       ins.push_back(std::move(t));
     }
     for (ValueId v : sub.graph.outputs) {
       const Value& info = sub.graph.values[v];
-      VTASERVE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, info.shape));
+      VTASERVE_ASSIGN_OR_RETURN(Tensor t,
+                                Tensor::Create(info.dtype, info.shape));
       outs.push_back(std::move(t));
     }
     std::vector<const Tensor*> in_ptrs;

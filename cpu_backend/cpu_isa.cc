@@ -6,11 +6,16 @@ namespace vtaserve::cpu {
 
 absl::string_view CpuIsaName(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kAuto: return "auto";
-    case CpuIsa::kScalar: return "scalar";
-    case CpuIsa::kAvx2: return "avx2";
-    case CpuIsa::kAvxVnni: return "avx_vnni";
-    case CpuIsa::kAvx512Vnni: return "avx512_vnni";
+    case CpuIsa::kAuto:
+      return "auto";
+    case CpuIsa::kScalar:
+      return "scalar";
+    case CpuIsa::kAvx2:
+      return "avx2";
+    case CpuIsa::kAvxVnni:
+      return "avx_vnni";
+    case CpuIsa::kAvx512Vnni:
+      return "avx512_vnni";
   }
   return "unknown";
 }
@@ -20,7 +25,8 @@ absl::StatusOr<CpuIsa> CpuIsaFromName(absl::string_view name) {
                      CpuIsa::kAvxVnni, CpuIsa::kAvx512Vnni}) {
     if (CpuIsaName(isa) == name) return isa;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown CPU isa '", name, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown CPU isa '", name, "'"));
 }
 
 bool CpuSupports(CpuIsa isa) {
@@ -32,7 +38,8 @@ bool CpuSupports(CpuIsa isa) {
     case CpuIsa::kAvx2:
       return __builtin_cpu_supports("avx2");
     case CpuIsa::kAvxVnni:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+      return __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("avxvnni");
     case CpuIsa::kAvx512Vnni:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") &&

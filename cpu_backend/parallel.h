@@ -9,16 +9,16 @@
 #ifndef VTASERVE_CPU_BACKEND_PARALLEL_H_
 #define VTASERVE_CPU_BACKEND_PARALLEL_H_
 
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <memory>
-
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
 
 namespace vtaserve::cpu {
 
@@ -90,8 +90,9 @@ class ThreadPool {
     // compare-and-swap claims from either end.
     Share shares[kMaxDynamicShares];
     for (int64_t t = 0; t < workers; ++t) {
-      shares[t].range.store(Pack(blocks * t / workers, blocks * (t + 1) / workers),
-                            std::memory_order_relaxed);
+      shares[t].range.store(
+          Pack(blocks * t / workers, blocks * (t + 1) / workers),
+          std::memory_order_relaxed);
     }
     auto run = [&](int64_t b) { fn(b * block, std::min(n, (b + 1) * block)); };
     arena_->execute([&] {
@@ -99,7 +100,8 @@ class ThreadPool {
           tbb::blocked_range<int64_t>(0, workers, 1),
           [&](const tbb::blocked_range<int64_t>& r) {
             for (int64_t t = r.begin(); t != r.end(); ++t) {
-              for (int64_t b; (b = shares[t].Claim(/*from_front=*/true)) >= 0;) run(b);
+              for (int64_t b; (b = shares[t].Claim(/*from_front=*/true)) >= 0;)
+                run(b);
               for (;;) {
                 // The share with the most blocks left, if any.
                 int64_t victim = -1, most = 0;
@@ -162,7 +164,8 @@ class ThreadPool {
         const int64_t front = static_cast<int64_t>(v >> 32);
         const int64_t back = static_cast<int64_t>(v & 0xffffffffu);
         if (front >= back) return -1;
-        const uint64_t next = from_front ? Pack(front + 1, back) : Pack(front, back - 1);
+        const uint64_t next =
+            from_front ? Pack(front + 1, back) : Pack(front, back - 1);
         if (range.compare_exchange_weak(v, next, std::memory_order_relaxed)) {
           return from_front ? front : back - 1;
         }

@@ -16,11 +16,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/graph.h"
@@ -30,7 +30,7 @@ namespace vtaserve::engine {
 
 // One executed layer (graph node), as reported by the backend that ran it.
 struct LayerTiming {
-  std::string layer;   // Node::name
+  std::string layer;  // Node::name
   OpKind op = OpKind::kConv;
   std::string device;  // backend name, e.g. "vta", "cpu", "reference"
   // Wall time on this host, seconds (what a client waits for).
@@ -107,8 +107,7 @@ class Backend {
   // Estimated cost of `node` alone, for the placement cost model. Backends
   // without a model return Unimplemented.
   virtual absl::StatusOr<NodeCost> EstimateCost(
-      const ModelGraph& graph, NodeId node,
-      const BackendOptions& options) = 0;
+      const ModelGraph& graph, NodeId node, const BackendOptions& options) = 0;
 };
 
 }  // namespace vtaserve::engine

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/status_macros.h"
 
@@ -39,10 +39,9 @@ absl::Status CheckTensorMatches(const Value& v, const Tensor& t,
     for (size_t i = 0; i < v.shape.size(); ++i) {
       dims.push_back(i == 0 && any_batch ? "N" : absl::StrCat(v.shape[i]));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", v.name, "': expected shape [",
-                     absl::StrJoin(dims, ","), "], got ",
-                     ShapeToString(t.shape())));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", v.name, "': expected shape [", absl::StrJoin(dims, ","),
+        "], got ", ShapeToString(t.shape())));
   }
   return absl::OkStatus();
 }
@@ -62,8 +61,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
   if (prefs.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("none of the backends [",
-                     absl::StrJoin(options.preference, ","),
-                     "] is available"));
+                     absl::StrJoin(options.preference, ","), "] is available"));
   }
   std::vector<Backend*> chosen(g.nodes.size(), nullptr);
   BackendOptions compile_options = options.backend_options;
@@ -77,9 +75,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     pl.node = node.name;
     pl.op = node.op;
     if (static_cast<NodeId>(i) == first_conv) {
-      VTASERVE_ASSIGN_OR_RETURN(
-          chosen[i], PlaceFirstConv(g, first_conv, prefs, registry,
-                                    options.backend_options, pl));
+      VTASERVE_ASSIGN_OR_RETURN(chosen[i],
+                                PlaceFirstConv(g, first_conv, prefs, registry,
+                                               options.backend_options, pl));
       compile_options[absl::StrCat(kStrategyOptionPrefix, node.name)] =
           pl.strategy;
       ex->placements_.push_back(std::move(pl));
@@ -95,10 +93,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
       declined.push_back(absl::StrCat(b->Name(), ": ", s.message()));
     }
     if (chosen[i] == nullptr) {
-      return absl::UnimplementedError(
-          absl::StrCat("no backend can run node '", node.name, "' (",
-                       OpKindName(node.op), "): ",
-                       absl::StrJoin(declined, "; ")));
+      return absl::UnimplementedError(absl::StrCat(
+          "no backend can run node '", node.name, "' (", OpKindName(node.op),
+          "): ", absl::StrJoin(declined, "; ")));
     }
     pl.backend = std::string(chosen[i]->Name());
     pl.strategy = pl.backend;
@@ -118,10 +115,10 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     absl::StatusOr<std::unique_ptr<CompiledModel>> compiled =
         chosen[start]->Compile(part.sub.graph, compile_options);
     if (!compiled.ok()) {
-      return AnnotateStatus(compiled.status(),
-                            absl::StrCat("compiling nodes '", g.nodes[start].name,
-                                         "'..'", g.nodes[end - 1].name, "' on ",
-                                         part.backend));
+      return AnnotateStatus(
+          compiled.status(),
+          absl::StrCat("compiling nodes '", g.nodes[start].name, "'..'",
+                       g.nodes[end - 1].name, "' on ", part.backend));
     }
     part.compiled = std::move(compiled).value();
     ex->partitions_.push_back(std::move(part));
@@ -139,7 +136,8 @@ absl::StatusOr<Backend*> Executor::PlaceFirstConv(
   if (auto it = options.find(kFirstConvOption); it != options.end()) {
     policy = it->second;
   }
-  const std::string strategy_key = absl::StrCat(kStrategyOptionPrefix, node.name);
+  const std::string strategy_key =
+      absl::StrCat(kStrategyOptionPrefix, node.name);
   auto forced = [&](absl::string_view backend_name,
                     absl::string_view strategy) -> absl::StatusOr<Backend*> {
     Backend* b = registry.Find(backend_name);
@@ -163,11 +161,12 @@ absl::StatusOr<Backend*> Executor::PlaceFirstConv(
     }
     placement.backend = std::string(b->Name());
     placement.strategy = std::string(strategy);
-    placement.reason = absl::StrCat("forced by ", kFirstConvOption, "=", policy);
+    placement.reason =
+        absl::StrCat("forced by ", kFirstConvOption, "=", policy);
     if (cost.ok()) {
       placement.cost_seconds = cost->seconds;
-      placement.costs = absl::StrCat(strategy, "=", cost->seconds, "s (",
-                                     cost->detail, ")");
+      placement.costs =
+          absl::StrCat(strategy, "=", cost->seconds, "s (", cost->detail, ")");
     }
     return b;
   };
@@ -192,18 +191,18 @@ absl::StatusOr<Backend*> Executor::PlaceFirstConv(
     if (first_supporting == nullptr) first_supporting = b;
     absl::StatusOr<NodeCost> cost = b->EstimateCost(graph, id, options);
     if (!cost.ok()) continue;
-    lines.push_back(absl::StrCat(cost->strategy.empty() ? std::string(b->Name())
-                                                        : cost->strategy,
-                                 "=", cost->seconds, "s (", cost->detail, ")"));
+    lines.push_back(absl::StrCat(
+        cost->strategy.empty() ? std::string(b->Name()) : cost->strategy, "=",
+        cost->seconds, "s (", cost->detail, ")"));
     if (best == nullptr || cost->seconds < best_cost.seconds) {
       best = b;
       best_cost = *cost;
     }
   }
   if (first_supporting == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat("no backend can run node '", node.name, "' (",
-                     OpKindName(node.op), "): ", absl::StrJoin(declined, "; ")));
+    return absl::UnimplementedError(absl::StrCat(
+        "no backend can run node '", node.name, "' (", OpKindName(node.op),
+        "): ", absl::StrJoin(declined, "; ")));
   }
   placement.reason = absl::StrJoin(declined, "; ");
   placement.costs = absl::StrJoin(lines, "; ");
@@ -243,7 +242,8 @@ absl::Status Executor::RunOne(const ExecutionContext& context,
     for (ValueId v : part.sub.graph.outputs) {
       const ValueId g = part.sub.value_map[v];
       const Value& info = graph_.value(g);
-      VTASERVE_ASSIGN_OR_RETURN(values[g], Tensor::Create(info.dtype, info.shape));
+      VTASERVE_ASSIGN_OR_RETURN(values[g],
+                                Tensor::Create(info.dtype, info.shape));
       outs.push_back(&values[g]);
     }
     VTASERVE_RETURN_IF_ERROR(part.compiled->Execute(context, ins, outs));
@@ -254,9 +254,8 @@ absl::Status Executor::RunOne(const ExecutionContext& context,
 absl::StatusOr<std::vector<Tensor>> Executor::Run(
     const ExecutionContext& context, absl::Span<const Tensor* const> inputs) {
   if (inputs.size() != graph_.inputs.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected ", graph_.inputs.size(), " inputs, got ",
-                     inputs.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected ", graph_.inputs.size(), " inputs, got ", inputs.size()));
   }
   int64_t batch = -1;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -275,15 +274,18 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(
   for (ValueId v : graph_.outputs) {
     std::vector<int64_t> shape = graph_.value(v).shape;
     if (!shape.empty()) shape[0] *= batch;
-    VTASERVE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(graph_.value(v).dtype, shape));
+    VTASERVE_ASSIGN_OR_RETURN(Tensor t,
+                              Tensor::Create(graph_.value(v).dtype, shape));
     results.push_back(std::move(t));
   }
   for (int64_t b = 0; b < batch; ++b) {
     std::vector<Tensor> values(graph_.values.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       const Value& info = graph_.value(graph_.inputs[i]);
-      VTASERVE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, info.shape));
-      std::memcpy(t.bytes(), inputs[i]->bytes() + b * t.byte_size(), t.byte_size());
+      VTASERVE_ASSIGN_OR_RETURN(Tensor t,
+                                Tensor::Create(info.dtype, info.shape));
+      std::memcpy(t.bytes(), inputs[i]->bytes() + b * t.byte_size(),
+                  t.byte_size());
       values[graph_.inputs[i]] = std::move(t);
     }
     VTASERVE_RETURN_IF_ERROR(RunOne(context, values));

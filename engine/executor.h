@@ -68,8 +68,7 @@ class Executor {
   // All inputs must share N. Returns outputs in graph().outputs order with
   // dim 0 = N. InvalidArgument on dtype/shape mismatch.
   absl::StatusOr<std::vector<Tensor>> Run(
-      const ExecutionContext& context,
-      absl::Span<const Tensor* const> inputs);
+      const ExecutionContext& context, absl::Span<const Tensor* const> inputs);
 
   const ModelGraph& graph() const { return graph_; }
   const std::vector<NodePlacement>& placements() const { return placements_; }
@@ -99,7 +98,8 @@ class Executor {
 
 // Checks `t` against value `v` (dtype, and shape except dim 0 when
 // `any_batch`). InvalidArgument naming the tensor otherwise.
-absl::Status CheckTensorMatches(const Value& v, const Tensor& t, bool any_batch);
+absl::Status CheckTensorMatches(const Value& v, const Tensor& t,
+                                bool any_batch);
 
 }  // namespace vtaserve::engine
 

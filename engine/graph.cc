@@ -33,7 +33,8 @@ absl::Status CheckArity(const Node& n, size_t ins, size_t outs) {
 }
 
 absl::Status CheckClamp(const Node& n, int32_t zp, int32_t lo, int32_t hi) {
-  if (zp < -128 || zp > 127) return NodeError(n, "zero point out of int8 range");
+  if (zp < -128 || zp > 127)
+    return NodeError(n, "zero point out of int8 range");
   if (lo < -128 || hi > 127 || lo > hi) {
     return NodeError(n, absl::StrCat("bad clamp [", lo, ", ", hi, "]"));
   }
@@ -61,13 +62,14 @@ absl::Status ValidateConv(const ModelGraph& g, const Node& n) {
     return NodeError(n, "weights/bias/shift sizes do not match the channels");
   }
   for (int32_t s : p->shift) {
-    if (s < kMinShift || s > kMaxShift) return NodeError(n, "shift out of range");
+    if (s < kMinShift || s > kMaxShift)
+      return NodeError(n, "shift out of range");
   }
   if (p->input_zero_point < -128 || p->input_zero_point > 127) {
     return NodeError(n, "input zero point out of int8 range");
   }
-  if (absl::Status s = CheckClamp(n, p->output_zero_point, p->clamp_min,
-                                  p->clamp_max);
+  if (absl::Status s =
+          CheckClamp(n, p->output_zero_point, p->clamp_min, p->clamp_max);
       !s.ok()) {
     return s;
   }
@@ -75,27 +77,27 @@ absl::Status ValidateConv(const ModelGraph& g, const Node& n) {
     if (x.shape.size() != 2 || y.shape.size() != 2 ||
         x.shape[1] != p->in_channels || y.shape[1] != p->out_channels ||
         x.shape[0] != y.shape[0] || p->kernel_h != 1 || p->kernel_w != 1) {
-      return NodeError(n, absl::StrCat("shape mismatch: input ",
-                                       ShapeToString(x.shape), " output ",
-                                       ShapeToString(y.shape)));
+      return NodeError(
+          n, absl::StrCat("shape mismatch: input ", ShapeToString(x.shape),
+                          " output ", ShapeToString(y.shape)));
     }
     return absl::OkStatus();
   }
   if (x.shape.size() != 4 || y.shape.size() != 4 ||
       x.shape[1] != p->in_channels || y.shape[1] != p->out_channels ||
       x.shape[0] != y.shape[0]) {
-    return NodeError(n, absl::StrCat("shape mismatch: input ",
-                                     ShapeToString(x.shape), " output ",
-                                     ShapeToString(y.shape)));
+    return NodeError(
+        n, absl::StrCat("shape mismatch: input ", ShapeToString(x.shape),
+                        " output ", ShapeToString(y.shape)));
   }
   const int64_t oh = ConvOutDim(x.shape[2], p->kernel_h, p->stride_h,
                                 p->dilation_h, p->pad_top, p->pad_bottom);
   const int64_t ow = ConvOutDim(x.shape[3], p->kernel_w, p->stride_w,
                                 p->dilation_w, p->pad_left, p->pad_right);
   if (oh != y.shape[2] || ow != y.shape[3]) {
-    return NodeError(n, absl::StrCat("output spatial size ",
-                                     ShapeToString(y.shape), " but expected ",
-                                     oh, "x", ow));
+    return NodeError(
+        n, absl::StrCat("output spatial size ", ShapeToString(y.shape),
+                        " but expected ", oh, "x", ow));
   }
   return absl::OkStatus();
 }
@@ -145,12 +147,10 @@ absl::Status ValidateNode(const ModelGraph& g, const Node& n) {
           p->pad_right >= p->kernel_w) {
         return NodeError(n, "bad kernel, stride or padding");
       }
-      const int64_t oh =
-          ConvOutDim(x.shape[2], p->kernel_h, p->stride_h, 1, p->pad_top,
-                     p->pad_bottom);
-      const int64_t ow =
-          ConvOutDim(x.shape[3], p->kernel_w, p->stride_w, 1, p->pad_left,
-                     p->pad_right);
+      const int64_t oh = ConvOutDim(x.shape[2], p->kernel_h, p->stride_h, 1,
+                                    p->pad_top, p->pad_bottom);
+      const int64_t ow = ConvOutDim(x.shape[3], p->kernel_w, p->stride_w, 1,
+                                    p->pad_left, p->pad_right);
       if (oh != y.shape[2] || ow != y.shape[3]) {
         return NodeError(n, "output spatial size mismatch");
       }
@@ -213,9 +213,10 @@ absl::Status ValidateNode(const ModelGraph& g, const Node& n) {
       if (absl::Status s = CheckArity(n, 1, 1); !s.ok()) return s;
       const Value& x = g.value(n.inputs[0]);
       const Value& y = g.value(n.outputs[0]);
-      const bool ok = x.shape == y.shape &&
-                      ((x.dtype == DataType::kUInt8 && y.dtype == DataType::kInt8) ||
-                       (x.dtype == DataType::kInt8 && y.dtype == DataType::kUInt8));
+      const bool ok =
+          x.shape == y.shape &&
+          ((x.dtype == DataType::kUInt8 && y.dtype == DataType::kInt8) ||
+           (x.dtype == DataType::kInt8 && y.dtype == DataType::kUInt8));
       return ok ? absl::OkStatus() : NodeError(n, "casts uint8 <-> int8 only");
     }
     case OpKind::kSoftmax: {
@@ -236,17 +237,28 @@ absl::Status ValidateNode(const ModelGraph& g, const Node& n) {
 
 absl::string_view OpKindName(OpKind op) {
   switch (op) {
-    case OpKind::kConv: return "Conv";
-    case OpKind::kDense: return "Dense";
-    case OpKind::kAdd: return "Add";
-    case OpKind::kMaxPool: return "MaxPool";
-    case OpKind::kGlobalAvgPool: return "GlobalAveragePool";
-    case OpKind::kRelu: return "Relu";
-    case OpKind::kReshape: return "Reshape";
-    case OpKind::kQuantize: return "Quantize";
-    case OpKind::kDequantize: return "Dequantize";
-    case OpKind::kCast: return "Cast";
-    case OpKind::kSoftmax: return "Softmax";
+    case OpKind::kConv:
+      return "Conv";
+    case OpKind::kDense:
+      return "Dense";
+    case OpKind::kAdd:
+      return "Add";
+    case OpKind::kMaxPool:
+      return "MaxPool";
+    case OpKind::kGlobalAvgPool:
+      return "GlobalAveragePool";
+    case OpKind::kRelu:
+      return "Relu";
+    case OpKind::kReshape:
+      return "Reshape";
+    case OpKind::kQuantize:
+      return "Quantize";
+    case OpKind::kDequantize:
+      return "Dequantize";
+    case OpKind::kCast:
+      return "Cast";
+    case OpKind::kSoftmax:
+      return "Softmax";
   }
   return "Unknown";
 }
@@ -263,15 +275,15 @@ absl::Status ModelGraph::Validate() const {
   std::vector<int> producer(nv, -1);
   std::vector<bool> available(nv, false);
   for (ValueId v : inputs) {
-    if (v < 0 || v >= nv) return absl::InvalidArgumentError("graph input id out of range");
+    if (v < 0 || v >= nv)
+      return absl::InvalidArgumentError("graph input id out of range");
     available[v] = true;
     producer[v] = -2;
   }
   for (const Value& v : values) {
     if (NumElements(v.shape) < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", v.name, "' has a bad shape ",
-                       ShapeToString(v.shape)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", v.name, "' has a bad shape ", ShapeToString(v.shape)));
     }
     if (v.dtype != DataType::kFloat32 && !(v.scale > 0.0f)) {
       return absl::InvalidArgumentError(

@@ -12,12 +12,12 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/tensor.h"
 
@@ -69,9 +69,9 @@ struct ConvParams {
   int stride_h = 1, stride_w = 1;
   int dilation_h = 1, dilation_w = 1;
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
-  std::vector<int8_t> weights;  // [out][in][kh][kw], requant folded in
-  std::vector<int32_t> bias;    // [out], folds zero points and rounding
-  std::vector<int32_t> shift;   // [out], in [kMinShift, kMaxShift]
+  std::vector<int8_t> weights;    // [out][in][kh][kw], requant folded in
+  std::vector<int32_t> bias;      // [out], folds zero points and rounding
+  std::vector<int32_t> shift;     // [out], in [kMinShift, kMaxShift]
   int32_t input_zero_point = 0;   // int8 domain; the padding value
   int32_t output_zero_point = 0;  // int8 domain
   int32_t clamp_min = -128, clamp_max = 127;  // ReLU fused: clamp_min = zp

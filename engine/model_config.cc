@@ -92,9 +92,9 @@ absl::StatusOr<std::vector<TensorSpec>> ConvertTensors(
     spec.dtype = *dtype;
     for (int64_t d : t.dims()) {
       if (d < 1 && d != -1) {
-        return FieldError(source, absl::StrCat(field, ".dims"),
-                          absl::StrCat("dimension ", d,
-                                       " (expected >= 1, or -1 for any)"));
+        return FieldError(
+            source, absl::StrCat(field, ".dims"),
+            absl::StrCat("dimension ", d, " (expected >= 1, or -1 for any)"));
       }
       spec.dims.push_back(d);
     }
@@ -106,9 +106,9 @@ absl::StatusOr<std::vector<TensorSpec>> ConvertTensors(
 absl::Status CheckRange(absl::string_view source, absl::string_view field,
                         int64_t value, int64_t lo, int64_t hi) {
   if (value < lo || value > hi) {
-    return FieldError(source, field,
-                      absl::StrCat(value, " is out of range [", lo, ", ", hi,
-                                   "]"));
+    return FieldError(
+        source, field,
+        absl::StrCat(value, " is out of range [", lo, ", ", hi, "]"));
   }
   return absl::OkStatus();
 }
@@ -139,10 +139,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   config.source = std::string(source);
   config.name = std::string(model_name);
   if (!proto.name().empty() && proto.name() != model_name) {
-    return FieldError(source, "name",
-                      absl::StrCat("'", proto.name(),
-                                   "' differs from the model folder '",
-                                   model_name, "'"));
+    return FieldError(
+        source, "name",
+        absl::StrCat("'", proto.name(), "' differs from the model folder '",
+                     model_name, "'"));
   }
   if (!proto.platform().empty() && proto.platform() != "vtaserve_onnx" &&
       proto.platform() != "onnxruntime_onnx") {
@@ -203,23 +203,24 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   }
   config.vta_config = proto.vta_config();
 
-  st = CheckRange(source, "cpu_threads", proto.cpu_threads(), 0,
-                  kMaxCpuThreads);
+  st =
+      CheckRange(source, "cpu_threads", proto.cpu_threads(), 0, kMaxCpuThreads);
   if (!st.ok()) return st;
   config.cpu_threads = proto.cpu_threads();
   // proto3 cannot tell 0 from unset: 0 keeps the default.
   st = CheckRange(source, "max_queue_size", proto.max_queue_size(), 0,
                   kMaxQueueSizeLimit);
   if (!st.ok()) return st;
-  if (proto.max_queue_size() > 0) config.max_queue_size = proto.max_queue_size();
+  if (proto.max_queue_size() > 0)
+    config.max_queue_size = proto.max_queue_size();
   st = CheckRange(source, "concurrent_executions",
                   proto.concurrent_executions(), 0, kMaxConcurrentExecutions);
   if (!st.ok()) return st;
   if (proto.concurrent_executions() > 0) {
     config.concurrent_executions = proto.concurrent_executions();
   }
-  st = CheckRange(source, "shift_group", proto.shift_group(), 0,
-                  kMaxShiftGroup);
+  st =
+      CheckRange(source, "shift_group", proto.shift_group(), 0, kMaxShiftGroup);
   if (!st.ok()) return st;
   if (proto.shift_group() > 0) config.shift_group = proto.shift_group();
 

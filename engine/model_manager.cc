@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/logging.h"
@@ -26,10 +26,10 @@ bool IsModelName(absl::string_view name) {
 absl::Status CheckSpec(const ModelConfig& config, const TensorSpec& spec,
                        const Value& value, absl::string_view kind) {
   if (spec.dtype.has_value() && *spec.dtype != value.dtype) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        config.source, ": ", kind, " '", spec.name, "' declares ",
-        DataTypeName(*spec.dtype), " but the model has ",
-        DataTypeName(value.dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source, ": ", kind, " '", spec.name, "' declares ",
+                     DataTypeName(*spec.dtype), " but the model has ",
+                     DataTypeName(value.dtype)));
   }
   if (spec.dims.empty()) return absl::OkStatus();
   std::vector<int64_t> model_dims = value.shape;
@@ -91,8 +91,8 @@ absl::StatusOr<std::vector<int64_t>> ListVersions(
         absl::StrCat("cannot list '", model_dir, "': ", ec.message()));
   }
   if (versions.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "model folder '", model_dir, "' has no numeric version folder"));
+    return absl::NotFoundError(absl::StrCat("model folder '", model_dir,
+                                            "' has no numeric version folder"));
   }
   std::sort(versions.begin(), versions.end());
   return versions;
@@ -130,10 +130,10 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
   if (config.max_batch_size > 0) {
     for (const Value& v : info->inputs) {
       if (v.shape.empty() || v.shape[0] != 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            config.source, ": field 'max_batch_size': input '", v.name,
-            "' has shape ", ShapeToString(v.shape),
-            ", which has no batch dimension of 1 to extend"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(config.source, ": field 'max_batch_size': input '",
+                         v.name, "' has shape ", ShapeToString(v.shape),
+                         ", which has no batch dimension of 1 to extend"));
       }
     }
   }
@@ -148,8 +148,8 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
     const int i = find(info->inputs, spec.name);
     if (i < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          config.source, ": field 'input': the model has no input '",
-          spec.name, "'"));
+          config.source, ": field 'input': the model has no input '", spec.name,
+          "'"));
     }
     VTASERVE_RETURN_IF_ERROR(CheckSpec(config, spec, info->inputs[i], "input"));
   }
@@ -196,11 +196,11 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
         } else if (absl::StartsWith(p.strategy, "vta_")) {
           placement.backend_options[kFirstConvOption] = p.strategy;
         }
-        VTASERVE_LOG(kInfo,
-                     absl::StrCat("model '", name, "': first conv '", p.node,
-                                  "' on ", p.backend, " (", p.strategy,
-                                  "); costs: ",
-                                  p.costs.empty() ? "not estimated" : p.costs));
+        VTASERVE_LOG(
+            kInfo,
+            absl::StrCat("model '", name, "': first conv '", p.node, "' on ",
+                         p.backend, " (", p.strategy, "); costs: ",
+                         p.costs.empty() ? "not estimated" : p.costs));
       }
     }
     executors.push_back(*std::move(ex));
@@ -302,9 +302,9 @@ absl::Status ModelManager::Load(absl::string_view name_view) {
     e.state.state = ModelState::State::kReady;
     e.state.reason.clear();
   }
-  VTASERVE_LOG(kInfo, absl::StrCat("loaded model '", name, "' version ",
-                                   version, " in ",
-                                   absl::FormatDuration(absl::Now() - start)));
+  VTASERVE_LOG(
+      kInfo, absl::StrCat("loaded model '", name, "' version ", version, " in ",
+                          absl::FormatDuration(absl::Now() - start)));
   // Requests accepted by the old version finish before it goes away.
   if (old != nullptr) old->scheduler->Shutdown(absl::InfiniteFuture());
   return absl::OkStatus();
@@ -356,12 +356,14 @@ absl::StatusOr<std::shared_ptr<const ModelInfo>> ModelManager::Find(
   return model->info;
 }
 
-absl::Status ModelManager::Submit(
-    absl::string_view name, absl::string_view version,
-    absl::FunctionRef<absl::StatusOr<InferJob>(
-        const std::shared_ptr<const ModelInfo>&)> make_job) {
+absl::Status ModelManager::Submit(absl::string_view name,
+                                  absl::string_view version,
+                                  absl::FunctionRef<absl::StatusOr<InferJob>(
+                                      const std::shared_ptr<const ModelInfo>&)>
+                                      make_job) {
   absl::ReaderMutexLock lock(&mu_);
-  if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (shutting_down_)
+    return absl::UnavailableError("the server is shutting down");
   VTASERVE_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                             FindModel(name, version));
   VTASERVE_ASSIGN_OR_RETURN(InferJob job, make_job(model->info));

@@ -48,7 +48,7 @@ struct ModelInfo {
   // Per node: the model's preferred backend (its first registered placement
   // entry) declined the node, which runs elsewhere (a CPU fallback).
   std::vector<bool> fallback;
-  std::vector<std::string> partitions;    // Executor::DescribePartitions()
+  std::vector<std::string> partitions;  // Executor::DescribePartitions()
 };
 
 // One row of the repository index.
@@ -108,10 +108,10 @@ class ModelManager {
   // Looks `name`/`version` up as Find does, builds the job with `make_job`
   // (called with the model's info; its error is returned unchanged) and
   // enqueues it: Scheduler::Submit's errors, Unavailable after Shutdown.
-  absl::Status Submit(
-      absl::string_view name, absl::string_view version,
-      absl::FunctionRef<absl::StatusOr<InferJob>(
-          const std::shared_ptr<const ModelInfo>&)> make_job);
+  absl::Status Submit(absl::string_view name, absl::string_view version,
+                      absl::FunctionRef<absl::StatusOr<InferJob>(
+                          const std::shared_ptr<const ModelInfo>&)>
+                          make_job);
 
   // Repository folders and loaded models, sorted by name.
   std::vector<ModelState> Index() const;
@@ -122,8 +122,8 @@ class ModelManager {
 
   // Statistics of the served models (all when `name` is empty). NotFound
   // for an unknown name or version.
-  absl::StatusOr<std::vector<
-      std::pair<std::shared_ptr<const ModelInfo>, SchedulerStats>>>
+  absl::StatusOr<
+      std::vector<std::pair<std::shared_ptr<const ModelInfo>, SchedulerStats>>>
   Stats(absl::string_view name, absl::string_view version) const;
 
   // Requests accepted and not yet completed, over all models.

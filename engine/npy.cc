@@ -28,8 +28,8 @@ absl::Status Malformed(absl::string_view what) {
 absl::StatusOr<absl::string_view> FindKey(absl::string_view header,
                                           absl::string_view key) {
   for (const char quote : {'\'', '"'}) {
-    const std::string needle = absl::StrCat(std::string(1, quote), key,
-                                            std::string(1, quote));
+    const std::string needle =
+        absl::StrCat(std::string(1, quote), key, std::string(1, quote));
     const size_t pos = header.find(needle);
     if (pos == absl::string_view::npos) continue;
     absl::string_view rest = header.substr(pos + needle.size());
@@ -48,8 +48,10 @@ absl::StatusOr<DataType> ParseDescr(absl::string_view rest) {
   if (end == absl::string_view::npos) return Malformed("unterminated descr");
   const absl::string_view d = rest.substr(1, end - 1);
   if (d == "<f4") return DataType::kFloat32;
-  if (d == "|u1" || d == "<u1" || d == "u1" || d == "=u1") return DataType::kUInt8;
-  if (d == "|i1" || d == "<i1" || d == "i1" || d == "=i1") return DataType::kInt8;
+  if (d == "|u1" || d == "<u1" || d == "u1" || d == "=u1")
+    return DataType::kUInt8;
+  if (d == "|i1" || d == "<i1" || d == "i1" || d == "=i1")
+    return DataType::kInt8;
   if (d == "<i4") return DataType::kInt32;
   return absl::InvalidArgumentError(absl::StrCat(
       "unsupported .npy dtype '", d, "' (supported: <f4, |u1, |i1, <i4)"));
@@ -110,7 +112,8 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes) {
   if (absl::StartsWith(fortran, "True")) {
     return absl::InvalidArgumentError(".npy in Fortran order is unsupported");
   }
-  if (!absl::StartsWith(fortran, "False")) return Malformed("bad fortran_order");
+  if (!absl::StartsWith(fortran, "False"))
+    return Malformed("bad fortran_order");
   VTASERVE_ASSIGN_OR_RETURN(absl::string_view shape_text,
                             FindKey(header, "shape"));
   VTASERVE_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ParseShape(shape_text));
@@ -118,10 +121,11 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes) {
   const int64_t n = NumElements(shape);
   if (n < 0) return Malformed("shape overflows");
   const uint64_t elem = DataTypeSize(dtype);
-  if (static_cast<uint64_t>(n) > static_cast<uint64_t>(Tensor::kMaxBytes) / elem) {
+  if (static_cast<uint64_t>(n) >
+      static_cast<uint64_t>(Tensor::kMaxBytes) / elem) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(".npy tensor of shape ", ShapeToString(shape),
-                     " exceeds ", Tensor::kMaxBytes, " bytes"));
+        absl::StrCat(".npy tensor of shape ", ShapeToString(shape), " exceeds ",
+                     Tensor::kMaxBytes, " bytes"));
   }
   const size_t payload = static_cast<size_t>(n) * elem;
   if (bytes.size() - offset != payload) {
@@ -137,16 +141,24 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes) {
 std::string SerializeNpy(const Tensor& tensor) {
   absl::string_view descr = "<f4";
   switch (tensor.dtype()) {
-    case DataType::kFloat32: descr = "<f4"; break;
-    case DataType::kUInt8: descr = "|u1"; break;
-    case DataType::kInt8: descr = "|i1"; break;
-    case DataType::kInt32: descr = "<i4"; break;
+    case DataType::kFloat32:
+      descr = "<f4";
+      break;
+    case DataType::kUInt8:
+      descr = "|u1";
+      break;
+    case DataType::kInt8:
+      descr = "|i1";
+      break;
+    case DataType::kInt32:
+      descr = "<i4";
+      break;
   }
   std::string shape = absl::StrJoin(tensor.shape(), ", ");
   if (tensor.shape().size() == 1) shape += ",";
-  std::string dict = absl::StrCat("{'descr': '", descr,
-                                  "', 'fortran_order': False, 'shape': (",
-                                  shape, "), }");
+  std::string dict =
+      absl::StrCat("{'descr': '", descr,
+                   "', 'fortran_order': False, 'shape': (", shape, "), }");
   // Pad with spaces so that magic + lengths + header is a multiple of 64,
   // ending in '\n' (what numpy writes).
   size_t prefix = kMagicLen + 2 + 2;
@@ -170,7 +182,8 @@ std::string SerializeNpy(const Tensor& tensor) {
   }
   out += dict;
   if (tensor.byte_size() > 0 && !tensor.empty()) {
-    out.append(reinterpret_cast<const char*>(tensor.bytes()), tensor.byte_size());
+    out.append(reinterpret_cast<const char*>(tensor.bytes()),
+               tensor.byte_size());
   }
   return out;
 }
@@ -179,7 +192,8 @@ absl::StatusOr<Tensor> ReadNpy(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     const int err = errno;
-    const std::string msg = absl::StrCat("cannot open '", path, "': ", std::strerror(err));
+    const std::string msg =
+        absl::StrCat("cannot open '", path, "': ", std::strerror(err));
     if (err == ENOENT) return absl::NotFoundError(msg);
     if (err == EACCES) return absl::PermissionDeniedError(msg);
     return absl::InvalidArgumentError(msg);
@@ -191,13 +205,15 @@ absl::StatusOr<Tensor> ReadNpy(const std::string& path) {
     bytes.append(buf, got);
     if (bytes.size() > static_cast<size_t>(Tensor::kMaxBytes) + (1 << 20)) {
       std::fclose(f);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("'", path, "' is larger than any tensor the engine accepts"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "'", path, "' is larger than any tensor the engine accepts"));
     }
   }
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
-  if (failed) return absl::InvalidArgumentError(absl::StrCat("error reading '", path, "'"));
+  if (failed)
+    return absl::InvalidArgumentError(
+        absl::StrCat("error reading '", path, "'"));
   absl::StatusOr<Tensor> t = ParseNpy(bytes);
   if (!t.ok()) return AnnotateStatus(t.status(), path);
   return t;

@@ -12,15 +12,18 @@ namespace {
 
 class ReferenceCompiledModel : public CompiledModel {
  public:
-  explicit ReferenceCompiledModel(ModelGraph graph) : graph_(std::move(graph)) {}
+  explicit ReferenceCompiledModel(ModelGraph graph)
+      : graph_(std::move(graph)) {}
 
   absl::Status Execute(const ExecutionContext& context,
                        absl::Span<const Tensor* const> inputs,
                        absl::Span<Tensor* const> outputs) override {
     std::vector<const Tensor*> table(graph_.values.size(), nullptr);
     std::vector<Tensor> owned(graph_.values.size());
-    for (size_t i = 0; i < graph_.inputs.size(); ++i) table[graph_.inputs[i]] = inputs[i];
-    for (size_t i = 0; i < graph_.outputs.size(); ++i) table[graph_.outputs[i]] = outputs[i];
+    for (size_t i = 0; i < graph_.inputs.size(); ++i)
+      table[graph_.inputs[i]] = inputs[i];
+    for (size_t i = 0; i < graph_.outputs.size(); ++i)
+      table[graph_.outputs[i]] = outputs[i];
     for (const Node& node : graph_.nodes) {
       VTASERVE_RETURN_IF_ERROR(context.CheckContinue());
       const absl::Time start = absl::Now();
@@ -30,7 +33,8 @@ class ReferenceCompiledModel : public CompiledModel {
       for (ValueId v : node.outputs) {
         if (table[v] == nullptr) {
           const Value& info = graph_.value(v);
-          VTASERVE_ASSIGN_OR_RETURN(owned[v], Tensor::Create(info.dtype, info.shape));
+          VTASERVE_ASSIGN_OR_RETURN(owned[v],
+                                    Tensor::Create(info.dtype, info.shape));
           table[v] = &owned[v];
         }
         outs.push_back(const_cast<Tensor*>(table[v]));

@@ -42,7 +42,8 @@ void ReferenceConv(const ConvParams& p, const int8_t* x, int64_t in_h,
       }
       for (int kh = 0; kh < p.kernel_h; ++kh) {
         for (int kw = 0; kw < p.kernel_w; ++kw) {
-          const int32_t wv = w[(size_t(ic) * p.kernel_h + kh) * p.kernel_w + kw];
+          const int32_t wv =
+              w[(size_t(ic) * p.kernel_h + kh) * p.kernel_w + kw];
           if (wv == 0) continue;
           // Output columns whose tap lands inside the image.
           const int64_t off = int64_t{kw} * p.dilation_w - p.pad_left;
@@ -51,12 +52,14 @@ void ReferenceConv(const ConvParams& p, const int8_t* x, int64_t in_h,
           ow1 = std::min(ow1, out_w);
           if (ow0 >= ow1) continue;
           for (int64_t oh = 0; oh < out_h; ++oh) {
-            const int64_t ih = oh * p.stride_h + int64_t{kh} * p.dilation_h - p.pad_top;
+            const int64_t ih =
+                oh * p.stride_h + int64_t{kh} * p.dilation_h - p.pad_top;
             if (ih < 0 || ih >= in_h) continue;
             const int16_t* row = xc.data() + ih * in_w;  // iw = ow*s + off
             int32_t* out = &acc[oh * out_w];
             if (p.stride_w == 1) {
-              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] += row[ow + off] * wv;
+              for (int64_t ow = ow0; ow < ow1; ++ow)
+                out[ow] += row[ow + off] * wv;
             } else {
               for (int64_t ow = ow0; ow < ow1; ++ow) {
                 out[ow] += row[ow * p.stride_w + off] * wv;
@@ -67,14 +70,17 @@ void ReferenceConv(const ConvParams& p, const int8_t* x, int64_t in_h,
       }
     }
     int8_t* yp = y + size_t(oc) * plane;
-    for (int64_t i = 0; i < plane; ++i) yp[i] = RequantizeConvAcc(p, oc, acc[i]);
+    for (int64_t i = 0; i < plane; ++i)
+      yp[i] = RequantizeConvAcc(p, oc, acc[i]);
   }
 }
 
 int8_t QuantizeValue(float x, float scale, int32_t zero_point) {
   const float q = std::nearbyint(x / scale);
-  if (std::isnan(q)) return static_cast<int8_t>(std::clamp(zero_point, -128, 127));
-  const float v = std::clamp(q + static_cast<float>(zero_point), -128.0f, 127.0f);
+  if (std::isnan(q))
+    return static_cast<int8_t>(std::clamp(zero_point, -128, 127));
+  const float v =
+      std::clamp(q + static_cast<float>(zero_point), -128.0f, 127.0f);
   return static_cast<int8_t>(v);
 }
 
@@ -156,9 +162,10 @@ absl::Status RunReferenceNode(const ModelGraph& graph, const Node& node,
       for (int64_t ch = 0; ch < c; ++ch) {
         int64_t sum = 0;
         for (int64_t i = 0; i < hw; ++i) sum += x.data<int8_t>()[ch * hw + i];
-        const int64_t v = ((sum * p.multiplier + p.bias) >> p.shift) +
-                          p.output_zero_point;
-        y.data<int8_t>()[ch] = static_cast<int8_t>(std::clamp<int64_t>(v, -128, 127));
+        const int64_t v =
+            ((sum * p.multiplier + p.bias) >> p.shift) + p.output_zero_point;
+        y.data<int8_t>()[ch] =
+            static_cast<int8_t>(std::clamp<int64_t>(v, -128, 127));
       }
       return absl::OkStatus();
     }
@@ -176,7 +183,8 @@ absl::Status RunReferenceNode(const ModelGraph& graph, const Node& node,
     case OpKind::kQuantize: {
       const auto& p = std::get<QuantizeParams>(node.params);
       for (int64_t i = 0; i < y.num_elements(); ++i) {
-        y.data<int8_t>()[i] = QuantizeValue(x.data<float>()[i], p.scale, p.zero_point);
+        y.data<int8_t>()[i] =
+            QuantizeValue(x.data<float>()[i], p.scale, p.zero_point);
       }
       return absl::OkStatus();
     }
@@ -207,7 +215,8 @@ absl::Status RunReferenceNode(const ModelGraph& graph, const Node& node,
           out[i] = std::exp(in[i] - mx);
           sum += out[i];
         }
-        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(out[i] / sum);
+        for (int64_t i = 0; i < n; ++i)
+          out[i] = static_cast<float>(out[i] / sum);
       }
       return absl::OkStatus();
     }

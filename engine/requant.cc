@@ -29,7 +29,8 @@ int32_t GroupShift(const FloatConvQuant& q, int c0, int c1) {
       max_abs = std::max(max_abs, std::abs(w[k]));
     }
     max_scaled = std::max(max_scaled, max_abs * q.multiplier[c]);
-    if (!q.bias_lsb.empty()) max_bias = std::max(max_bias, std::fabs(q.bias_lsb[c]));
+    if (!q.bias_lsb.empty())
+      max_bias = std::max(max_bias, std::fabs(q.bias_lsb[c]));
   }
   for (int32_t s = kMaxShift; s > kMinShift; --s) {
     const double scale = std::ldexp(1.0, s);
@@ -49,8 +50,7 @@ absl::Status FoldConvRequant(const FloatConvQuant& q,
                              ConvParams& params) {
   const int oc = q.out_channels;
   const int taps = q.taps_per_channel;
-  if (oc <= 0 || taps <= 0 ||
-      q.centered_weights.size() != size_t(oc) * taps ||
+  if (oc <= 0 || taps <= 0 || q.centered_weights.size() != size_t(oc) * taps ||
       q.multiplier.size() != size_t(oc) ||
       (!q.bias_lsb.empty() && q.bias_lsb.size() != size_t(oc))) {
     return absl::InvalidArgumentError("inconsistent conv quantization sizes");
@@ -93,7 +93,8 @@ absl::Status FoldConvRequant(const FloatConvQuant& q,
         params.weights[i] = static_cast<int8_t>(v);
         wsum += static_cast<int64_t>(v);
       }
-      double b = q.bias_lsb.empty() ? 0.0 : std::nearbyint(q.bias_lsb[c] * scale);
+      double b =
+          q.bias_lsb.empty() ? 0.0 : std::nearbyint(q.bias_lsb[c] * scale);
       b -= static_cast<double>(q.input_zero_point) * static_cast<double>(wsum);
       if (s > 0) b += std::ldexp(1.0, s - 1);
       if (!FitsInt32(b)) {
@@ -130,8 +131,10 @@ absl::StatusOr<AddParams> ComputeAddParams(double sa, int32_t za, double sb,
   }
   AddParams p;
   p.shift = shift;
-  p.multiplier_a = static_cast<int32_t>(std::nearbyint(ma * std::ldexp(1.0, shift)));
-  p.multiplier_b = static_cast<int32_t>(std::nearbyint(mb * std::ldexp(1.0, shift)));
+  p.multiplier_a =
+      static_cast<int32_t>(std::nearbyint(ma * std::ldexp(1.0, shift)));
+  p.multiplier_b =
+      static_cast<int32_t>(std::nearbyint(mb * std::ldexp(1.0, shift)));
   int64_t bias = -int64_t{za} * p.multiplier_a - int64_t{zb} * p.multiplier_b;
   if (shift > 0) bias += int64_t{1} << (shift - 1);
   if (bias < std::numeric_limits<int32_t>::min() / 2 ||
@@ -158,7 +161,8 @@ absl::StatusOr<GapParams> ComputeGapParams(double sx, int32_t zx, double sy,
   while (shift < 62 && m * std::ldexp(1.0, shift) < (1 << 23)) ++shift;
   GapParams p;
   p.shift = shift;
-  p.multiplier = static_cast<int64_t>(std::nearbyint(m * std::ldexp(1.0, shift)));
+  p.multiplier =
+      static_cast<int64_t>(std::nearbyint(m * std::ldexp(1.0, shift)));
   if (p.multiplier > (int64_t{1} << 31)) {
     return absl::InvalidArgumentError(
         "GlobalAveragePool rescale too large for the integer form");

@@ -38,12 +38,12 @@ struct RequantOptions {
 // The float description of one quantized conv or dense layer.
 struct FloatConvQuant {
   int out_channels = 0;
-  int taps_per_channel = 0;            // in_channels * kh * kw
+  int taps_per_channel = 0;               // in_channels * kh * kw
   std::vector<int32_t> centered_weights;  // (w - zw), [out][taps]
-  std::vector<double> multiplier;      // M[c] = s_x * s_w[c] / s_y
-  std::vector<double> bias_lsb;        // real bias / s_y, [out] (may be empty)
-  int32_t input_zero_point = 0;        // int8 domain
-  int32_t output_zero_point = 0;       // int8 domain
+  std::vector<double> multiplier;         // M[c] = s_x * s_w[c] / s_y
+  std::vector<double> bias_lsb;   // real bias / s_y, [out] (may be empty)
+  int32_t input_zero_point = 0;   // int8 domain
+  int32_t output_zero_point = 0;  // int8 domain
   int32_t clamp_min = -128, clamp_max = 127;
 };
 
@@ -51,8 +51,7 @@ struct FloatConvQuant {
 // `params` (other fields untouched). InvalidArgument when a multiplier is
 // not finite and positive or a folded value cannot be represented.
 absl::Status FoldConvRequant(const FloatConvQuant& q,
-                             const RequantOptions& options,
-                             ConvParams& params);
+                             const RequantOptions& options, ConvParams& params);
 
 // Add of a (scale sa, zero point za) and b into (sy, zy), int8 domain.
 absl::StatusOr<AddParams> ComputeAddParams(double sa, int32_t za, double sb,

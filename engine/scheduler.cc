@@ -12,14 +12,15 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
     const SchedulerOptions& options,
     std::vector<std::unique_ptr<Executor>> executors) {
   if (executors.empty()) {
-    return absl::InvalidArgumentError("a scheduler needs at least one executor");
+    return absl::InvalidArgumentError(
+        "a scheduler needs at least one executor");
   }
   for (const auto& e : executors) {
     if (e == nullptr) return absl::InvalidArgumentError("null executor");
   }
   if (options.max_queue_size < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_queue_size must be >= 0, got ", options.max_queue_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_size must be >= 0, got ", options.max_queue_size));
   }
   return std::unique_ptr<Scheduler>(
       new Scheduler(options, std::move(executors)));
@@ -157,8 +158,8 @@ void Scheduler::Shutdown(absl::Time deadline) {
   }
   for (Queued& item : rejected) {
     InferResult result;
-    result.status = absl::UnavailableError(
-        "the server shut down before the request ran");
+    result.status =
+        absl::UnavailableError("the server shut down before the request ran");
     result.queue_time = absl::Now() - item.enqueued;
     {
       absl::MutexLock lock(&mu_);

@@ -70,8 +70,8 @@ struct SchedulerStats {
   uint64_t queue_ns = 0;
   uint64_t compute_count = 0;  // executor runs
   uint64_t compute_ns = 0;
-  uint64_t inference_count = 0;  // images (batch elements) run successfully
-  uint64_t execution_count = 0;  // executor runs
+  uint64_t inference_count = 0;   // images (batch elements) run successfully
+  uint64_t execution_count = 0;   // executor runs
   int64_t last_inference_ms = 0;  // wall clock, ms since the epoch
 };
 

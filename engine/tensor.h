@@ -8,15 +8,20 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace vtaserve {
 
-enum class DataType : uint8_t { kInt8 = 0, kUInt8 = 1, kInt32 = 2, kFloat32 = 3 };
+enum class DataType : uint8_t {
+  kInt8 = 0,
+  kUInt8 = 1,
+  kInt32 = 2,
+  kFloat32 = 3
+};
 
 // Bytes per element.
 size_t DataTypeSize(DataType dtype);

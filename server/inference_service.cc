@@ -43,10 +43,14 @@ void SetDouble(inference::ModelInferResponse* response, const std::string& key,
 
 inference::DataType ToProtoType(DataType t) {
   switch (t) {
-    case DataType::kUInt8: return inference::TYPE_UINT8;
-    case DataType::kInt8: return inference::TYPE_INT8;
-    case DataType::kInt32: return inference::TYPE_INT32;
-    case DataType::kFloat32: return inference::TYPE_FP32;
+    case DataType::kUInt8:
+      return inference::TYPE_UINT8;
+    case DataType::kInt8:
+      return inference::TYPE_INT8;
+    case DataType::kInt32:
+      return inference::TYPE_INT32;
+    case DataType::kFloat32:
+      return inference::TYPE_FP32;
   }
   return inference::TYPE_INVALID;
 }
@@ -195,7 +199,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
     inference::ModelInferResponse* response) {
   auto* reactor = new InferReactor(this);
   if (draining_.load()) {
-    reactor->Complete("", absl::UnavailableError("the server is shutting down"));
+    reactor->Complete("",
+                      absl::UnavailableError("the server is shutting down"));
     return reactor;
   }
   const absl::Time deadline = DeadlineOf(*context);
@@ -218,8 +223,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
         job.cancelled = reactor->cancelled();
         job.collect_profile = true;
         job.done = [this, reactor, request, response, info, timing,
-                    selected = *std::move(selected)](
-                       engine::InferResult result) {
+                    selected =
+                        *std::move(selected)](engine::InferResult result) {
           metrics_->RecordExecution(*info, result);
           if (result.status.ok()) {
             response->set_model_name(info->name);
@@ -234,20 +239,20 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
               for (const engine::LayerTiming& t : result.profile) {
                 SetDouble(response, absl::StrCat("layer_seconds/", t.layer),
                           t.wall_seconds);
-                (*response->mutable_parameters())[absl::StrCat(
-                     "layer_device/", t.layer)]
+                (*response->mutable_parameters())[absl::StrCat("layer_device/",
+                                                               t.layer)]
                     .set_string_param(t.device);
                 if (t.modeled_device_seconds >= 0) {
-                  SetDouble(response,
-                            absl::StrCat("layer_modeled_device_seconds/",
-                                         t.layer),
-                            t.modeled_device_seconds);
+                  SetDouble(
+                      response,
+                      absl::StrCat("layer_modeled_device_seconds/", t.layer),
+                      t.modeled_device_seconds);
                 }
                 if (t.host_transform_seconds > 0) {
-                  SetDouble(response,
-                            absl::StrCat("layer_host_transform_seconds/",
-                                         t.layer),
-                            t.host_transform_seconds);
+                  SetDouble(
+                      response,
+                      absl::StrCat("layer_host_transform_seconds/", t.layer),
+                      t.host_transform_seconds);
                 }
               }
             }

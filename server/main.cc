@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
       registered.Update(registry.Register(*std::move(backend)));
     } else {
       device_ok = false;
-      VTASERVE_LOG(kError, absl::StrCat("VTA device: ", backend.status().message()));
+      VTASERVE_LOG(kError,
+                   absl::StrCat("VTA device: ", backend.status().message()));
     }
   }
 #endif
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
       vtaserve::server::Server::Start(options, &registry, loader,
                                       [device_ok] { return device_ok; });
   if (!server.ok()) {
-    VTASERVE_LOG(kError, absl::StrCat("cannot start: ", server.status().message()));
+    VTASERVE_LOG(kError,
+                 absl::StrCat("cannot start: ", server.status().message()));
     return 1;
   }
   int signal_number = 0;

@@ -40,24 +40,42 @@ std::string SanitizeMetricName(const std::string& name) {
 
 const char* GrpcCodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -81,11 +99,10 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                             .Name("vtaserve_compute_duration_seconds")
                             .Help("Executor wall time per request, seconds")
                             .Register(registry)),
-      layer_duration_(
-          prometheus::BuildHistogram()
-              .Name("vtaserve_layer_duration_seconds")
-              .Help("Wall time of one layer on this host, seconds")
-              .Register(registry)),
+      layer_duration_(prometheus::BuildHistogram()
+                          .Name("vtaserve_layer_duration_seconds")
+                          .Help("Wall time of one layer on this host, seconds")
+                          .Register(registry)),
       layer_modeled_(prometheus::BuildHistogram()
                          .Name("vtaserve_layer_modeled_device_seconds")
                          .Help("MODELED accelerator time of one layer "
@@ -154,11 +171,10 @@ ServerMetrics::LayerSeries& ServerMetrics::Layer(
   for (size_t i = 0; i < info.placements.size(); ++i) {
     if (info.placements[i].node == timing.layer && i < info.fallback.size() &&
         info.fallback[i]) {
-      series.fallback =
-          &cpu_fallback_.Add({{"model", info.name},
-                              {"version", version},
-                              {"layer", timing.layer},
-                              {"device", timing.device}});
+      series.fallback = &cpu_fallback_.Add({{"model", info.name},
+                                            {"version", version},
+                                            {"layer", timing.layer},
+                                            {"device", timing.device}});
     }
   }
   return layers_.emplace(key, std::move(series)).first->second;
@@ -223,8 +239,8 @@ void ServerMetrics::SetPlacement(const engine::ModelInfo& info) {
          {"layer", p.node},
          {"op", std::string(engine::OpKindName(p.op))},
          {"backend", p.backend},
-         {"strategy", i < info.strategies.size() ? info.strategies[i]
-                                                 : p.backend}});
+         {"strategy",
+          i < info.strategies.size() ? info.strategies[i] : p.backend}});
     g.Set(1);
     gauges.push_back(&g);
   }

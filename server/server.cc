@@ -67,16 +67,16 @@ Server::Server(const ServerOptions& options,
   mm.repository = options.model_repository;
   mm.default_vta_config = options.vta_config;
   mm.default_cpu_threads = options.cpu_threads;
-  manager_ = std::make_unique<engine::ModelManager>(mm, registry,
-                                                    std::move(loader));
+  manager_ =
+      std::make_unique<engine::ModelManager>(mm, registry, std::move(loader));
   ServiceHooks hooks;
   hooks.server_ready = [this] { return Ready(); };
   hooks.run_control = [this](std::function<void()> fn) {
     RunControl(std::move(fn));
   };
   hooks.models_changed = [this] { UpdateHealth(); };
-  service_ = std::make_unique<InferenceService>(manager_.get(),
-                                                metrics_.get(), hooks);
+  service_ =
+      std::make_unique<InferenceService>(manager_.get(), metrics_.get(), hooks);
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
@@ -96,15 +96,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (registry == nullptr) {
     return absl::InvalidArgumentError("no backend registry");
   }
-  auto server = std::unique_ptr<Server>(
-      new Server(options, registry, std::move(loader), std::move(device_ready)));
+  auto server = std::unique_ptr<Server>(new Server(
+      options, registry, std::move(loader), std::move(device_ready)));
   absl::Status s = server->StartServing();
   if (!s.ok()) return s;
 
   if (!options.model_repository.empty()) {
     absl::Status loaded = server->manager_->LoadAll();
     if (!loaded.ok()) {
-      VTASERVE_LOG(kError, absl::StrCat("model repository: ", loaded.message()));
+      VTASERVE_LOG(kError,
+                   absl::StrCat("model repository: ", loaded.message()));
     }
   }
   {
@@ -147,9 +148,9 @@ absl::Status Server::StartServing() {
             "PEM (not a certificate or key, or the key does not match)");
       }
     }
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve gRPC on ", options_.grpc_address, ":",
-        options_.grpc_port));
+    return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ",
+                                               options_.grpc_address, ":",
+                                               options_.grpc_port));
   }
   if (auto* health = grpc_server_->GetHealthCheckService()) {
     health->SetServingStatus("", false);
@@ -165,8 +166,8 @@ absl::Status Server::StartServing() {
       metrics_port_ = ports.empty() ? -1 : ports.front();
     } catch (const std::exception& e) {
       grpc_server_->Shutdown();
-      return absl::UnavailableError(absl::StrCat(
-          "cannot serve metrics on ", address, ": ", e.what()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
     }
   }
   VTASERVE_LOG(kInfo, absl::StrCat("serving gRPC on port ", grpc_port_,
@@ -264,8 +265,8 @@ void Server::Shutdown(absl::Duration timeout) {
   }
   for (std::thread& t : threads) t.join();
   if (grpc_server_ != nullptr) {
-    grpc_server_->Shutdown(
-        std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(200));
     grpc_server_->Wait();
   }
   exposer_.reset();

@@ -34,17 +34,15 @@ absl::Status CopyTyped(const inference::ModelInferRequest::InferInputTensor& in,
   const int64_t n = t.num_elements();
   auto count_error = [&](absl::string_view field, int64_t got) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input '", in.name(), "': expected ", n, " values in contents.",
-        field, " for shape ", ShapeString(t.shape()), ", got ", got));
+        "input '", in.name(), "': expected ", n, " values in contents.", field,
+        " for shape ", ShapeString(t.shape()), ", got ", got));
   };
   // Only the field of the datatype may be set.
-  int fields_set = (c.bool_contents_size() > 0) + (c.int_contents_size() > 0) +
-                   (c.int64_contents_size() > 0) +
-                   (c.uint_contents_size() > 0) +
-                   (c.uint64_contents_size() > 0) +
-                   (c.fp32_contents_size() > 0) +
-                   (c.fp64_contents_size() > 0) +
-                   (c.bytes_contents_size() > 0);
+  int fields_set =
+      (c.bool_contents_size() > 0) + (c.int_contents_size() > 0) +
+      (c.int64_contents_size() > 0) + (c.uint_contents_size() > 0) +
+      (c.uint64_contents_size() > 0) + (c.fp32_contents_size() > 0) +
+      (c.fp64_contents_size() > 0) + (c.bytes_contents_size() > 0);
   absl::string_view field;
   switch (t.dtype()) {
     case DataType::kFloat32:
@@ -69,9 +67,9 @@ absl::Status CopyTyped(const inference::ModelInferRequest::InferInputTensor& in,
       for (int64_t i = 0; i < n; ++i) {
         const int32_t v = c.int_contents(static_cast<int>(i));
         if (v < -128 || v > 127) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "input '", in.name(), "': INT8 value ", v, " at index ", i,
-              " is out of range [-128, 127]"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("input '", in.name(), "': INT8 value ", v,
+                           " at index ", i, " is out of range [-128, 127]"));
         }
         t.data<int8_t>()[i] = static_cast<int8_t>(v);
       }
@@ -84,9 +82,9 @@ absl::Status CopyTyped(const inference::ModelInferRequest::InferInputTensor& in,
       for (int64_t i = 0; i < n; ++i) {
         const uint32_t v = c.uint_contents(static_cast<int>(i));
         if (v > 255) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "input '", in.name(), "': UINT8 value ", v, " at index ", i,
-              " is out of range [0, 255]"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("input '", in.name(), "': UINT8 value ", v,
+                           " at index ", i, " is out of range [0, 255]"));
         }
         t.data<uint8_t>()[i] = static_cast<uint8_t>(v);
       }
@@ -114,15 +112,15 @@ absl::StatusOr<std::vector<Tensor>> BuildInputs(
     const inference::ModelInferRequest& request) {
   const int num_inputs = request.inputs_size();
   if (num_inputs != static_cast<int>(info.inputs.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model '", info.name, "' expects ", info.inputs.size(), " input(s) ",
-        ExpectedInputs(info), ", got ", num_inputs));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", info.name, "' expects ", info.inputs.size(),
+                     " input(s) ", ExpectedInputs(info), ", got ", num_inputs));
   }
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != num_inputs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "expected one raw_input_contents entry per input (", num_inputs,
-        "), got ", request.raw_input_contents_size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected one raw_input_contents entry per input (",
+                     num_inputs, "), got ", request.raw_input_contents_size()));
   }
   std::vector<Tensor> tensors(info.inputs.size());
   std::vector<bool> seen(info.inputs.size(), false);
@@ -135,8 +133,8 @@ absl::StatusOr<std::vector<Tensor>> BuildInputs(
     }
     if (index < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unexpected input '", in.name(), "' (model '",
-                       info.name, "' expects ", ExpectedInputs(info), ")"));
+          absl::StrCat("unexpected input '", in.name(), "' (model '", info.name,
+                       "' expects ", ExpectedInputs(info), ")"));
     }
     if (seen[index]) {
       return absl::InvalidArgumentError(
@@ -169,9 +167,9 @@ absl::StatusOr<std::vector<Tensor>> BuildInputs(
     }
     if (!got.empty() && info.config.max_batch_size > 0) {
       if (batch >= 0 && got[0] != batch) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input '", in.name(), "': batch size ", got[0],
-            " differs from the other inputs' ", batch));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", in.name(), "': batch size ", got[0],
+                         " differs from the other inputs' ", batch));
       }
       batch = got[0];
     }
@@ -182,9 +180,9 @@ absl::StatusOr<std::vector<Tensor>> BuildInputs(
           "': expected either raw_input_contents or contents, got both"));
     }
     if (!raw && !typed) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", in.name(),
-          "': no data (expected raw_input_contents or contents)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", in.name(),
+                       "': no data (expected raw_input_contents or contents)"));
     }
     absl::StatusOr<Tensor> t = Tensor::Create(v.dtype, got);
     if (!t.ok()) return t.status();
@@ -220,9 +218,9 @@ absl::StatusOr<std::vector<int>> SelectOutputs(
     if (index < 0) {
       std::vector<std::string> names;
       for (const engine::Value& v : info.outputs) names.push_back(v.name);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown output '", out.name(), "' (model '", info.name,
-          "' has [", absl::StrJoin(names, ", "), "])"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown output '", out.name(), "' (model '", info.name,
+                       "' has [", absl::StrJoin(names, ", "), "])"));
     }
     if (!seen.insert(index).second) {
       return absl::InvalidArgumentError(

@@ -30,8 +30,8 @@ absl::Status CheckRange(absl::string_view key, int value, int lo, int hi) {
 }
 
 bool IsKnownTarget(absl::string_view t) {
-  for (absl::string_view k : {"sim", "tsim", "pynq", "ultra96", "zcu104",
-                              "de10nano", "intelfocl"}) {
+  for (absl::string_view k :
+       {"sim", "tsim", "pynq", "ultra96", "zcu104", "de10nano", "intelfocl"}) {
     if (t == k) return true;
   }
   return false;
@@ -40,11 +40,10 @@ bool IsKnownTarget(absl::string_view t) {
 }  // namespace
 
 std::string VtaConfig::BitstreamName() const {
-  return absl::StrFormat("%dx%d_i%dw%da%d_%d_%d_%d_%d", Batch(), BlockIn(),
-                         1 << log_inp_width, 1 << log_wgt_width,
-                         1 << log_acc_width, log_uop_buff_size,
-                         log_inp_buff_size, log_wgt_buff_size,
-                         log_acc_buff_size);
+  return absl::StrFormat(
+      "%dx%d_i%dw%da%d_%d_%d_%d_%d", Batch(), BlockIn(), 1 << log_inp_width,
+      1 << log_wgt_width, 1 << log_acc_width, log_uop_buff_size,
+      log_inp_buff_size, log_wgt_buff_size, log_acc_buff_size);
 }
 
 absl::Status VtaConfig::Validate() const {
@@ -64,20 +63,19 @@ absl::Status VtaConfig::Validate() const {
   VTASERVE_RETURN_IF_ERROR(CheckRange("LOG_BLOCK_IN", log_block_in, 1, 6));
   VTASERVE_RETURN_IF_ERROR(CheckRange("LOG_BLOCK_OUT", log_block_out, 1, 6));
   VTASERVE_RETURN_IF_ERROR(CheckRange("LOG_BUS_WIDTH", log_bus_width, 3, 10));
-  for (auto [key, v] : {std::pair<const char*, int>{"LOG_UOP_BUFF_SIZE",
-                                                    log_uop_buff_size},
-                        {"LOG_INP_BUFF_SIZE", log_inp_buff_size},
-                        {"LOG_WGT_BUFF_SIZE", log_wgt_buff_size},
-                        {"LOG_ACC_BUFF_SIZE", log_acc_buff_size}}) {
+  for (auto [key, v] :
+       {std::pair<const char*, int>{"LOG_UOP_BUFF_SIZE", log_uop_buff_size},
+        {"LOG_INP_BUFF_SIZE", log_inp_buff_size},
+        {"LOG_WGT_BUFF_SIZE", log_wgt_buff_size},
+        {"LOG_ACC_BUFF_SIZE", log_acc_buff_size}}) {
     // Up to 16 MiB per buffer; anything larger is not an FPGA SRAM.
     VTASERVE_RETURN_IF_ERROR(CheckRange(key, v, 3, 24));
   }
   // Element sizes must divide the 4 KiB page so phys/elem_bytes is exact
   // (vta-isa.md 7.2).
-  for (auto [name, bytes] :
-       {std::pair<const char*, int>{"INP", InpElemBytes()},
-        {"WGT", WgtElemBytes()},
-        {"ACC", AccElemBytes()}}) {
+  for (auto [name, bytes] : {std::pair<const char*, int>{"INP", InpElemBytes()},
+                             {"WGT", WgtElemBytes()},
+                             {"ACC", AccElemBytes()}}) {
     if (bytes > 4096) {
       return absl::InvalidArgumentError(absl::StrCat(
           "VTA config: ", name, " element of ", bytes,
@@ -94,21 +92,31 @@ absl::Status VtaConfig::Validate() const {
     if (log_depth < 1 || log_depth > kSramAddrBits) {
       return absl::InvalidArgumentError(absl::StrCat(
           "VTA config: ", name, " buffer depth 2^", log_depth,
-          " elements is outside [2, 2^", kSramAddrBits,
-          "] (check LOG_", name, "_BUFF_SIZE against the element size)"));
+          " elements is outside [2, 2^", kSramAddrBits, "] (check LOG_", name,
+          "_BUFF_SIZE against the element size)"));
     }
   }
   const int uop_bits = LogAccDepth() + UopSrcBits() + LogWgtDepth();
   if (uop_bits > 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "VTA config: uop fields need ", uop_bits,
-        " bits (dst ", LogAccDepth(), " + src ", UopSrcBits(), " + wgt ",
-        LogWgtDepth(), ") but a uop is 32 bits"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("VTA config: uop fields need ", uop_bits, " bits (dst ",
+                     LogAccDepth(), " + src ", UopSrcBits(), " + wgt ",
+                     LogWgtDepth(), ") but a uop is 32 bits"));
   }
-  const std::vector<int> common = {
-      kOpcodeBits, 1, 1, 1, 1, 1, LogUopDepth(), LogUopDepth() + 1,
-      kLoopIterBits, kLoopIterBits, LogAccDepth(), LogAccDepth(),
-      SrcFactorBits(), SrcFactorBits()};
+  const std::vector<int> common = {kOpcodeBits,
+                                   1,
+                                   1,
+                                   1,
+                                   1,
+                                   1,
+                                   LogUopDepth(),
+                                   LogUopDepth() + 1,
+                                   kLoopIterBits,
+                                   kLoopIterBits,
+                                   LogAccDepth(),
+                                   LogAccDepth(),
+                                   SrcFactorBits(),
+                                   SrcFactorBits()};
   std::vector<int> gemm = common;
   gemm.insert(gemm.end(), {LogWgtDepth(), LogWgtDepth()});
   std::vector<int> alu = common;
@@ -119,9 +127,9 @@ absl::Status VtaConfig::Validate() const {
         s.status().message()));
   }
   if (auto s = isa::PackBitfields(alu, 2); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "VTA config: ALU instruction fields do not fit 128 bits: ",
-        s.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("VTA config: ALU instruction fields do not fit 128 bits: ",
+                     s.status().message()));
   }
   if (!(clock_mhz > 0.0 && clock_mhz <= 10000.0)) {
     return absl::InvalidArgumentError(
@@ -214,8 +222,8 @@ absl::StatusOr<VtaConfig> ParseVtaConfigJson(absl::string_view json) {
   if (preset == "sim") preset = "fsim";
   auto base = VtaConfigPreset(preset);
   if (!base.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "vta_config.json: unknown TARGET \"", m.target(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vta_config.json: unknown TARGET \"", m.target(), "\""));
   }
   VtaConfig c = *std::move(base);
   if (m.has_hw_ver()) c.hw_ver = m.hw_ver();
@@ -251,13 +259,18 @@ absl::StatusOr<VtaConfig> ParseVtaConfigJson(absl::string_view json) {
   if (m.has_timing()) {
     const auto& t = m.timing();
     VtaTiming& d = c.timing;
-    if (t.has_gemm_cycles_per_uop()) d.gemm_cycles_per_uop = t.gemm_cycles_per_uop();
+    if (t.has_gemm_cycles_per_uop())
+      d.gemm_cycles_per_uop = t.gemm_cycles_per_uop();
     if (t.has_gemm_latency()) d.gemm_latency = t.gemm_latency();
-    if (t.has_alu_imm_cycles_per_uop()) d.alu_imm_cycles_per_uop = t.alu_imm_cycles_per_uop();
-    if (t.has_alu_tensor_cycles_per_uop()) d.alu_tensor_cycles_per_uop = t.alu_tensor_cycles_per_uop();
+    if (t.has_alu_imm_cycles_per_uop())
+      d.alu_imm_cycles_per_uop = t.alu_imm_cycles_per_uop();
+    if (t.has_alu_tensor_cycles_per_uop())
+      d.alu_tensor_cycles_per_uop = t.alu_tensor_cycles_per_uop();
     if (t.has_alu_latency()) d.alu_latency = t.alu_latency();
-    if (t.has_mem_request_latency()) d.mem_request_latency = t.mem_request_latency();
-    if (t.has_pad_cycles_per_element()) d.pad_cycles_per_element = t.pad_cycles_per_element();
+    if (t.has_mem_request_latency())
+      d.mem_request_latency = t.mem_request_latency();
+    if (t.has_pad_cycles_per_element())
+      d.pad_cycles_per_element = t.pad_cycles_per_element();
     if (t.has_nop_cycles()) d.nop_cycles = t.nop_cycles();
     if (t.has_fetch_latency()) d.fetch_latency = t.fetch_latency();
     if (t.has_shared_dram_bus()) d.shared_dram_bus = t.shared_dram_bus();
@@ -282,9 +295,10 @@ absl::StatusOr<VtaConfig> LoadVtaConfig(absl::string_view path_or_preset) {
   if (preset.ok() || !absl::IsNotFound(preset.status())) return preset;
   std::ifstream in{std::string(path_or_preset)};
   if (!in) {
-    return absl::NotFoundError(absl::StrCat(
-        "\"", path_or_preset, "\" is neither a VTA config preset nor a "
-        "readable vta_config.json file"));
+    return absl::NotFoundError(
+        absl::StrCat("\"", path_or_preset,
+                     "\" is neither a VTA config preset nor a "
+                     "readable vta_config.json file"));
   }
   std::stringstream ss;
   ss << in.rdbuf();

@@ -127,8 +127,7 @@ struct VtaConfig {
     return log_inp_buff_size - log_batch - log_block_in - log_inp_width + 3;
   }
   int LogWgtDepth() const {
-    return log_wgt_buff_size - log_block_out - log_block_in - log_wgt_width +
-           3;
+    return log_wgt_buff_size - log_block_out - log_block_in - log_wgt_width + 3;
   }
   int LogAccDepth() const {
     return log_acc_buff_size - log_batch - log_block_out - log_acc_width + 3;

@@ -69,7 +69,7 @@ struct SimStats {
   uint64_t store_count = 0;  // STORE with x_size > 0
   uint64_t gemm_count = 0;   // GEMM instructions (incl. reset)
   uint64_t alu_count = 0;
-  uint64_t nop_count = 0;    // LOAD/STORE with x_size == 0
+  uint64_t nop_count = 0;  // LOAD/STORE with x_size == 0
   uint64_t finish_count = 0;
   // Tokens pushed but never popped at the end of the run (a well-formed
   // stream leaves none; hardware FIFOs would keep them for the next run).
@@ -105,8 +105,7 @@ class VtaDevice {
                                     absl::Span<const uint8_t> src) = 0;
 
   // Copies bytes from `buffer` at `offset` into `dst` (same checks).
-  virtual absl::Status CopyFromDevice(const DeviceBuffer& buffer,
-                                      size_t offset,
+  virtual absl::Status CopyFromDevice(const DeviceBuffer& buffer, size_t offset,
                                       absl::Span<uint8_t> dst) = 0;
 
   // Executes `insn_count` instructions stored at `insn_phys_addr` (16 bytes

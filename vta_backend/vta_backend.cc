@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/common/status_macros.h"
 #include "absl/strings/str_join.h"
+#include "engine/common/status_macros.h"
 #include "engine/executor.h"
 #include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/compiler/graph_compiler.h"
@@ -23,7 +23,8 @@ compiler::CompilerOptions ToCompilerOptions(const VtaOptions& o,
   if (it != b.end()) c.first_conv = it->second;
   const std::string prefix = engine::kStrategyOptionPrefix;
   for (const auto& [key, value] : b) {
-    if (key.rfind(prefix, 0) == 0) c.node_strategy[key.substr(prefix.size())] = value;
+    if (key.rfind(prefix, 0) == 0)
+      c.node_strategy[key.substr(prefix.size())] = value;
   }
   c.host_runner = o.host_runner.get();
   return c;
@@ -81,14 +82,16 @@ class VtaBackend : public engine::Backend {
         compiler::NodeEstimate e,
         compiler::EstimateNode(config_, graph, node,
                                ToCompilerOptions(options_, options)));
-    const double device_s = static_cast<double>(e.cycles) / (config_.clock_mhz * 1e6);
-    const double host_s =
-        static_cast<double>(e.host_bytes) / options_.host_transform_bytes_per_second;
+    const double device_s =
+        static_cast<double>(e.cycles) / (config_.clock_mhz * 1e6);
+    const double host_s = static_cast<double>(e.host_bytes) /
+                          options_.host_transform_bytes_per_second;
     engine::NodeCost cost;
     cost.seconds = device_s + host_s;
     cost.strategy = "vta";
-    cost.detail = absl::StrCat("modeled ", e.cycles, " cycles (", device_s * 1e3,
-                               " ms) + host packing ", host_s * 1e3, " ms; ", e.plan);
+    cost.detail =
+        absl::StrCat("modeled ", e.cycles, " cycles (", device_s * 1e3,
+                     " ms) + host packing ", host_s * 1e3, " ms; ", e.plan);
     return cost;
   }
 
@@ -100,21 +103,25 @@ class VtaBackend : public engine::Backend {
       const engine::ModelGraph& graph, engine::NodeId node,
       const engine::BackendOptions& options) {
     const engine::Node& n = graph.nodes[node];
-    VTASERVE_RETURN_IF_ERROR(
-        compiler::CheckNodeSupported(config_, graph, n, ToCompilerOptions(options_, options)));
+    VTASERVE_RETURN_IF_ERROR(compiler::CheckNodeSupported(
+        config_, graph, n, ToCompilerOptions(options_, options)));
     std::string requested;
     auto it = options.find(absl::StrCat(engine::kStrategyOptionPrefix, n.name));
-    if (it != options.end() && it->second.rfind("vta_", 0) == 0) requested = it->second;
-    VTASERVE_ASSIGN_OR_RETURN(std::vector<compiler::FirstConvStrategy> candidates,
-                              compiler::CandidateStrategies(requested));
-    const std::vector<compiler::FirstConvEstimate> estimates = compiler::EstimateFirstConv(
-        config_, graph, node, candidates, options_.host_runner.get(),
-        options_.host_timing_runs);
+    if (it != options.end() && it->second.rfind("vta_", 0) == 0)
+      requested = it->second;
+    VTASERVE_ASSIGN_OR_RETURN(
+        std::vector<compiler::FirstConvStrategy> candidates,
+        compiler::CandidateStrategies(requested));
+    const std::vector<compiler::FirstConvEstimate> estimates =
+        compiler::EstimateFirstConv(config_, graph, node, candidates,
+                                    options_.host_runner.get(),
+                                    options_.host_timing_runs);
     const compiler::FirstConvEstimate* best = nullptr;
     double best_seconds = 0.0;
     std::vector<std::string> lines;
     for (const compiler::FirstConvEstimate& e : estimates) {
-      const absl::string_view name = compiler::FirstConvStrategyName(e.strategy);
+      const absl::string_view name =
+          compiler::FirstConvStrategyName(e.strategy);
       if (!e.status.ok()) {
         lines.push_back(absl::StrCat(name, ": n/a (", e.status.message(), ")"));
         continue;
@@ -124,8 +131,8 @@ class VtaBackend : public engine::Backend {
       lines.push_back(absl::StrFormat(
           "%s: %.4f ms = modeled %d cycles (GEMM %d) at %g MHz %.4f ms + host "
           "transform/copy %.4f ms (measured, %d B image)",
-          name, seconds * 1e3, e.cycles, e.gemm_uops, config_.clock_mhz, device_s * 1e3,
-          e.host_seconds * 1e3, e.image_bytes));
+          name, seconds * 1e3, e.cycles, e.gemm_uops, config_.clock_mhz,
+          device_s * 1e3, e.host_seconds * 1e3, e.image_bytes));
       if (best == nullptr || seconds < best_seconds) {
         best = &e;
         best_seconds = seconds;
@@ -137,9 +144,10 @@ class VtaBackend : public engine::Backend {
     }
     engine::NodeCost cost;
     cost.seconds = best_seconds;
-    cost.strategy = std::string(compiler::FirstConvStrategyName(best->strategy));
-    cost.detail = absl::StrCat("best ", cost.strategy, " of [", absl::StrJoin(lines, "; "),
-                               "]; ", best->plan);
+    cost.strategy =
+        std::string(compiler::FirstConvStrategyName(best->strategy));
+    cost.detail = absl::StrCat("best ", cost.strategy, " of [",
+                               absl::StrJoin(lines, "; "), "]; ", best->plan);
     return cost;
   }
 
@@ -152,19 +160,23 @@ class VtaBackend : public engine::Backend {
 
 absl::StatusOr<std::unique_ptr<engine::Backend>> CreateVtaBackend(
     const VtaOptions& options) {
-  if (!(options.host_transform_bytes_per_second > 0) || options.host_timing_runs < 0 ||
-      options.run_timeout <= absl::ZeroDuration() || options.device_memory_bytes == 0) {
+  if (!(options.host_transform_bytes_per_second > 0) ||
+      options.host_timing_runs < 0 ||
+      options.run_timeout <= absl::ZeroDuration() ||
+      options.device_memory_bytes == 0) {
     return absl::InvalidArgumentError("bad VtaOptions");
   }
   VTASERVE_ASSIGN_OR_RETURN(VtaConfig config, LoadVtaConfig(options.config));
   if (options.ext_im2col_load) config.ext_im2col_load = true;
   sim::SimOptions sim_options;
   sim_options.memory_bytes = options.device_memory_bytes;
-  if (options.simulator_uses_host_runner) sim_options.runner = options.host_runner;
+  if (options.simulator_uses_host_runner)
+    sim_options.runner = options.host_runner;
   VTASERVE_ASSIGN_OR_RETURN(std::unique_ptr<sim::SimDevice> device,
                             sim::SimDevice::Create(config, sim_options));
   std::shared_ptr<VtaDevice> shared(std::move(device));
-  return std::unique_ptr<engine::Backend>(new VtaBackend(options, config, shared));
+  return std::unique_ptr<engine::Backend>(
+      new VtaBackend(options, config, shared));
 }
 
 }  // namespace vtaserve::vta

@@ -75,7 +75,8 @@ constexpr int kWinogradMaxChannels = 3640;
 // U = (2G) g (2G)^T per (output, input channel), as 16 int16 taps laid out
 // like the direct AVX2 weights: [ocb][16][cbuf/2][16][2].
 void PackWinogradWeights(const engine::ConvParams& p, PackedConv& pc) {
-  static constexpr int kG2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+  static constexpr int kG2[4][3] = {
+      {2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
   for (int oc = 0; oc < pc.cout; ++oc) {
     const int b = oc / kConvOcBlock, o = oc % kConvOcBlock;
     for (int ci = 0; ci < pc.cin; ++ci) {
@@ -83,15 +84,17 @@ void PackWinogradWeights(const engine::ConvParams& p, PackedConv& pc) {
       int t[4][3];
       for (int a = 0; a < 4; ++a) {
         for (int j = 0; j < 3; ++j) {
-          t[a][j] = kG2[a][0] * g[j] + kG2[a][1] * g[3 + j] + kG2[a][2] * g[6 + j];
+          t[a][j] =
+              kG2[a][0] * g[j] + kG2[a][1] * g[3 + j] + kG2[a][2] * g[6 + j];
         }
       }
       for (int a = 0; a < 4; ++a) {
         for (int c = 0; c < 4; ++c) {
-          const int u = t[a][0] * kG2[c][0] + t[a][1] * kG2[c][1] + t[a][2] * kG2[c][2];
+          const int u =
+              t[a][0] * kG2[c][0] + t[a][1] * kG2[c][1] + t[a][2] * kG2[c][2];
           const int64_t blk = int64_t{b} * 16 + a * 4 + c;
-          pc.w16[((blk * (pc.kred / 2) + ci / 2) * kConvOcBlock + o) * 2 + ci % 2] =
-              static_cast<int16_t>(u);
+          pc.w16[((blk * (pc.kred / 2) + ci / 2) * kConvOcBlock + o) * 2 +
+                 ci % 2] = static_cast<int16_t>(u);
         }
       }
     }
@@ -116,8 +119,9 @@ void PackRowPairWeights(const engine::ConvParams& p, PackedConv& pc) {
         const int kj = k / pc.cin, ci = k % pc.cin;
         int u = 0;
         for (int ki = 0; ki < 7; ++ki) {
-          u += kCoef[i][ki] *
-               p.weights[((size_t(oc) * pc.cin + ci) * pc.kh + ki) * pc.kw + kj];
+          u +=
+              kCoef[i][ki] *
+              p.weights[((size_t(oc) * pc.cin + ci) * pc.kh + ki) * pc.kw + kj];
         }
         const int64_t blk = int64_t{b} * kRowPairPoints + t;
         pc.w16[((blk * (pc.kred / 2) + k / 2) * kConvOcBlock + o) * 2 + k % 2] =
@@ -206,7 +210,8 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
       pc.tap_off[t] = int64_t{t} * pc.dh * pc.wp * pc.cbuf;
     } else {
       const int ki = t / pc.kw, kj = t % pc.kw;
-      pc.tap_off[t] = (int64_t{ki} * pc.dh * pc.wp + int64_t{kj} * pc.dw) * pc.cbuf;
+      pc.tap_off[t] =
+          (int64_t{ki} * pc.dh * pc.wp + int64_t{kj} * pc.dw) * pc.cbuf;
     }
   }
 
@@ -217,8 +222,9 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
   } else {
     pc.w8.assign(wsize, 0);
   }
-  pc.pixel_major = wsize * pc.elem_size <= (pc.winograd ? kConvWinogradPixelMajorWeightBytes
-                                                        : kConvPixelMajorWeightBytes);
+  pc.pixel_major =
+      wsize * pc.elem_size <= (pc.winograd ? kConvWinogradPixelMajorWeightBytes
+                                           : kConvPixelMajorWeightBytes);
   pc.bias.assign(padded_out, 0);
   pc.rshift.assign(padded_out, 0);
   pc.lshift.assign(padded_out, 0);
@@ -252,16 +258,19 @@ absl::StatusOr<PackedConv> PackConv(const engine::ConvParams& p, int64_t in_h,
         wsum += w;
         const int64_t blk = int64_t{b} * pc.taps + t;
         if (wide) {
-          pc.w16[((blk * (pc.kred / 2) + k / 2) * kConvOcBlock + o) * 2 + k % 2] = w;
+          pc.w16[((blk * (pc.kred / 2) + k / 2) * kConvOcBlock + o) * 2 +
+                 k % 2] = w;
         } else {
-          pc.w8[((blk * (pc.kred / 4) + k / 4) * kConvOcBlock + o) * 4 + k % 4] = w;
+          pc.w8[((blk * (pc.kred / 4) + k / 4) * kConvOcBlock + o) * 4 +
+                k % 4] = w;
         }
       }
     }
     // u8 operands carry x + 128: subtract 128 * sum(w), wrapping like the
     // accumulator does.
     const uint32_t fold = wide ? 0u : static_cast<uint32_t>(wsum * 128);
-    pc.bias[oc] = static_cast<int32_t>(static_cast<uint32_t>(p.bias[oc]) - fold);
+    pc.bias[oc] =
+        static_cast<int32_t>(static_cast<uint32_t>(p.bias[oc]) - fold);
     pc.rshift[oc] = std::max(p.shift[oc], 0);
     pc.lshift[oc] = std::max(-p.shift[oc], 0);
   }
@@ -295,9 +304,12 @@ ConvUnit DecodeConvUnit(const PackedConv& pc, int64_t unit) {
 
 ConvKernelFn ConvKernelFor(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kAvx2: return &ConvS8Avx2_6x16;
-    case CpuIsa::kAvxVnni: return &ConvS8AvxVnni_6x16;
-    case CpuIsa::kAvx512Vnni: return &ConvS8Avx512Vnni_12x16;
+    case CpuIsa::kAvx2:
+      return &ConvS8Avx2_6x16;
+    case CpuIsa::kAvxVnni:
+      return &ConvS8AvxVnni_6x16;
+    case CpuIsa::kAvx512Vnni:
+      return &ConvS8Avx512Vnni_12x16;
     case CpuIsa::kAuto:
     case CpuIsa::kScalar:
       break;

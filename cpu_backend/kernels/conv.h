@@ -89,7 +89,8 @@ inline constexpr int kRowPairMaxChannels = 16;
 // The transformed rows in tap order, grouped by their coefficients in
 // (2 y(2q), 2 y(2q+1)): (+, 0): 0, 4, 8; (+, +): 1, 5; (+, -): 2, 6;
 // (0, -): 3, 7; (0, +): 9. kRowPairGroupEnd[g] ends group g's taps.
-inline constexpr int kRowPairOrder[kRowPairPoints] = {0, 4, 8, 1, 5, 2, 6, 3, 7, 9};
+inline constexpr int kRowPairOrder[kRowPairPoints] = {0, 4, 8, 1, 5,
+                                                      2, 6, 3, 7, 9};
 inline constexpr int kRowPairGroups = 5;
 inline constexpr int kRowPairGroupEnd[kRowPairGroups] = {3, 5, 7, 9, 10};
 
@@ -105,9 +106,9 @@ struct PackedConv {
   int64_t hp = 0, wp = 0;
   int cbuf = 0;
   int elem_size = 1;
-  int taps = 1;   // reduction taps
-  int kred = 4;   // reduction length per tap: a multiple of 4 (2 for AVX2)
-  int ocb = 1;    // output-channel blocks of kConvOcBlock
+  int taps = 1;  // reduction taps
+  int kred = 4;  // reduction length per tap: a multiple of 4 (2 for AVX2)
+  int ocb = 1;   // output-channel blocks of kConvOcBlock
   int64_t pixel_groups = 0;  // ceil(unit_items / kConvUnitPixels)
   bool pixel_major = false;  // unit order (see above)
   // Winograd F(2x2, 3x3) (see above): units cover 2x2 output tiles.
@@ -116,8 +117,8 @@ struct PackedConv {
   // Row pairs (see above): units cover out_pairs * out_w pixel pairs; the
   // transformed input is [out_pairs][kRowPairPoints][v_row] int16.
   bool row_pairs = false;
-  int64_t out_pairs = 0;  // ceil(out_h / 2)
-  int64_t v_row = 0;      // elements per transformed row (wp * cbuf + slack)
+  int64_t out_pairs = 0;   // ceil(out_h / 2)
+  int64_t v_row = 0;       // elements per transformed row (wp * cbuf + slack)
   int64_t unit_items = 0;  // out_h * out_w pixels, tiles or pixel pairs
   std::vector<int64_t> tap_off;  // element offset of each tap
   // Weights [ocb][taps][kred/4][16][4] int8 (scalar, VNNI paths) or
@@ -130,7 +131,7 @@ struct PackedConv {
   std::vector<int32_t> lshift;  // max(-shift, 0)
   int32_t lo = -128, hi = 127;  // clamp_min - zp, clamp_max - zp
   int32_t out_zp = 0;
-  int32_t in_zp = 0;            // int8 domain, the padding value
+  int32_t in_zp = 0;  // int8 domain, the padding value
 
   static constexpr int64_t kSlack = 64;
   // Winograd tiles read up to one row and one pixel past the padded image.
@@ -184,8 +185,8 @@ void ConvPackInput(const PackedConv& pc, const int8_t* x, const Strides& s,
 // Row pairs only (pc.row_pairs): writes the transformed rows of output-row
 // pairs [pair_begin, pair_end) of pc.out_pairs from the padded buffer `buf`
 // into `v` (pc.TransformedBytes()).
-void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
-                           uint8_t* v, int64_t pair_begin, int64_t pair_end);
+void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf, uint8_t* v,
+                           int64_t pair_begin, int64_t pair_end);
 
 // Row pairs only: for output-row pairs [pair_begin, pair_end), transforms
 // the pair's rows into `v` and at once runs every output-channel block on
@@ -197,8 +198,8 @@ void ConvRowPairsGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
 
 // Winograd only (pc.winograd): transforms tiles [tile_begin, tile_end) of
 // pc.Tiles() from the padded buffer `buf` into `v` (pc.TransformedBytes()).
-void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
-                           uint8_t* v, int64_t tile_begin, int64_t tile_end);
+void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf, uint8_t* v,
+                           int64_t tile_begin, int64_t tile_end);
 
 // Winograd only: for pixel groups [group_begin, group_end) (of
 // pc.pixel_groups), transforms the group's tiles into `v` and at once runs
@@ -209,8 +210,8 @@ void ConvWinogradGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
                             int64_t group_end);
 
 // Computes units [unit_begin, unit_end) of pc.Units() (see DecodeConvUnit)
-// from the packed buffer (Winograd, row pairs: the transformed input) into y, int8
-// NHWC [out_h][out_w][cout].
+// from the packed buffer (Winograd, row pairs: the transformed input) into y,
+// int8 NHWC [out_h][out_w][cout].
 using ConvKernelFn = void (*)(const PackedConv& pc, const uint8_t* buf,
                               int8_t* y, int64_t unit_begin, int64_t unit_end);
 void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
@@ -219,8 +220,8 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
                      int64_t unit_begin, int64_t unit_end);
 void ConvS8AvxVnni_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
                         int64_t unit_begin, int64_t unit_end);
-void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
-                            int8_t* y, int64_t unit_begin, int64_t unit_end);
+void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+                            int64_t unit_begin, int64_t unit_end);
 
 // The kernel for pc.isa.
 ConvKernelFn ConvKernelFor(CpuIsa isa);

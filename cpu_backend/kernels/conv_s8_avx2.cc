@@ -37,8 +37,10 @@ inline __attribute__((always_inline)) void AccumulateAvx2(
 #pragma GCC unroll 16
     for (int p = 0; p < NW; ++p) ip[p] = in[p] + off;
     for (int k = 0; k < a.kred; k += 2, w += 32) {
-      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-      const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16));
+      const __m256i w0 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+      const __m256i w1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16));
 #pragma GCC unroll 16
       for (int p = 0; p < NW; ++p) {
         int32_t pair;
@@ -54,8 +56,8 @@ inline __attribute__((always_inline)) void AccumulateAvx2(
 // NW pixels x 16 channels of the direct scheme.
 template <int NW>
 inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
-                                                     const int16_t* const* in,
-                                                     int8_t* out) {
+                                                    const int16_t* const* in,
+                                                    int8_t* out) {
   __m256i acc0[NW], acc1[NW];
 #pragma GCC unroll 16
   for (int p = 0; p < NW; ++p) {
@@ -64,7 +66,8 @@ inline __attribute__((always_inline)) void TileAvx2(const BlockArgs& a,
   }
   AccumulateAvx2<NW>(a, in, a.w, acc0, acc1);
 #pragma GCC unroll 16
-  for (int p = 0; p < NW; ++p) Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
+  for (int p = 0; p < NW; ++p)
+    Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
 }
 
 // Winograd: NW tiles from t0 x 16 channels. Each of the 16 transformed
@@ -86,8 +89,8 @@ inline __attribute__((always_inline)) void WinogradTileAvx2(
       acc1[p] = _mm256_setzero_si256();
       in[p] = v + (xi * tiles + t0 + p) * pc.cbuf;
     }
-    AccumulateAvx2<NW>(a, in, a.w + int64_t{xi} * pc.cbuf * kConvOcBlock,
-                       acc0, acc1);
+    AccumulateAvx2<NW>(a, in, a.w + int64_t{xi} * pc.cbuf * kConvOcBlock, acc0,
+                       acc1);
 #pragma GCC unroll 16
     for (int p = 0; p < NW; ++p) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(m[xi][p]), acc0[p]);
@@ -102,18 +105,23 @@ inline __attribute__((always_inline)) void WinogradTileAvx2(
       __m256i mv[16];
 #pragma GCC unroll 16
       for (int xi = 0; xi < 16; ++xi) {
-        mv[xi] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m[xi][p] + 8 * h));
+        mv[xi] = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(m[xi][p] + 8 * h));
       }
       __m256i tr[2][4];  // A^T M
 #pragma GCC unroll 4
       for (int b = 0; b < 4; ++b) {
-        tr[0][b] = _mm256_add_epi32(_mm256_add_epi32(mv[b], mv[4 + b]), mv[8 + b]);
-        tr[1][b] = _mm256_sub_epi32(_mm256_sub_epi32(mv[4 + b], mv[8 + b]), mv[12 + b]);
+        tr[0][b] =
+            _mm256_add_epi32(_mm256_add_epi32(mv[b], mv[4 + b]), mv[8 + b]);
+        tr[1][b] = _mm256_sub_epi32(_mm256_sub_epi32(mv[4 + b], mv[8 + b]),
+                                    mv[12 + b]);
       }
       const __m256i bias = h == 0 ? a.bias0 : a.bias1;
       for (int r = 0; r < 2; ++r) {
-        const __m256i y0 = _mm256_add_epi32(_mm256_add_epi32(tr[r][0], tr[r][1]), tr[r][2]);
-        const __m256i y1 = _mm256_sub_epi32(_mm256_sub_epi32(tr[r][1], tr[r][2]), tr[r][3]);
+        const __m256i y0 =
+            _mm256_add_epi32(_mm256_add_epi32(tr[r][0], tr[r][1]), tr[r][2]);
+        const __m256i y1 =
+            _mm256_sub_epi32(_mm256_sub_epi32(tr[r][1], tr[r][2]), tr[r][3]);
         // 4 * sum exactly (see conv.h): >> 2 is exact, then the bias wraps
         // like the direct accumulator.
         out[r][0][h] = _mm256_add_epi32(_mm256_srai_epi32(y0, 2), bias);
@@ -151,7 +159,8 @@ inline __attribute__((always_inline)) void RowPairTileAvx2(
       acc0[p] = _mm256_setzero_si256();
       acc1[p] = _mm256_setzero_si256();
     }
-    AccumulateAvx2<NW>(g, in, a.w + int64_t{first} * a.kred * kConvOcBlock, acc0, acc1);
+    AccumulateAvx2<NW>(g, in, a.w + int64_t{first} * a.kred * kConvOcBlock,
+                       acc0, acc1);
 #pragma GCC unroll 16
     for (int p = 0; p < NW; ++p) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(m[grp][p]), acc0[p]);
@@ -163,21 +172,23 @@ inline __attribute__((always_inline)) void RowPairTileAvx2(
     __m256i out[2][2];  // [row][half]
     for (int h = 0; h < 2; ++h) {
       auto ld = [&](int grp) {
-        return _mm256_load_si256(reinterpret_cast<const __m256i*>(m[grp][p] + 8 * h));
+        return _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(m[grp][p] + 8 * h));
       };
       const __m256i m0 = ld(0), m1 = ld(1), m2 = ld(2), m3 = ld(3), m4 = ld(4);
       // 2 y(2q) = G0 + G1 + G2, 2 y(2q+1) = G1 - G2 - G3 + G4: exact >> 1,
       // then the bias wraps like the direct accumulator.
       const __m256i y0 = _mm256_add_epi32(_mm256_add_epi32(m0, m1), m2);
-      const __m256i y1 = _mm256_add_epi32(
-          _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), m3), m4);
+      const __m256i y1 =
+          _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(m1, m2), m3), m4);
       const __m256i bias = h == 0 ? a.bias0 : a.bias1;
       out[0][h] = _mm256_add_epi32(_mm256_srai_epi32(y0, 1), bias);
       out[1][h] = _mm256_add_epi32(_mm256_srai_epi32(y1, 1), bias);
     }
     Store16(a, out[0][0], out[0][1], y + out_px[p] * a.out_stride);
     if (lower[p]) {
-      Store16(a, out[1][0], out[1][1], y + (out_px[p] + pc.out_w) * a.out_stride);
+      Store16(a, out[1][0], out[1][1],
+              y + (out_px[p] + pc.out_w) * a.out_stride);
     }
   }
 }
@@ -192,19 +203,20 @@ void RowPairsRangeAvx2(const BlockArgs& a, const PackedConv& pc,
   const int16_t* ptr[kMr];
   int64_t out_px[kMr];
   bool lower[kMr];
-  ForEachTile<kMr>(pix_begin, pix_end, [&](auto n, int64_t) __attribute__((always_inline)) {
-    // The next n pixel pairs, wrapping at row ends.
-    for (int p = 0; p < n; ++p) {
-      ptr[p] = v + q * pair_stride + ow * pix_stride;
-      out_px[p] = 2 * q * pc.out_w + ow;
-      lower[p] = 2 * q + 1 < pc.out_h;
-      if (++ow == pc.out_w) {
-        ow = 0;
-        ++q;
-      }
-    }
-    RowPairTileAvx2<decltype(n)::value>(a, pc, ptr, out_px, lower, ob);
-  });
+  ForEachTile<kMr>(
+      pix_begin, pix_end, [&](auto n, int64_t) __attribute__((always_inline)) {
+        // The next n pixel pairs, wrapping at row ends.
+        for (int p = 0; p < n; ++p) {
+          ptr[p] = v + q * pair_stride + ow * pix_stride;
+          out_px[p] = 2 * q * pc.out_w + ow;
+          lower[p] = 2 * q + 1 < pc.out_h;
+          if (++ow == pc.out_w) {
+            ow = 0;
+            ++q;
+          }
+        }
+        RowPairTileAvx2<decltype(n)::value>(a, pc, ptr, out_px, lower, ob);
+      });
 }
 
 // 16 int16 lanes, or one: the operations of the Winograd input transform.
@@ -236,8 +248,8 @@ inline __attribute__((always_inline)) void WinogradInputTile(
   typename L::T w[4][4];
   for (int r = 0; r < 4; ++r) {
     const int16_t* dr = d + r * row;
-    const auto x0 = L::Load(dr), x1 = L::Load(dr + px), x2 = L::Load(dr + 2 * px),
-               x3 = L::Load(dr + 3 * px);
+    const auto x0 = L::Load(dr), x1 = L::Load(dr + px),
+               x2 = L::Load(dr + 2 * px), x3 = L::Load(dr + 3 * px);
     w[r][0] = L::Sub(x0, x2);
     w[r][1] = L::Add(x1, x2);
     w[r][2] = L::Sub(x2, x1);
@@ -283,24 +295,26 @@ void ConvS8Avx2_6x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
       continue;
     }
     if (pc.winograd) {
-      ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
-                       [&](auto n, int64_t t) __attribute__((always_inline)) {
-        WinogradTileAvx2<decltype(n)::value>(a, pc, in, t, ob);
-      });
+      ForEachTile<kMr>(
+          cu.pix_begin,
+          cu.pix_end, [&](auto n, int64_t t) __attribute__((always_inline)) {
+            WinogradTileAvx2<decltype(n)::value>(a, pc, in, t, ob);
+          });
       continue;
     }
     PixelWindows<int16_t, kMr> win(pc, in, cu.pix_begin);
-    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
-                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
-      const int16_t* ptr[kMr];
-      win.Next<decltype(n)::value>(ptr);
-      TileAvx2<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
-    });
+    ForEachTile<kMr>(
+        cu.pix_begin,
+        cu.pix_end, [&](auto n, int64_t pix) __attribute__((always_inline)) {
+          const int16_t* ptr[kMr];
+          win.Next<decltype(n)::value>(ptr);
+          TileAvx2<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+        });
   }
 }
 
-void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
-                           uint8_t* v, int64_t pair_begin, int64_t pair_end) {
+void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf, uint8_t* v,
+                           int64_t pair_begin, int64_t pair_end) {
   const int16_t* in = reinterpret_cast<const int16_t*>(buf);
   int16_t* out = reinterpret_cast<int16_t*>(v);
   const int64_t row = pc.wp * pc.cbuf;  // elements of a padded row
@@ -308,7 +322,8 @@ void ConvRowPairsInputAvx2(const PackedConv& pc, const uint8_t* buf,
   // (b < 0: R(a) alone); see conv.h.
   static constexpr int kA[kRowPairPoints] = {1, 3, 5, 3, 0, 2, 4, 2, 6, 8};
   static constexpr int kB[kRowPairPoints] = {5, 5, 3, 7, 4, 4, 2, 6, -1, -1};
-  static constexpr int kSign[kRowPairPoints] = {-1, 1, -1, -1, -1, 1, -1, -1, 0, 0};
+  static constexpr int kSign[kRowPairPoints] = {-1, 1,  -1, -1, -1,
+                                                1,  -1, -1, 0,  0};
   for (int64_t q = pair_begin; q < pair_end; ++q) {
     const int16_t* r0 = in + 4 * q * row;
     for (int i = 0; i < kRowPairPoints; ++i) {
@@ -348,8 +363,8 @@ void ConvRowPairsGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
   }
 }
 
-void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
-                           uint8_t* v, int64_t tile_begin, int64_t tile_end) {
+void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf, uint8_t* v,
+                           int64_t tile_begin, int64_t tile_end) {
   const int16_t* in = reinterpret_cast<const int16_t*>(buf);
   int16_t* out = reinterpret_cast<int16_t*>(v);
   const int64_t cbuf = pc.cbuf;
@@ -363,7 +378,8 @@ void ConvWinogradInputAvx2(const PackedConv& pc, const uint8_t* buf,
     for (; c + 16 <= cbuf; c += 16) {
       WinogradInputTile<Lanes16>(d0 + c, row, cbuf, o + c, plane);
     }
-    for (; c < cbuf; ++c) WinogradInputTile<Lanes1>(d0 + c, row, cbuf, o + c, plane);
+    for (; c < cbuf; ++c)
+      WinogradInputTile<Lanes1>(d0 + c, row, cbuf, o + c, plane);
   }
 }
 
@@ -375,7 +391,8 @@ void ConvWinogradGroupsAvx2(const PackedConv& pc, const uint8_t* buf,
     ConvWinogradInputAvx2(pc, buf, v, t0,
                           std::min(t0 + kConvUnitPixels, pc.Tiles()));
     for (int b = 0; b < pc.ocb; ++b) {
-      const int64_t u = pc.pixel_major ? g * pc.ocb + b : b * pc.pixel_groups + g;
+      const int64_t u =
+          pc.pixel_major ? g * pc.ocb + b : b * pc.pixel_groups + g;
       ConvS8Avx2_6x16(pc, v, y, u, u + 1);
     }
   }

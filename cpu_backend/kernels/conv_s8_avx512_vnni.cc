@@ -26,7 +26,7 @@ struct BlockArgs {
   const int64_t* tap_off;
   int taps;
   int kred;
-  const int8_t* w;     // this block's weights
+  const int8_t* w;  // this block's weights
   __m512i bias, rs, ls, lo, hi, zp;
   int64_t out_stride;  // bytes between neighbouring output pixels
   __mmask16 store_mask;
@@ -69,8 +69,8 @@ inline __attribute__((always_inline)) void TileAvx512Vnni(
 
 }  // namespace
 
-void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
-                            int8_t* y, int64_t unit_begin, int64_t unit_end) {
+void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf, int8_t* y,
+                            int64_t unit_begin, int64_t unit_end) {
   BlockArgs a;
   a.tap_off = pc.tap_off.data();
   a.taps = pc.taps;
@@ -91,12 +91,13 @@ void ConvS8Avx512Vnni_12x16(const PackedConv& pc, const uint8_t* buf,
     a.store_mask = static_cast<__mmask16>((1u << nc) - 1u);
     int8_t* ob = y + c0;
     PixelWindows<uint8_t, kMr> win(pc, buf, cu.pix_begin);
-    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
-                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
-      const uint8_t* ptr[kMr];
-      win.Next<decltype(n)::value>(ptr);
-      TileAvx512Vnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
-    });
+    ForEachTile<kMr>(
+        cu.pix_begin,
+        cu.pix_end, [&](auto n, int64_t pix) __attribute__((always_inline)) {
+          const uint8_t* ptr[kMr];
+          win.Next<decltype(n)::value>(ptr);
+          TileAvx512Vnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+        });
   }
 }
 

@@ -53,8 +53,10 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
 #pragma GCC unroll 16
     for (int p = 0; p < NW; ++p) ip[p] = in[p] + off;
     for (int k = 0; k < a.kred; k += 4, w += 64) {
-      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-      const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+      const __m256i w0 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+      const __m256i w1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
 #pragma GCC unroll 16
       for (int p = 0; p < NW; ++p) {
         int32_t quad;
@@ -66,7 +68,8 @@ inline __attribute__((always_inline)) void TileAvxVnni(const BlockArgs& a,
     }
   }
 #pragma GCC unroll 16
-  for (int p = 0; p < NW; ++p) conv_avx::Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
+  for (int p = 0; p < NW; ++p)
+    conv_avx::Store16(a, acc0[p], acc1[p], out + p * a.out_stride);
 }
 
 }  // namespace
@@ -79,12 +82,13 @@ void VTASERVE_AVX_VNNI_KERNEL(const PackedConv& pc, const uint8_t* buf,
     conv_avx::SetBlock(pc, cu.block, pc.w8.data(), a);
     int8_t* ob = y + cu.block * kConvOcBlock;
     PixelWindows<uint8_t, kMr> win(pc, buf, cu.pix_begin);
-    ForEachTile<kMr>(cu.pix_begin, cu.pix_end,
-                     [&](auto n, int64_t pix) __attribute__((always_inline)) {
-      const uint8_t* ptr[kMr];
-      win.Next<decltype(n)::value>(ptr);
-      TileAvxVnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
-    });
+    ForEachTile<kMr>(
+        cu.pix_begin,
+        cu.pix_end, [&](auto n, int64_t pix) __attribute__((always_inline)) {
+          const uint8_t* ptr[kMr];
+          win.Next<decltype(n)::value>(ptr);
+          TileAvxVnni<decltype(n)::value>(a, ptr, ob + pix * pc.cout);
+        });
   }
 }
 

@@ -16,7 +16,8 @@ void ConvS8Ref(const PackedConv& pc, const uint8_t* buf, int8_t* y,
     const ConvUnit cu = DecodeConvUnit(pc, u);
     const int b = cu.block;
     const int nc = std::min(kConvOcBlock, pc.cout - b * kConvOcBlock);
-    const int8_t* wblk = pc.w8.data() + int64_t{b} * pc.taps * pc.kred * kConvOcBlock;
+    const int8_t* wblk =
+        pc.w8.data() + int64_t{b} * pc.taps * pc.kred * kConvOcBlock;
     for (int64_t pix = cu.pix_begin; pix < cu.pix_end; ++pix) {
       const int64_t oh = pix / pc.out_w, ow = pix % pc.out_w;
       const uint8_t* px = buf + (oh * pc.sh * pc.wp + ow * pc.sw) * pc.cbuf;

@@ -22,17 +22,19 @@ namespace {  // NOLINT(build/namespaces): per-target copies, see above
 template <int MR, typename F, int... N>
 inline __attribute__((always_inline)) void DispatchTail(
     int n, int64_t first, F& tile, std::integer_sequence<int, N...>) {
-  ((n == N + 1 ? (tile(std::integral_constant<int, N + 1>{}, first), 0) : 0), ...);
+  ((n == N + 1 ? (tile(std::integral_constant<int, N + 1>{}, first), 0) : 0),
+   ...);
 }
 
 // Calls tile(std::integral_constant<int, N>{}, first) for consecutive
 // groups of items covering [begin, end): N = MR for every full group, then
 // one group of the remaining items.
 template <int MR, typename F>
-inline __attribute__((always_inline)) void ForEachTile(int64_t begin, int64_t end,
-                                                       F&& tile) {
+inline __attribute__((always_inline)) void ForEachTile(int64_t begin,
+                                                       int64_t end, F&& tile) {
   int64_t first = begin;
-  for (; first + MR <= end; first += MR) tile(std::integral_constant<int, MR>{}, first);
+  for (; first + MR <= end; first += MR)
+    tile(std::integral_constant<int, MR>{}, first);
   DispatchTail<MR>(static_cast<int>(end - first), first, tile,
                    std::make_integer_sequence<int, MR - 1>{});
 }

@@ -37,8 +37,8 @@ void CastU8S8(const uint8_t* x, uint8_t* y, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) y[i] = x[i] ^ 0x80;
 }
 
-void QuantizeF32ToS8(const engine::QuantizeParams& p, const float* x,
-                     int8_t* y, int64_t begin, int64_t end) {
+void QuantizeF32ToS8(const engine::QuantizeParams& p, const float* x, int8_t* y,
+                     int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     y[i] = engine::QuantizeValue(x[i], p.scale, p.zero_point);
   }
@@ -72,11 +72,12 @@ namespace {
 #if defined(__SSE2__)
 // dst row j (16 bytes) = byte j of src rows 0..15: a 16x16 byte transpose in
 // four unpack stages (SSE2 is baseline on x86-64).
-inline void Transpose16x16(const uint8_t* src, int64_t src_stride,
-                           uint8_t* dst, int64_t dst_stride) {
+inline void Transpose16x16(const uint8_t* src, int64_t src_stride, uint8_t* dst,
+                           int64_t dst_stride) {
   __m128i a[16], b[16], c[16];
   for (int i = 0; i < 16; ++i) {
-    a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * src_stride));
+    a[i] =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * src_stride));
   }
   for (int k = 0; k < 8; ++k) {  // b[k]: cols 0-7, b[8+k]: cols 8-15
     b[k] = _mm_unpacklo_epi8(a[2 * k], a[2 * k + 1]);
@@ -94,7 +95,8 @@ inline void Transpose16x16(const uint8_t* src, int64_t src_stride,
     const __m128i lo23 = _mm_unpacklo_epi32(c[4 * q + 2], c[4 * q + 3]);
     const __m128i hi23 = _mm_unpackhi_epi32(c[4 * q + 2], c[4 * q + 3]);
     uint8_t* d = dst + 4 * q * dst_stride;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_unpacklo_epi64(lo01, lo23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d),
+                     _mm_unpacklo_epi64(lo01, lo23));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + dst_stride),
                      _mm_unpackhi_epi64(lo01, lo23));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * dst_stride),

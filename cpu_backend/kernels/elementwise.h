@@ -28,8 +28,8 @@ void ReluS8(int32_t zero_point, const int8_t* x, int8_t* y, int64_t begin,
 // y = x ^ 0x80 (uint8 <-> int8).
 void CastU8S8(const uint8_t* x, uint8_t* y, int64_t begin, int64_t end);
 // y = clamp(round_half_even(x / scale) + zp, -128, 127).
-void QuantizeF32ToS8(const engine::QuantizeParams& p, const float* x,
-                     int8_t* y, int64_t begin, int64_t end);
+void QuantizeF32ToS8(const engine::QuantizeParams& p, const float* x, int8_t* y,
+                     int64_t begin, int64_t end);
 // QuantizeF32ToS8 on AVX2, eight floats per vector. REQUIRES: AVX2.
 void QuantizeF32ToS8Avx2(const engine::QuantizeParams& p, const float* x,
                          int8_t* y, int64_t begin, int64_t end);

@@ -41,17 +41,22 @@ void AddS8Avx2(const engine::AddParams& p, const int8_t* a, const int8_t* b,
     const __m256i b16 = _mm256_cvtepi8_epi16(b8);
     __m256i s0 = _mm256_madd_epi16(_mm256_unpacklo_epi16(a16, b16), m);
     __m256i s1 = _mm256_madd_epi16(_mm256_unpackhi_epi16(a16, b16), m);
-    s0 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(s0, bias), shift), zp);
-    s1 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(s1, bias), shift), zp);
+    s0 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(s0, bias), shift),
+                          zp);
+    s1 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(s1, bias), shift),
+                          zp);
     return _mm256_packs_epi32(s0, s1);
   };
   int64_t i = begin;
   for (; i + 32 <= end; i += 32) {
-    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
-    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
-    const __m256i r0 = half(_mm256_castsi256_si128(va), _mm256_castsi256_si128(vb));
-    const __m256i r1 = half(_mm256_extracti128_si256(va, 1),
-                            _mm256_extracti128_si256(vb, 1));
+    const __m256i va =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
+    const __m256i vb =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
+    const __m256i r0 =
+        half(_mm256_castsi256_si128(va), _mm256_castsi256_si128(vb));
+    const __m256i r1 =
+        half(_mm256_extracti128_si256(va, 1), _mm256_extracti128_si256(vb, 1));
     // Saturation to int8 then the clamp equals the clamp of the int32 value,
     // since [clamp_min, clamp_max] lies inside the int8 range.
     __m256i r = _mm256_permute4x64_epi64(_mm256_packs_epi16(r0, r1), 0xD8);
@@ -71,8 +76,9 @@ void QuantizeF32ToS8Avx2(const engine::QuantizeParams& p, const float* x,
   const __m256 nan_value =
       _mm256_set1_ps(static_cast<float>(std::clamp(p.zero_point, -128, 127)));
   auto eight = [&](const float* in) {
-    const __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(in), scale),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 q =
+        _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(in), scale),
+                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(q, zp), lo), hi);
     v = _mm256_blendv_ps(v, nan_value, _mm256_cmp_ps(q, q, _CMP_UNORD_Q));
     return _mm256_cvtps_epi32(v);  // integral and in range: exact
@@ -82,7 +88,8 @@ void QuantizeF32ToS8Avx2(const engine::QuantizeParams& p, const float* x,
   for (; i + 32 <= end; i += 32) {
     const __m256i ab = _mm256_packs_epi32(eight(x + i), eight(x + i + 8));
     const __m256i cd = _mm256_packs_epi32(eight(x + i + 16), eight(x + i + 24));
-    const __m256i r = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
+    const __m256i r =
+        _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), r);
   }
   QuantizeF32ToS8(p, x, y, i, end);

@@ -10,7 +10,8 @@
 // clone at load time (ifunc, CPUID), so the portable build keeps running
 // everywhere while AVX2 machines get 32-byte vectors.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VTASERVE_CPU_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define VTASERVE_CPU_MULTIVERSION \
+  __attribute__((target_clones("avx2", "default")))
 #else
 #define VTASERVE_CPU_MULTIVERSION
 #endif

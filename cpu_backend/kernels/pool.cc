@@ -5,13 +5,14 @@
 namespace vtaserve::cpu {
 
 VTASERVE_CPU_MULTIVERSION
-void MaxPoolS8(const engine::PoolParams& p, const PoolShape& s,
-               const int8_t* x, const Strides& xs, int8_t* y, int64_t begin,
-               int64_t end) {
+void MaxPoolS8(const engine::PoolParams& p, const PoolShape& s, const int8_t* x,
+               const Strides& xs, int8_t* y, int64_t begin, int64_t end) {
   for (int64_t oh = begin; oh < end; ++oh) {
-    const auto [h0, h1] = PoolWindow(oh, p.stride_h, p.pad_top, p.kernel_h, s.in_h);
+    const auto [h0, h1] =
+        PoolWindow(oh, p.stride_h, p.pad_top, p.kernel_h, s.in_h);
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      const auto [w0, w1] = PoolWindow(ow, p.stride_w, p.pad_left, p.kernel_w, s.in_w);
+      const auto [w0, w1] =
+          PoolWindow(ow, p.stride_w, p.pad_left, p.kernel_w, s.in_w);
       int8_t* out = y + (oh * s.out_w + ow) * s.c;
       std::fill(out, out + s.c, int8_t{-128});
       for (int64_t ih = h0; ih < h1; ++ih) {

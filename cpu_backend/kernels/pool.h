@@ -20,8 +20,8 @@ struct PoolShape {
 struct PoolSpan {
   int64_t begin = 0, end = 0;
 };
-inline PoolSpan PoolWindow(int64_t o, int64_t stride, int64_t pad, int64_t kernel,
-                           int64_t in) {
+inline PoolSpan PoolWindow(int64_t o, int64_t stride, int64_t pad,
+                           int64_t kernel, int64_t in) {
   const int64_t first = o * stride - pad;
   return {first < 0 ? 0 : first, first + kernel < in ? first + kernel : in};
 }
@@ -35,8 +35,8 @@ void MaxPoolS8(const engine::PoolParams& p, const PoolShape& shape,
 // MaxPoolS8 with AVX2 byte maxima when x is channel-contiguous (xs.c == 1,
 // the backend's NHWC); other layouts go to MaxPoolS8. REQUIRES: AVX2.
 void MaxPoolS8Avx2(const engine::PoolParams& p, const PoolShape& shape,
-                   const int8_t* x, const Strides& xs, int8_t* y,
-                   int64_t begin, int64_t end);
+                   const int8_t* x, const Strides& xs, int8_t* y, int64_t begin,
+                   int64_t end);
 
 // GlobalAvgPool of channels [begin, end) into y[c].
 void GlobalAvgPoolS8(const engine::GapParams& p, int64_t c, int64_t h,

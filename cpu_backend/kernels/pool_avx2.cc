@@ -14,17 +14,19 @@
 namespace vtaserve::cpu {
 
 void MaxPoolS8Avx2(const engine::PoolParams& p, const PoolShape& s,
-                   const int8_t* x, const Strides& xs, int8_t* y,
-                   int64_t begin, int64_t end) {
+                   const int8_t* x, const Strides& xs, int8_t* y, int64_t begin,
+                   int64_t end) {
   if (xs.c != 1) {
     MaxPoolS8(p, s, x, xs, y, begin, end);
     return;
   }
   const int64_t c = s.c;
   for (int64_t oh = begin; oh < end; ++oh) {
-    const auto [h0, h1] = PoolWindow(oh, p.stride_h, p.pad_top, p.kernel_h, s.in_h);
+    const auto [h0, h1] =
+        PoolWindow(oh, p.stride_h, p.pad_top, p.kernel_h, s.in_h);
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      const auto [w0, w1] = PoolWindow(ow, p.stride_w, p.pad_left, p.kernel_w, s.in_w);
+      const auto [w0, w1] =
+          PoolWindow(ow, p.stride_w, p.pad_left, p.kernel_w, s.in_w);
       int8_t* out = y + (oh * s.out_w + ow) * c;
       const int8_t* base = x + h0 * xs.h + w0 * xs.w;
       int64_t ch = 0;

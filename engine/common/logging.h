@@ -20,11 +20,11 @@ void LogMessage(LogLevel level, const char* file, int line,
 
 }  // namespace vtaserve
 
-#define VTASERVE_LOG(level, msg)                                         \
-  do {                                                                   \
-    if (::vtaserve::LogLevel::level >= ::vtaserve::MinLogLevel())        \
-      ::vtaserve::LogMessage(::vtaserve::LogLevel::level, __FILE__,      \
-                             __LINE__, (msg));                           \
+#define VTASERVE_LOG(level, msg)                                              \
+  do {                                                                        \
+    if (::vtaserve::LogLevel::level >= ::vtaserve::MinLogLevel())             \
+      ::vtaserve::LogMessage(::vtaserve::LogLevel::level, __FILE__, __LINE__, \
+                             (msg));                                          \
   } while (0)
 
 #endif  // VTASERVE_ENGINE_COMMON_LOGGING_H_

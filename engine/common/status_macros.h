@@ -10,15 +10,15 @@
 #define VTASERVE_STATUS_CONCAT_(a, b) VTASERVE_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` is not OK.
-#define VTASERVE_RETURN_IF_ERROR(expr)                 \
-  do {                                                 \
-    const ::absl::Status vtaserve_status_ = (expr);    \
+#define VTASERVE_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    const ::absl::Status vtaserve_status_ = (expr);      \
     if (!vtaserve_status_.ok()) return vtaserve_status_; \
   } while (0)
 
 // `lhs` = value of `rexpr` (a StatusOr), or returns its error.
-#define VTASERVE_ASSIGN_OR_RETURN(lhs, rexpr)                              \
-  VTASERVE_ASSIGN_OR_RETURN_IMPL_(                                        \
+#define VTASERVE_ASSIGN_OR_RETURN(lhs, rexpr) \
+  VTASERVE_ASSIGN_OR_RETURN_IMPL_(            \
       VTASERVE_STATUS_CONCAT_(vtaserve_statusor_, __LINE__), lhs, rexpr)
 
 #define VTASERVE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \

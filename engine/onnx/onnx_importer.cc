@@ -27,7 +27,8 @@ using TP = onnx::TensorProto;
 constexpr int64_t kMaxDim = int64_t{1} << 24;
 constexpr int64_t kMaxElements = int64_t{1} << 28;
 constexpr int64_t kMaxConvWeights = int64_t{1} << 27;
-constexpr int64_t kMaxTaps = int64_t{1} << 16;  // keeps int32 accumulators exact
+constexpr int64_t kMaxTaps = int64_t{1}
+                             << 16;  // keeps int32 accumulators exact
 constexpr int kMaxWindow = 4096;
 constexpr int kMaxRank = 8;
 
@@ -51,18 +52,30 @@ struct ConstTensor {
 
 absl::string_view OnnxTypeName(int32_t t) {
   switch (t) {
-    case TP::FLOAT: return "float32";
-    case TP::UINT8: return "uint8";
-    case TP::INT8: return "int8";
-    case TP::INT32: return "int32";
-    case TP::INT64: return "int64";
-    case TP::FLOAT16: return "float16";
-    case TP::DOUBLE: return "double";
-    case TP::INT16: return "int16";
-    case TP::UINT16: return "uint16";
-    case TP::BOOL: return "bool";
-    case TP::STRING: return "string";
-    default: return "unsupported type";
+    case TP::FLOAT:
+      return "float32";
+    case TP::UINT8:
+      return "uint8";
+    case TP::INT8:
+      return "int8";
+    case TP::INT32:
+      return "int32";
+    case TP::INT64:
+      return "int64";
+    case TP::FLOAT16:
+      return "float16";
+    case TP::DOUBLE:
+      return "double";
+    case TP::INT16:
+      return "int16";
+    case TP::UINT16:
+      return "uint16";
+    case TP::BOOL:
+      return "bool";
+    case TP::STRING:
+      return "string";
+    default:
+      return "unsupported type";
   }
 }
 
@@ -75,8 +88,8 @@ absl::StatusOr<int64_t> CheckedElements(absl::Span<const int64_t> dims,
   int64_t n = 1;
   for (int64_t d : dims) {
     if (d < 0 || d > kMaxDim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": bad dimension ", d, " in ", ShapeToString(dims)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": bad dimension ", d, " in ", ShapeToString(dims)));
     }
     n *= d;
     if (n > kMaxElements) {
@@ -102,14 +115,16 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
   const std::string& raw = t.raw_data();
   const bool has_raw = t.has_raw_data();
   auto size_error = [&](int64_t got) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": ", OnnxTypeName(c.dtype), " tensor of shape ",
-        ShapeToString(c.dims), " holds ", got, " values (truncated or corrupt)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", OnnxTypeName(c.dtype), " tensor of shape ",
+                     ShapeToString(c.dims), " holds ", got,
+                     " values (truncated or corrupt)"));
   };
   switch (c.dtype) {
     case TP::FLOAT: {
       if (has_raw) {
-        if (static_cast<int64_t>(raw.size()) != n * 4) return size_error(raw.size() / 4);
+        if (static_cast<int64_t>(raw.size()) != n * 4)
+          return size_error(raw.size() / 4);
         c.f.resize(n);
         if (n > 0) std::memcpy(c.f.data(), raw.data(), n * 4);
       } else {
@@ -123,7 +138,8 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
       const bool is_u8 = c.dtype == TP::UINT8;
       c.i.resize(n);
       if (has_raw) {
-        if (static_cast<int64_t>(raw.size()) != n) return size_error(raw.size());
+        if (static_cast<int64_t>(raw.size()) != n)
+          return size_error(raw.size());
         for (int64_t k = 0; k < n; ++k) {
           c.i[k] = is_u8 ? int64_t{static_cast<uint8_t>(raw[k])}
                          : int64_t{static_cast<int8_t>(raw[k])};
@@ -134,8 +150,9 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
         for (int64_t k = 0; k < n; ++k) {
           const int64_t v = t.int32_data(k);
           if (v < lo || v > hi) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                what, ": value ", v, " out of ", OnnxTypeName(c.dtype), " range"));
+            return absl::InvalidArgumentError(
+                absl::StrCat(what, ": value ", v, " out of ",
+                             OnnxTypeName(c.dtype), " range"));
           }
           c.i[k] = v;
         }
@@ -145,7 +162,8 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
     case TP::INT32: {
       c.i.resize(n);
       if (has_raw) {
-        if (static_cast<int64_t>(raw.size()) != n * 4) return size_error(raw.size() / 4);
+        if (static_cast<int64_t>(raw.size()) != n * 4)
+          return size_error(raw.size() / 4);
         for (int64_t k = 0; k < n; ++k) {
           int32_t v;
           std::memcpy(&v, raw.data() + 4 * k, 4);
@@ -160,7 +178,8 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
     case TP::INT64: {
       c.i.resize(n);
       if (has_raw) {
-        if (static_cast<int64_t>(raw.size()) != n * 8) return size_error(raw.size() / 8);
+        if (static_cast<int64_t>(raw.size()) != n * 8)
+          return size_error(raw.size() / 8);
         for (int64_t k = 0; k < n; ++k) {
           int64_t v;
           std::memcpy(&v, raw.data() + 8 * k, 8);
@@ -173,9 +192,9 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
       return c;
     }
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": tensors of type ", OnnxTypeName(c.dtype), " (", c.dtype,
-          ") are unsupported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": tensors of type ", OnnxTypeName(c.dtype), " (",
+                       c.dtype, ") are unsupported"));
   }
 }
 
@@ -209,12 +228,18 @@ enum class SymKind {
 
 absl::string_view SymKindName(SymKind k) {
   switch (k) {
-    case SymKind::kConst: return "a constant";
-    case SymKind::kFloat: return "a float tensor";
-    case SymKind::kQuant: return "a quantized tensor";
-    case SymKind::kDequant: return "a DequantizeLinear output";
-    case SymKind::kDequantConst: return "a dequantized constant";
-    case SymKind::kPending: return "an unquantized float op output";
+    case SymKind::kConst:
+      return "a constant";
+    case SymKind::kFloat:
+      return "a float tensor";
+    case SymKind::kQuant:
+      return "a quantized tensor";
+    case SymKind::kDequant:
+      return "a DequantizeLinear output";
+    case SymKind::kDequantConst:
+      return "a dequantized constant";
+    case SymKind::kPending:
+      return "an unquantized float op output";
   }
   return "?";
 }
@@ -222,7 +247,8 @@ absl::string_view SymKindName(SymKind k) {
 struct Sym {
   SymKind kind = SymKind::kConst;
   std::vector<int64_t> shape;
-  int index = -1;  // kConst: consts_; kDequantConst: qconsts_; kPending: pending_
+  int index =
+      -1;  // kConst: consts_; kDequantConst: qconsts_; kPending: pending_
   ValueId value = -1;  // kFloat: the float value; kQuant/kDequant: int8 value
 };
 
@@ -237,8 +263,8 @@ struct QuantConst {
 
 // Per-value quantization bookkeeping (engine values are all int8-domain).
 struct QuantMeta {
-  bool known = false;     // scale/zero point set by a producer or consumer
-  bool is_uint8 = false;  // the ONNX tensor is uint8 (domain-shifted here)
+  bool known = false;         // scale/zero point set by a producer or consumer
+  bool is_uint8 = false;      // the ONNX tensor is uint8 (domain-shifted here)
   ValueId uint8_source = -1;  // the uint8 graph input this value was cast from
 };
 
@@ -248,8 +274,8 @@ struct ConvSpec {
   bool dense = false;
   ValueId x = -1;
   double sx = 1.0;
-  int32_t zx = 0;  // int8 domain
-  ConvParams geom;  // geometry only
+  int32_t zx = 0;                 // int8 domain
+  ConvParams geom;                // geometry only
   std::vector<int32_t> centered;  // [out][taps], w - zw (groups expanded)
   std::vector<double> w_scale;    // [out]
   std::vector<double> bias_acc;   // [out], bias in accumulator units; or empty
@@ -298,7 +324,8 @@ class Importer {
         absl::StrCat("node '", label_, "' (", op_type_, "): ", what));
   }
   absl::Status Annotate(const absl::Status& s) const {
-    return AnnotateStatus(s, absl::StrCat("node '", label_, "' (", op_type_, ")"));
+    return AnnotateStatus(s,
+                          absl::StrCat("node '", label_, "' (", op_type_, ")"));
   }
 
   // --- names and values
@@ -364,8 +391,8 @@ class Importer {
                         const ConstTensor* bias_int, const QuantConst* bias_dq,
                         const ConstTensor* bias_float, double beta,
                         std::vector<double>& bias_acc);
-  absl::StatusOr<ValueId> EmitConv(const ConvSpec& spec, double sy,
-                                   int32_t zy8, bool y_uint8, bool relu,
+  absl::StatusOr<ValueId> EmitConv(const ConvSpec& spec, double sy, int32_t zy8,
+                                   bool y_uint8, bool relu,
                                    const std::string& out_name);
   // Defines output 0 of a conv-like node: a quantized kConv when the node
   // carries its output quantization at inputs y_scale_input and
@@ -374,7 +401,8 @@ class Importer {
   // y_scale_input < 0.
   absl::Status DefineConvResult(ConvSpec spec, int y_scale_input);
   absl::StatusOr<ValueId> EmitRequant(ValueId x, double sy, int32_t zy8,
-                                      bool y_uint8, const std::string& out_name);
+                                      bool y_uint8,
+                                      const std::string& out_name);
   absl::StatusOr<ValueId> EmitPending(const PendingOp& p, double sy,
                                       int32_t zy8, bool y_uint8,
                                       const std::string& out_name);
@@ -443,7 +471,8 @@ ValueId Importer::NewValue(const std::string& name, DataType dtype,
 ValueId Importer::NewQuantValue(const std::string& name,
                                 std::vector<int64_t> shape, float scale,
                                 int32_t zp8, bool is_uint8) {
-  const ValueId v = NewValue(name, DataType::kInt8, std::move(shape), scale, zp8);
+  const ValueId v =
+      NewValue(name, DataType::kInt8, std::move(shape), scale, zp8);
   meta_[v].known = true;
   meta_[v].is_uint8 = is_uint8;
   return v;
@@ -466,11 +495,10 @@ absl::Status Importer::BindQuant(ValueId v, double scale, int32_t zp8,
   QuantMeta& m = meta_[v];
   Value& val = g_.values[v];
   if (m.is_uint8 != is_uint8) {
-    return NodeError(absl::StrCat(role, " '", val.name, "' is ",
-                                  m.is_uint8 ? "uint8" : "int8",
-                                  " but its zero point is ",
-                                  is_uint8 ? "uint8" : "int8",
-                                  " (dtype mismatch)"));
+    return NodeError(
+        absl::StrCat(role, " '", val.name, "' is ",
+                     m.is_uint8 ? "uint8" : "int8", " but its zero point is ",
+                     is_uint8 ? "uint8" : "int8", " (dtype mismatch)"));
   }
   const float s = static_cast<float>(scale);
   if (m.known) {
@@ -501,7 +529,8 @@ absl::StatusOr<const Sym*> Importer::Lookup(const std::string& name) {
     return NodeError(absl::StrCat(
         "input '", name,
         "' is neither a graph input, an initializer nor the output of an "
-        "earlier node (missing initializer or graph not topologically sorted)"));
+        "earlier node (missing initializer or graph not topologically "
+        "sorted)"));
   }
   absl::StatusOr<ConstTensor> c =
       DecodeTensor(*init->second, absl::StrCat("initializer '", name, "'"));
@@ -552,8 +581,8 @@ absl::Status Importer::DefinePending(PendingOp p, std::vector<int64_t> shape) {
   return Define(0, std::move(out));
 }
 
-absl::StatusOr<const ConstTensor*> Importer::ConstInput(int i,
-                                                        absl::string_view role) {
+absl::StatusOr<const ConstTensor*> Importer::ConstInput(
+    int i, absl::string_view role) {
   VTASERVE_ASSIGN_OR_RETURN(const Sym* s, Input(i));
   if (s->kind != SymKind::kConst) {
     return NodeError(absl::StrCat(role, " '", node_->input(i),
@@ -574,13 +603,15 @@ absl::Status CheckScale(double s) {
 absl::StatusOr<double> Importer::ScalarScale(int i, absl::string_view role) {
   VTASERVE_ASSIGN_OR_RETURN(const ConstTensor* c, ConstInput(i, role));
   if (c->dtype != TP::FLOAT) {
-    return NodeError(absl::StrCat(role, " must be float32, got ",
-                                  OnnxTypeName(c->dtype)));
+    return NodeError(
+        absl::StrCat(role, " must be float32, got ", OnnxTypeName(c->dtype)));
   }
   if (c->size() != 1) {
     return NodeError(absl::StrCat(
-        role, " must be a scalar here (per-axis activation quantization is "
-              "unsupported), got shape ", ShapeToString(c->dims)));
+        role,
+        " must be a scalar here (per-axis activation quantization is "
+        "unsupported), got shape ",
+        ShapeToString(c->dims)));
   }
   const double s = c->f[0];
   if (absl::Status st = CheckScale(s); !st.ok()) {
@@ -611,8 +642,9 @@ absl::StatusOr<QuantConst> Importer::ReadQuantConst(int const_index,
                                                     int zp_input, int axis,
                                                     absl::string_view role) {
   const ConstTensor& data = consts_[const_index];
-  VTASERVE_ASSIGN_OR_RETURN(const ConstTensor* sc,
-                            ConstInput(scale_input, absl::StrCat(role, " scale")));
+  VTASERVE_ASSIGN_OR_RETURN(
+      const ConstTensor* sc,
+      ConstInput(scale_input, absl::StrCat(role, " scale")));
   if (sc->dtype != TP::FLOAT) {
     return NodeError(absl::StrCat(role, " scale must be float32, got ",
                                   OnnxTypeName(sc->dtype)));
@@ -635,9 +667,9 @@ absl::StatusOr<QuantConst> Importer::ReadQuantConst(int const_index,
                                     role, " of rank ", rank));
     }
     if (data.dims[a] != ns) {
-      return NodeError(absl::StrCat(
-          "bad quantization axis ", axis, ": ", role, " has ", data.dims[a],
-          " entries on it but the scale has ", ns));
+      return NodeError(absl::StrCat("bad quantization axis ", axis, ": ", role,
+                                    " has ", data.dims[a],
+                                    " entries on it but the scale has ", ns));
     }
     q.axis = a;
   }
@@ -653,12 +685,13 @@ absl::StatusOr<QuantConst> Importer::ReadQuantConst(int const_index,
     q.zero_point.assign(ns, 0);
     return q;
   }
-  VTASERVE_ASSIGN_OR_RETURN(const ConstTensor* zp,
-                            ConstInput(zp_input, absl::StrCat(role, " zero point")));
+  VTASERVE_ASSIGN_OR_RETURN(
+      const ConstTensor* zp,
+      ConstInput(zp_input, absl::StrCat(role, " zero point")));
   if (zp->dtype != data.dtype) {
-    return NodeError(absl::StrCat(role, " is ", OnnxTypeName(data.dtype),
-                                  " but its zero point is ",
-                                  OnnxTypeName(zp->dtype), " (dtype mismatch)"));
+    return NodeError(absl::StrCat(
+        role, " is ", OnnxTypeName(data.dtype), " but its zero point is ",
+        OnnxTypeName(zp->dtype), " (dtype mismatch)"));
   }
   if (zp->size() != ns) {
     return NodeError(absl::StrCat(role, " zero point has ", zp->size(),
@@ -671,8 +704,8 @@ absl::StatusOr<QuantConst> Importer::ReadQuantConst(int const_index,
 absl::StatusOr<ValueId> Importer::MaterializeFloat(const Sym& s) {
   if (s.kind == SymKind::kFloat) return s.value;
   if (s.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat("expected a float tensor, got ",
-                                  SymKindName(s.kind)));
+    return NodeError(
+        absl::StrCat("expected a float tensor, got ", SymKindName(s.kind)));
   }
   auto it = dequantized_.find(s.value);
   if (it != dequantized_.end()) return it->second;
@@ -696,7 +729,8 @@ absl::StatusOr<Window> Importer::ParseWindow(const std::vector<int64_t>& x,
   Window w;
   w.kh = kh;
   w.kw = kw;
-  auto ints = [&](absl::string_view name) -> absl::StatusOr<std::vector<int64_t>> {
+  auto ints =
+      [&](absl::string_view name) -> absl::StatusOr<std::vector<int64_t>> {
     const onnx::AttributeProto* a = FindAttr(*node_, name);
     if (a == nullptr) return std::vector<int64_t>{};
     if (!AttrTypeIs(*a, onnx::AttributeProto::INTS)) {
@@ -704,14 +738,17 @@ absl::StatusOr<Window> Importer::ParseWindow(const std::vector<int64_t>& x,
     }
     return std::vector<int64_t>(a->ints().begin(), a->ints().end());
   };
-  auto in_range = [](int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; };
+  auto in_range = [](int64_t v, int64_t lo, int64_t hi) {
+    return v >= lo && v <= hi;
+  };
   VTASERVE_ASSIGN_OR_RETURN(std::vector<int64_t> strides, ints("strides"));
   VTASERVE_ASSIGN_OR_RETURN(std::vector<int64_t> dil, ints("dilations"));
   VTASERVE_ASSIGN_OR_RETURN(std::vector<int64_t> pads, ints("pads"));
   if (!strides.empty()) {
     if (strides.size() != 2 || !in_range(strides[0], 1, kMaxWindow) ||
         !in_range(strides[1], 1, kMaxWindow)) {
-      return NodeError(absl::StrCat("bad strides [", absl::StrJoin(strides, ","), "]"));
+      return NodeError(
+          absl::StrCat("bad strides [", absl::StrJoin(strides, ","), "]"));
     }
     w.sh = static_cast<int>(strides[0]);
     w.sw = static_cast<int>(strides[1]);
@@ -719,7 +756,8 @@ absl::StatusOr<Window> Importer::ParseWindow(const std::vector<int64_t>& x,
   if (!dil.empty()) {
     if (dil.size() != 2 || !in_range(dil[0], 1, kMaxWindow) ||
         !in_range(dil[1], 1, kMaxWindow)) {
-      return NodeError(absl::StrCat("bad dilations [", absl::StrJoin(dil, ","), "]"));
+      return NodeError(
+          absl::StrCat("bad dilations [", absl::StrJoin(dil, ","), "]"));
     }
     w.dh = static_cast<int>(dil[0]);
     w.dw = static_cast<int>(dil[1]);
@@ -741,11 +779,13 @@ absl::StatusOr<Window> Importer::ParseWindow(const std::vector<int64_t>& x,
   if (auto_pad == "NOTSET") {
     if (!pads.empty()) {
       if (pads.size() != 4) {
-        return NodeError(absl::StrCat("pads must have 4 values, got ", pads.size()));
+        return NodeError(
+            absl::StrCat("pads must have 4 values, got ", pads.size()));
       }
       for (int64_t p : pads) {
         if (!in_range(p, 0, kMaxWindow)) {
-          return NodeError(absl::StrCat("bad pads [", absl::StrJoin(pads, ","), "]"));
+          return NodeError(
+              absl::StrCat("bad pads [", absl::StrJoin(pads, ","), "]"));
         }
       }
       w.pt = static_cast<int>(pads[0]);
@@ -784,7 +824,8 @@ absl::StatusOr<Window> Importer::ParseWindow(const std::vector<int64_t>& x,
         const int64_t ch = (span_h + w.sh - 1) / w.sh + 1;
         const int64_t cw = (span_w + w.sw - 1) / w.sw + 1;
         if (ch != w.oh || cw != w.ow) {
-          return NodeError("ceil_mode=1 changing the output size is unsupported");
+          return NodeError(
+              "ceil_mode=1 changing the output size is unsupported");
         }
       }
     }
@@ -810,8 +851,8 @@ absl::Status Importer::FillBias(const ConvSpec& spec, int64_t out,
   if (data == nullptr) return absl::OkStatus();
   const int64_t n = data->size();
   if (n != out && n != 1) {
-    return NodeError(absl::StrCat("bias has ", n, " values for ", out,
-                                  " output channels"));
+    return NodeError(
+        absl::StrCat("bias has ", n, " values for ", out, " output channels"));
   }
   if (bias_int != nullptr && bias_int->dtype != TP::INT32) {
     return NodeError(absl::StrCat("bias must be int32, got ",
@@ -822,8 +863,9 @@ absl::Status Importer::FillBias(const ConvSpec& spec, int64_t out,
                                   OnnxTypeName(data->dtype)));
   }
   if (bias_float != nullptr && data->dtype != TP::FLOAT) {
-    return NodeError(absl::StrCat("bias must be float32 or a dequantized int32, got ",
-                                  OnnxTypeName(data->dtype)));
+    return NodeError(
+        absl::StrCat("bias must be float32 or a dequantized int32, got ",
+                     OnnxTypeName(data->dtype)));
   }
   bias_acc.resize(out);
   for (int64_t c = 0; c < out; ++c) {
@@ -946,18 +988,19 @@ absl::Status Importer::BuildDenseSpec(const Sym& x, const QuantConst& w,
   }
   const Value& xv = g_.values[x.value];
   if (xv.shape.size() != 2 || xv.shape[0] != 1) {
-    return NodeError(absl::StrCat("input must be [1, K], got ",
-                                  ShapeToString(xv.shape)));
+    return NodeError(
+        absl::StrCat("input must be [1, K], got ", ShapeToString(xv.shape)));
   }
   if (wd.dims.size() != 2) {
-    return NodeError(absl::StrCat("weights must be 2-D, got ",
-                                  ShapeToString(wd.dims)));
+    return NodeError(
+        absl::StrCat("weights must be 2-D, got ", ShapeToString(wd.dims)));
   }
   const int64_t k_dim = w_is_nk ? wd.dims[1] : wd.dims[0];
   const int64_t n_dim = w_is_nk ? wd.dims[0] : wd.dims[1];
   if (k_dim != xv.shape[1] || n_dim <= 0) {
     return NodeError(absl::StrCat("weights ", ShapeToString(wd.dims),
-                                  " do not match input ", ShapeToString(xv.shape)));
+                                  " do not match input ",
+                                  ShapeToString(xv.shape)));
   }
   const int out_axis = w_is_nk ? 0 : 1;
   if (w.scale.size() != 1 && w.axis != out_axis) {
@@ -998,8 +1041,7 @@ absl::Status Importer::BuildDenseSpec(const Sym& x, const QuantConst& w,
 // Emission of requantized ops.
 
 absl::StatusOr<ValueId> Importer::EmitConv(const ConvSpec& spec, double sy,
-                                           int32_t zy8, bool y_uint8,
-                                           bool relu,
+                                           int32_t zy8, bool y_uint8, bool relu,
                                            const std::string& out_name) {
   FloatConvQuant q;
   q.out_channels = spec.geom.out_channels;
@@ -1026,8 +1068,8 @@ absl::StatusOr<ValueId> Importer::EmitConv(const ConvSpec& spec, double sy,
   }
   const ValueId y = NewQuantValue(out_name, spec.out_shape,
                                   static_cast<float>(sy), zy8, y_uint8);
-  AddNode(spec.name, spec.dense ? OpKind::kDense : OpKind::kConv, {spec.x},
-          {y}, std::move(p));
+  AddNode(spec.name, spec.dense ? OpKind::kDense : OpKind::kConv, {spec.x}, {y},
+          std::move(p));
   return y;
 }
 
@@ -1038,9 +1080,10 @@ absl::StatusOr<ValueId> Importer::EmitAdd(const AddSpec& a, double sy,
   const Value& vb = g_.values[a.b];
   absl::StatusOr<AddParams> p = ComputeAddParams(
       va.scale, va.zero_point, vb.scale, vb.zero_point, sy, zy8, relu);
-  if (!p.ok()) return NodeError(absl::StrCat("requantization: ", p.status().message()));
-  const ValueId y = NewQuantValue(out_name, a.shape, static_cast<float>(sy), zy8,
-                                  y_uint8);
+  if (!p.ok())
+    return NodeError(absl::StrCat("requantization: ", p.status().message()));
+  const ValueId y =
+      NewQuantValue(out_name, a.shape, static_cast<float>(sy), zy8, y_uint8);
   AddNode(a.name, OpKind::kAdd, {a.a, a.b}, {y}, *p);
   return y;
 }
@@ -1051,12 +1094,13 @@ absl::StatusOr<ValueId> Importer::EmitGap(const GapSpec& a, double sy,
   const Value& vx = g_.values[a.x];
   absl::StatusOr<GapParams> p =
       ComputeGapParams(vx.scale, vx.zero_point, sy, zy8, a.pixels);
-  if (!p.ok()) return NodeError(absl::StrCat("requantization: ", p.status().message()));
+  if (!p.ok())
+    return NodeError(absl::StrCat("requantization: ", p.status().message()));
   // GlobalAvgPool has no clamp: a folded Relu becomes a kRelu after it.
   const bool add_relu = relu && zy8 > -128;
-  const ValueId y = NewQuantValue(
-      add_relu ? absl::StrCat(out_name, "_prerelu") : out_name, a.out_shape,
-      static_cast<float>(sy), zy8, y_uint8);
+  const ValueId y =
+      NewQuantValue(add_relu ? absl::StrCat(out_name, "_prerelu") : out_name,
+                    a.out_shape, static_cast<float>(sy), zy8, y_uint8);
   AddNode(a.name, OpKind::kGlobalAvgPool, {a.x}, {y}, *p);
   if (!add_relu) return y;
   const ValueId r = NewQuantValue(out_name, a.out_shape, static_cast<float>(sy),
@@ -1070,17 +1114,18 @@ absl::StatusOr<ValueId> Importer::EmitGap(const GapSpec& a, double sy,
 // Q(DQ(x)) with different parameters: an Add whose second operand has a
 // zero multiplier is exactly a requantization with a 14-bit multiplier:
 //   y = clamp(((x * m + bias) >> shift) + zy), bias = -zx * m + 2^(shift-1).
-absl::StatusOr<ValueId> Importer::EmitRequant(ValueId x, double sy,
-                                              int32_t zy8, bool y_uint8,
+absl::StatusOr<ValueId> Importer::EmitRequant(ValueId x, double sy, int32_t zy8,
+                                              bool y_uint8,
                                               const std::string& out_name) {
   const Value& v = g_.values[x];
   absl::StatusOr<AddParams> p = ComputeAddParams(
       v.scale, v.zero_point, v.scale, v.zero_point, sy, zy8, /*relu=*/false);
-  if (!p.ok()) return NodeError(absl::StrCat("requantization: ", p.status().message()));
+  if (!p.ok())
+    return NodeError(absl::StrCat("requantization: ", p.status().message()));
   p->bias += v.zero_point * p->multiplier_b;
   p->multiplier_b = 0;
-  const ValueId y = NewQuantValue(out_name, v.shape, static_cast<float>(sy), zy8,
-                                  y_uint8);
+  const ValueId y =
+      NewQuantValue(out_name, v.shape, static_cast<float>(sy), zy8, y_uint8);
   AddNode(label_, OpKind::kAdd, {x, x}, {y}, *p);
   return y;
 }
@@ -1147,16 +1192,18 @@ absl::Status Importer::HandleQuantizeLinear() {
     // Constant folding (weights quantized in the graph).
     const ConstTensor& src = consts_[xs.index];
     if (src.dtype != TP::FLOAT) {
-      return NodeError(absl::StrCat("input must be float32, got ",
-                                    OnnxTypeName(src.dtype)));
+      return NodeError(
+          absl::StrCat("input must be float32, got ", OnnxTypeName(src.dtype)));
     }
     ConstTensor out;
     out.dims = src.dims;
-    // Read per-axis params against a same-shaped placeholder of the output type.
+    // Read per-axis params against a same-shaped placeholder of the output
+    // type.
     VTASERVE_ASSIGN_OR_RETURN(const Sym* zsym, Input(2, false));
     int32_t out_type = TP::UINT8;
     if (zsym != nullptr) {
-      VTASERVE_ASSIGN_OR_RETURN(const ConstTensor* z, ConstInput(2, "zero point"));
+      VTASERVE_ASSIGN_OR_RETURN(const ConstTensor* z,
+                                ConstInput(2, "zero point"));
       out_type = z->dtype;
     }
     if (out_type != TP::UINT8 && out_type != TP::INT8) {
@@ -1167,8 +1214,8 @@ absl::Status Importer::HandleQuantizeLinear() {
     const int idx = static_cast<int>(consts_.size());
     consts_.push_back(std::move(out));
     consts_[idx].i.assign(src.f.size(), 0);
-    absl::StatusOr<QuantConst> q =
-        ReadQuantConst(idx, 1, 2, static_cast<int>(axis), "QuantizeLinear input");
+    absl::StatusOr<QuantConst> q = ReadQuantConst(
+        idx, 1, 2, static_cast<int>(axis), "QuantizeLinear input");
     if (!q.ok()) return q.status();
     const ConstTensor& in = consts_[xs.index];
     ConstTensor& o = consts_[idx];
@@ -1181,8 +1228,10 @@ absl::Status Importer::HandleQuantizeLinear() {
     }
     for (int64_t k = 0; k < static_cast<int64_t>(in.f.size()); ++k) {
       const int64_t ch = q->axis >= 0 ? (k / inner) % axis_len : 0;
-      const float v = std::nearbyint(in.f[k] / static_cast<float>(q->scale[ch]));
-      const double r = std::isnan(v) ? 0.0 : static_cast<double>(v) + q->zero_point[ch];
+      const float v =
+          std::nearbyint(in.f[k] / static_cast<float>(q->scale[ch]));
+      const double r =
+          std::isnan(v) ? 0.0 : static_cast<double>(v) + q->zero_point[ch];
       o.i[k] = static_cast<int64_t>(std::clamp<double>(r, lo, hi));
     }
     Sym s;
@@ -1192,7 +1241,8 @@ absl::Status Importer::HandleQuantizeLinear() {
     return Define(0, std::move(s));
   }
   VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(1, "y_scale"));
-  VTASERVE_ASSIGN_OR_RETURN(auto zp, ScalarZeroPoint(2, TP::UINT8, "y_zero_point"));
+  VTASERVE_ASSIGN_OR_RETURN(auto zp,
+                            ScalarZeroPoint(2, TP::UINT8, "y_zero_point"));
   const bool y_uint8 = zp.second == TP::UINT8;
   const int32_t zy8 = ToInt8Domain(zp.first, y_uint8);
   const std::string out_name = node_->output_size() > 0 ? node_->output(0) : "";
@@ -1216,7 +1266,8 @@ absl::Status Importer::HandleQuantizeLinear() {
         out.value = xs.value;  // Q(DQ(x)) with equal parameters: x itself
         break;
       }
-      absl::StatusOr<ValueId> y = EmitRequant(xs.value, sy, zy8, y_uint8, out_name);
+      absl::StatusOr<ValueId> y =
+          EmitRequant(xs.value, sy, zy8, y_uint8, out_name);
       if (!y.ok()) return y.status();
       out.value = *y;
       break;
@@ -1251,8 +1302,9 @@ absl::Status Importer::HandleDequantizeLinear() {
     if (axis < -kMaxRank || axis > kMaxRank) {
       return NodeError(absl::StrCat("bad quantization axis ", axis));
     }
-    absl::StatusOr<QuantConst> q = ReadQuantConst(
-        xs.index, 1, 2, static_cast<int>(axis), absl::StrCat("'", node_->input(0), "'"));
+    absl::StatusOr<QuantConst> q =
+        ReadQuantConst(xs.index, 1, 2, static_cast<int>(axis),
+                       absl::StrCat("'", node_->input(0), "'"));
     if (!q.ok()) return q.status();
     if (c.dtype == TP::INT32) {
       for (int64_t z : q->zero_point) {
@@ -1273,10 +1325,11 @@ absl::Status Importer::HandleDequantizeLinear() {
   }
   VTASERVE_ASSIGN_OR_RETURN(const double s, ScalarScale(1, "x_scale"));
   const int32_t default_type = meta_[xs.value].is_uint8 ? TP::UINT8 : TP::INT8;
-  VTASERVE_ASSIGN_OR_RETURN(auto zp, ScalarZeroPoint(2, default_type, "x_zero_point"));
+  VTASERVE_ASSIGN_OR_RETURN(auto zp,
+                            ScalarZeroPoint(2, default_type, "x_zero_point"));
   const bool is_u8 = zp.second == TP::UINT8;
-  VTASERVE_RETURN_IF_ERROR(BindQuant(xs.value, s, ToInt8Domain(zp.first, is_u8),
-                                     is_u8, "input"));
+  VTASERVE_RETURN_IF_ERROR(
+      BindQuant(xs.value, s, ToInt8Domain(zp.first, is_u8), is_u8, "input"));
   Sym out;
   out.kind = SymKind::kDequant;
   out.value = xs.value;
@@ -1286,11 +1339,12 @@ absl::Status Importer::HandleDequantizeLinear() {
 
 // Reads (scale, zero point) inputs for a quantized activation input and binds
 // them to its value. Returns the value.
-absl::Status RequireQuant(const Sym& s, absl::string_view role,
-                          const std::string& name,
-                          const std::function<absl::Status(absl::string_view)>& err) {
+absl::Status RequireQuant(
+    const Sym& s, absl::string_view role, const std::string& name,
+    const std::function<absl::Status(absl::string_view)>& err) {
   if (s.kind != SymKind::kQuant) {
-    return err(absl::StrCat(role, " '", name, "' must be a quantized tensor, got ",
+    return err(absl::StrCat(role, " '", name,
+                            "' must be a quantized tensor, got ",
                             SymKindName(s.kind)));
   }
   return absl::OkStatus();
@@ -1298,13 +1352,14 @@ absl::Status RequireQuant(const Sym& s, absl::string_view role,
 
 absl::Status Importer::DefineConvResult(ConvSpec spec, int y_scale_input) {
   if (y_scale_input >= 0) {
-    VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(y_scale_input, "y_scale"));
+    VTASERVE_ASSIGN_OR_RETURN(const double sy,
+                              ScalarScale(y_scale_input, "y_scale"));
     VTASERVE_ASSIGN_OR_RETURN(
         auto zy, ScalarZeroPoint(y_scale_input + 1, TP::UINT8, "y_zero_point"));
     const bool u8 = zy.second == TP::UINT8;
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
-                                  /*relu=*/false, node_->output(0)));
+    VTASERVE_ASSIGN_OR_RETURN(const ValueId y,
+                              EmitConv(spec, sy, ToInt8Domain(zy.first, u8), u8,
+                                       /*relu=*/false, node_->output(0)));
     return DefineQuant(y, spec.out_shape);
   }
   PendingOp p;
@@ -1337,7 +1392,8 @@ absl::Status Importer::HandleConv(bool qlinear) {
     const int32_t dt = meta_[x.value].is_uint8 ? TP::UINT8 : TP::INT8;
     VTASERVE_ASSIGN_OR_RETURN(auto zx, ScalarZeroPoint(2, dt, "x_zero_point"));
     const bool u8 = zx.second == TP::UINT8;
-    VTASERVE_RETURN_IF_ERROR(BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(w_in));
     if (ws->kind != SymKind::kConst) {
       return NodeError("weights must be a constant");
@@ -1350,15 +1406,15 @@ absl::Status Importer::HandleConv(bool qlinear) {
   } else {
     if (x.kind != SymKind::kDequant) {
       return NodeError(absl::StrCat(
-          "unsupported pattern: float Conv input '", node_->input(0),
-          "' is ", SymKindName(x.kind), ", not a DequantizeLinear output"));
+          "unsupported pattern: float Conv input '", node_->input(0), "' is ",
+          SymKindName(x.kind), ", not a DequantizeLinear output"));
     }
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(w_in));
     if (ws->kind != SymKind::kDequantConst) {
-      return NodeError(absl::StrCat(
-          "unsupported pattern: float Conv weights '", node_->input(w_in),
-          "' are ", SymKindName(ws->kind),
-          ", not DequantizeLinear of a constant"));
+      return NodeError(absl::StrCat("unsupported pattern: float Conv weights '",
+                                    node_->input(w_in), "' are ",
+                                    SymKindName(ws->kind),
+                                    ", not DequantizeLinear of a constant"));
     }
     w = qconsts_[ws->index];
     VTASERVE_ASSIGN_OR_RETURN(const Sym* bs, Input(b_in, false));
@@ -1384,7 +1440,8 @@ absl::Status Importer::HandleConv(bool qlinear) {
                                   ShapeToString(wd.dims)));
   }
   if (const onnx::AttributeProto* a = FindAttr(*node_, "kernel_shape")) {
-    if (a->ints_size() != 2 || a->ints(0) != wd.dims[2] || a->ints(1) != wd.dims[3]) {
+    if (a->ints_size() != 2 || a->ints(0) != wd.dims[2] ||
+        a->ints(1) != wd.dims[3]) {
       return NodeError("kernel_shape does not match the weights");
     }
   }
@@ -1393,9 +1450,9 @@ absl::Status Importer::HandleConv(bool qlinear) {
       ParseWindow(xv.shape, static_cast<int>(wd.dims[2]),
                   static_cast<int>(wd.dims[3]), /*pool=*/false));
   ConvSpec spec;
-  VTASERVE_RETURN_IF_ERROR(BuildConvSpec(x, w, static_cast<int>(group), win,
-                                         bias_int, bias_dq ? &*bias_dq : nullptr,
-                                         bias_float, spec));
+  VTASERVE_RETURN_IF_ERROR(
+      BuildConvSpec(x, w, static_cast<int>(group), win, bias_int,
+                    bias_dq ? &*bias_dq : nullptr, bias_float, spec));
   return DefineConvResult(std::move(spec), /*y_scale_input=*/qlinear ? 6 : -1);
 }
 
@@ -1410,9 +1467,11 @@ absl::Status Importer::HandleMatMul(bool qlinear) {
     const int32_t dt = meta_[x.value].is_uint8 ? TP::UINT8 : TP::INT8;
     VTASERVE_ASSIGN_OR_RETURN(auto zx, ScalarZeroPoint(2, dt, "a_zero_point"));
     const bool u8 = zx.second == TP::UINT8;
-    VTASERVE_RETURN_IF_ERROR(BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(3));
-    if (ws->kind != SymKind::kConst) return NodeError("weights must be a constant");
+    if (ws->kind != SymKind::kConst)
+      return NodeError("weights must be a constant");
     VTASERVE_ASSIGN_OR_RETURN(w, ReadQuantConst(ws->index, 4, 5, 1, "weights"));
   } else {
     if (x.kind != SymKind::kDequant) {
@@ -1422,8 +1481,9 @@ absl::Status Importer::HandleMatMul(bool qlinear) {
     }
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(1));
     if (ws->kind != SymKind::kDequantConst) {
-      return NodeError("unsupported pattern: float MatMul weights must be "
-                       "DequantizeLinear of a constant");
+      return NodeError(
+          "unsupported pattern: float MatMul weights must be "
+          "DequantizeLinear of a constant");
     }
     w = qconsts_[ws->index];
   }
@@ -1438,8 +1498,10 @@ absl::Status Importer::HandleGemm(bool qgemm) {
   int64_t trans_a = 0, trans_b = 0;
   if (const onnx::AttributeProto* a = FindAttr(*node_, "alpha")) alpha = a->f();
   if (const onnx::AttributeProto* a = FindAttr(*node_, "beta")) beta = a->f();
-  if (const onnx::AttributeProto* a = FindAttr(*node_, "transA")) trans_a = a->i();
-  if (const onnx::AttributeProto* a = FindAttr(*node_, "transB")) trans_b = a->i();
+  if (const onnx::AttributeProto* a = FindAttr(*node_, "transA"))
+    trans_a = a->i();
+  if (const onnx::AttributeProto* a = FindAttr(*node_, "transB"))
+    trans_b = a->i();
   if (trans_a != 0) return NodeError("transA = 1 is unsupported");
   if (qgemm && beta != 1.0) return NodeError("QGemm has no beta");
   if (!std::isfinite(beta)) return NodeError("beta must be finite");
@@ -1457,10 +1519,13 @@ absl::Status Importer::HandleGemm(bool qgemm) {
     const int32_t dt = meta_[x.value].is_uint8 ? TP::UINT8 : TP::INT8;
     VTASERVE_ASSIGN_OR_RETURN(auto zx, ScalarZeroPoint(2, dt, "a_zero_point"));
     const bool u8 = zx.second == TP::UINT8;
-    VTASERVE_RETURN_IF_ERROR(BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(x.value, sx, ToInt8Domain(zx.first, u8), u8, "input"));
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(3));
-    if (ws->kind != SymKind::kConst) return NodeError("weights must be a constant");
-    VTASERVE_ASSIGN_OR_RETURN(w, ReadQuantConst(ws->index, 4, 5, w_axis, "weights"));
+    if (ws->kind != SymKind::kConst)
+      return NodeError("weights must be a constant");
+    VTASERVE_ASSIGN_OR_RETURN(
+        w, ReadQuantConst(ws->index, 4, 5, w_axis, "weights"));
     VTASERVE_ASSIGN_OR_RETURN(const Sym* bs, Input(6, false));
     if (bs != nullptr) {
       VTASERVE_ASSIGN_OR_RETURN(bias_int, ConstInput(6, "bias"));
@@ -1477,8 +1542,9 @@ absl::Status Importer::HandleGemm(bool qgemm) {
     }
     VTASERVE_ASSIGN_OR_RETURN(const Sym* ws, Input(1));
     if (ws->kind != SymKind::kDequantConst) {
-      return NodeError("unsupported pattern: float Gemm weights must be "
-                       "DequantizeLinear of a constant");
+      return NodeError(
+          "unsupported pattern: float Gemm weights must be "
+          "DequantizeLinear of a constant");
     }
     w = qconsts_[ws->index];
     VTASERVE_ASSIGN_OR_RETURN(const Sym* bs, Input(2, false));
@@ -1511,27 +1577,33 @@ absl::Status Importer::HandleAdd(bool qlinear) {
     VTASERVE_RETURN_IF_ERROR(RequireQuant(b, "input B", node_->input(3), err));
     VTASERVE_ASSIGN_OR_RETURN(const double sa, ScalarScale(1, "A_scale"));
     VTASERVE_ASSIGN_OR_RETURN(
-        auto za, ScalarZeroPoint(2, meta_[a.value].is_uint8 ? TP::UINT8 : TP::INT8,
-                                 "A_zero_point"));
+        auto za,
+        ScalarZeroPoint(2, meta_[a.value].is_uint8 ? TP::UINT8 : TP::INT8,
+                        "A_zero_point"));
     VTASERVE_ASSIGN_OR_RETURN(const double sb, ScalarScale(4, "B_scale"));
     VTASERVE_ASSIGN_OR_RETURN(
-        auto zb, ScalarZeroPoint(5, meta_[b.value].is_uint8 ? TP::UINT8 : TP::INT8,
-                                 "B_zero_point"));
+        auto zb,
+        ScalarZeroPoint(5, meta_[b.value].is_uint8 ? TP::UINT8 : TP::INT8,
+                        "B_zero_point"));
     VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(6, "C_scale"));
-    VTASERVE_ASSIGN_OR_RETURN(auto zy, ScalarZeroPoint(7, TP::UINT8, "C_zero_point"));
+    VTASERVE_ASSIGN_OR_RETURN(auto zy,
+                              ScalarZeroPoint(7, TP::UINT8, "C_zero_point"));
     const bool ua = za.second == TP::UINT8, ub = zb.second == TP::UINT8,
                uy = zy.second == TP::UINT8;
-    VTASERVE_RETURN_IF_ERROR(BindQuant(a.value, sa, ToInt8Domain(za.first, ua), ua, "input A"));
-    VTASERVE_RETURN_IF_ERROR(BindQuant(b.value, sb, ToInt8Domain(zb.first, ub), ub, "input B"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(a.value, sa, ToInt8Domain(za.first, ua), ua, "input A"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(b.value, sb, ToInt8Domain(zb.first, ub), ub, "input B"));
     if (g_.values[a.value].shape != g_.values[b.value].shape) {
-      return NodeError(absl::StrCat("operand shapes ", ShapeToString(g_.values[a.value].shape),
-                                    " and ", ShapeToString(g_.values[b.value].shape),
-                                    " differ (broadcasting is unsupported)"));
+      return NodeError(absl::StrCat(
+          "operand shapes ", ShapeToString(g_.values[a.value].shape), " and ",
+          ShapeToString(g_.values[b.value].shape),
+          " differ (broadcasting is unsupported)"));
     }
     AddSpec spec{label_, a.value, b.value, g_.values[a.value].shape};
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitAdd(spec, sy, ToInt8Domain(zy.first, uy), uy,
-                                 false, node_->output(0)));
+    VTASERVE_ASSIGN_OR_RETURN(const ValueId y,
+                              EmitAdd(spec, sy, ToInt8Domain(zy.first, uy), uy,
+                                      false, node_->output(0)));
     return DefineQuant(y, spec.shape);
   }
   VTASERVE_ASSIGN_OR_RETURN(const Sym* ap, Input(0));
@@ -1539,14 +1611,16 @@ absl::Status Importer::HandleAdd(bool qlinear) {
   VTASERVE_ASSIGN_OR_RETURN(const Sym* bp, Input(1));
   const Sym b = *bp;
   if (a.kind != SymKind::kDequant || b.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat(
-        "unsupported pattern: float Add of ", SymKindName(a.kind), " and ",
-        SymKindName(b.kind), " (both inputs must be DequantizeLinear outputs)"));
+    return NodeError(
+        absl::StrCat("unsupported pattern: float Add of ", SymKindName(a.kind),
+                     " and ", SymKindName(b.kind),
+                     " (both inputs must be DequantizeLinear outputs)"));
   }
   if (g_.values[a.value].shape != g_.values[b.value].shape) {
-    return NodeError(absl::StrCat("operand shapes ", ShapeToString(g_.values[a.value].shape),
-                                  " and ", ShapeToString(g_.values[b.value].shape),
-                                  " differ (broadcasting is unsupported)"));
+    return NodeError(
+        absl::StrCat("operand shapes ", ShapeToString(g_.values[a.value].shape),
+                     " and ", ShapeToString(g_.values[b.value].shape),
+                     " differ (broadcasting is unsupported)"));
   }
   PendingOp p;
   p.kind = PendingOp::Kind::kAdd;
@@ -1565,8 +1639,8 @@ absl::Status Importer::HandleRelu() {
     return DefinePending(std::move(p), x.shape);
   }
   if (x.kind != SymKind::kQuant && x.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat("unsupported pattern: Relu of ",
-                                  SymKindName(x.kind)));
+    return NodeError(
+        absl::StrCat("unsupported pattern: Relu of ", SymKindName(x.kind)));
   }
   const Value& v = g_.values[x.value];
   const ValueId y = NewQuantValue(node_->output(0), v.shape, v.scale,
@@ -1586,13 +1660,14 @@ absl::Status Importer::HandleMaxPool() {
   VTASERVE_ASSIGN_OR_RETURN(const Sym* xp, Input(0));
   const Sym x = *xp;
   if (x.kind != SymKind::kQuant && x.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat("unsupported pattern: MaxPool of ",
-                                  SymKindName(x.kind),
-                                  " (float MaxPool must read a DequantizeLinear output)"));
+    return NodeError(
+        absl::StrCat("unsupported pattern: MaxPool of ", SymKindName(x.kind),
+                     " (float MaxPool must read a DequantizeLinear output)"));
   }
   const Value& v = g_.values[x.value];
   if (v.shape.size() != 4) {
-    return NodeError(absl::StrCat("input must be NCHW, got ", ShapeToString(v.shape)));
+    return NodeError(
+        absl::StrCat("input must be NCHW, got ", ShapeToString(v.shape)));
   }
   const onnx::AttributeProto* ks = FindAttr(*node_, "kernel_shape");
   if (ks == nullptr || ks->ints_size() != 2 || ks->ints(0) < 1 ||
@@ -1600,8 +1675,9 @@ absl::Status Importer::HandleMaxPool() {
     return NodeError("kernel_shape must hold 2 positive values");
   }
   VTASERVE_ASSIGN_OR_RETURN(
-      const Window w, ParseWindow(v.shape, static_cast<int>(ks->ints(0)),
-                                  static_cast<int>(ks->ints(1)), /*pool=*/true));
+      const Window w,
+      ParseWindow(v.shape, static_cast<int>(ks->ints(0)),
+                  static_cast<int>(ks->ints(1)), /*pool=*/true));
   PoolParams p;
   p.kernel_h = w.kh;
   p.kernel_w = w.kw;
@@ -1615,8 +1691,8 @@ absl::Status Importer::HandleMaxPool() {
   if (absl::StatusOr<int64_t> n = CheckedElements(shape, "output"); !n.ok()) {
     return NodeError(n.status().message());
   }
-  const ValueId y = NewQuantValue(node_->output(0), shape, v.scale, v.zero_point,
-                                  meta_[x.value].is_uint8);
+  const ValueId y = NewQuantValue(node_->output(0), shape, v.scale,
+                                  v.zero_point, meta_[x.value].is_uint8);
   AddNode(label_, OpKind::kMaxPool, {x.value}, {y}, p);
   Sym out = x;
   out.value = y;
@@ -1634,28 +1710,33 @@ absl::Status Importer::HandleGlobalAveragePool(bool qlinear) {
       if (a->i() != 0) return NodeError("channels_last = 1 is unsupported");
     }
   } else if (x.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat("unsupported pattern: float GlobalAveragePool of ",
-                                  SymKindName(x.kind)));
+    return NodeError(
+        absl::StrCat("unsupported pattern: float GlobalAveragePool of ",
+                     SymKindName(x.kind)));
   }
   const Value& v = g_.values[x.value];
   if (v.shape.size() != 4) {
-    return NodeError(absl::StrCat("input must be NCHW, got ", ShapeToString(v.shape)));
+    return NodeError(
+        absl::StrCat("input must be NCHW, got ", ShapeToString(v.shape)));
   }
-  GapSpec spec{label_, x.value, {v.shape[0], v.shape[1], 1, 1},
-               v.shape[2] * v.shape[3]};
+  GapSpec spec{
+      label_, x.value, {v.shape[0], v.shape[1], 1, 1}, v.shape[2] * v.shape[3]};
   if (qlinear) {
     VTASERVE_ASSIGN_OR_RETURN(const double sx, ScalarScale(1, "x_scale"));
     VTASERVE_ASSIGN_OR_RETURN(
-        auto zx, ScalarZeroPoint(2, meta_[x.value].is_uint8 ? TP::UINT8 : TP::INT8,
-                                 "x_zero_point"));
+        auto zx,
+        ScalarZeroPoint(2, meta_[x.value].is_uint8 ? TP::UINT8 : TP::INT8,
+                        "x_zero_point"));
     const bool ux = zx.second == TP::UINT8;
-    VTASERVE_RETURN_IF_ERROR(BindQuant(x.value, sx, ToInt8Domain(zx.first, ux), ux, "input"));
+    VTASERVE_RETURN_IF_ERROR(
+        BindQuant(x.value, sx, ToInt8Domain(zx.first, ux), ux, "input"));
     VTASERVE_ASSIGN_OR_RETURN(const double sy, ScalarScale(3, "y_scale"));
-    VTASERVE_ASSIGN_OR_RETURN(auto zy, ScalarZeroPoint(4, TP::UINT8, "y_zero_point"));
+    VTASERVE_ASSIGN_OR_RETURN(auto zy,
+                              ScalarZeroPoint(4, TP::UINT8, "y_zero_point"));
     const bool uy = zy.second == TP::UINT8;
-    VTASERVE_ASSIGN_OR_RETURN(
-        const ValueId y, EmitGap(spec, sy, ToInt8Domain(zy.first, uy), uy,
-                                 false, node_->output(0)));
+    VTASERVE_ASSIGN_OR_RETURN(const ValueId y,
+                              EmitGap(spec, sy, ToInt8Domain(zy.first, uy), uy,
+                                      false, node_->output(0)));
     return DefineQuant(y, spec.out_shape);
   }
   PendingOp p;
@@ -1682,7 +1763,8 @@ absl::Status Importer::HandleReshape(bool flatten) {
     if (const onnx::AttributeProto* a = FindAttr(*node_, "axis")) axis = a->i();
     const int64_t rank = static_cast<int64_t>(v.shape.size());
     if (axis < 0) axis += rank;
-    if (axis < 0 || axis > rank) return NodeError(absl::StrCat("bad axis ", axis));
+    if (axis < 0 || axis > rank)
+      return NodeError(absl::StrCat("bad axis ", axis));
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= v.shape[d];
     shape = {outer, outer == 0 ? 0 : total / outer};
@@ -1692,7 +1774,8 @@ absl::Status Importer::HandleReshape(bool flatten) {
       return NodeError("shape must be a 1-D int64 constant of rank <= 8");
     }
     int64_t allowzero = 0;
-    if (const onnx::AttributeProto* a = FindAttr(*node_, "allowzero")) allowzero = a->i();
+    if (const onnx::AttributeProto* a = FindAttr(*node_, "allowzero"))
+      allowzero = a->i();
     int infer = -1;
     int64_t known = 1;
     for (int64_t k = 0; k < s->size(); ++k) {
@@ -1743,8 +1826,8 @@ absl::Status Importer::HandleSoftmax() {
   VTASERVE_ASSIGN_OR_RETURN(const Sym* xp, Input(0));
   const Sym x = *xp;
   if (x.kind != SymKind::kFloat && x.kind != SymKind::kDequant) {
-    return NodeError(absl::StrCat("unsupported pattern: Softmax of ",
-                                  SymKindName(x.kind)));
+    return NodeError(
+        absl::StrCat("unsupported pattern: Softmax of ", SymKindName(x.kind)));
   }
   VTASERVE_ASSIGN_OR_RETURN(const ValueId f, MaterializeFloat(x));
   const std::vector<int64_t> shape = g_.values[f].shape;
@@ -1801,8 +1884,8 @@ absl::Status Importer::HandleNode() {
     if (op == "QLinearAdd") return HandleAdd(true);
     if (op == "QLinearGlobalAveragePool") return HandleGlobalAveragePool(true);
   }
-  return NodeError(absl::StrCat("unsupported op ",
-                                domain.empty() ? "" : absl::StrCat(domain, "."), op));
+  return NodeError(absl::StrCat(
+      "unsupported op ", domain.empty() ? "" : absl::StrCat(domain, "."), op));
 }
 
 // ---------------------------------------------------------------------------
@@ -1823,9 +1906,15 @@ absl::Status Importer::AddGraphInputs() {
     const auto& tt = in.type().tensor_type();
     DataType dtype;
     switch (tt.elem_type()) {
-      case TP::FLOAT: dtype = DataType::kFloat32; break;
-      case TP::UINT8: dtype = DataType::kUInt8; break;
-      case TP::INT8: dtype = DataType::kInt8; break;
+      case TP::FLOAT:
+        dtype = DataType::kFloat32;
+        break;
+      case TP::UINT8:
+        dtype = DataType::kUInt8;
+        break;
+      case TP::INT8:
+        dtype = DataType::kInt8;
+        break;
       default:
         return fail(absl::StrCat("element type ", OnnxTypeName(tt.elem_type()),
                                  " is unsupported (float32, uint8 or int8)"));
@@ -1837,19 +1926,22 @@ absl::Status Importer::AddGraphInputs() {
       const bool known = dim.has_dim_value() && dim.dim_value() > 0;
       if (d == 0) {
         if (known && dim.dim_value() != 1) {
-          return fail(absl::StrCat("fixed batch size ", dim.dim_value(),
-                                   " is unsupported (use 1 or a symbolic batch)"));
+          return fail(
+              absl::StrCat("fixed batch size ", dim.dim_value(),
+                           " is unsupported (use 1 or a symbolic batch)"));
         }
         shape.push_back(1);
         continue;
       }
       if (!known) {
-        return fail(absl::StrCat("dimension ", d, " is not a known positive size"));
+        return fail(
+            absl::StrCat("dimension ", d, " is not a known positive size"));
       }
       shape.push_back(dim.dim_value());
     }
     if (shape.empty()) return fail("is a scalar");
-    if (absl::StatusOr<int64_t> n = CheckedElements(shape, absl::StrCat("graph input '", name, "'"));
+    if (absl::StatusOr<int64_t> n =
+            CheckedElements(shape, absl::StrCat("graph input '", name, "'"));
         !n.ok()) {
       return n.status();
     }
@@ -1865,10 +1957,12 @@ absl::Status Importer::AddGraphInputs() {
       s.value = v;
       meta_[v].known = false;
     } else {
-      const ValueId c = NewValue(absl::StrCat(name, "_int8"), DataType::kInt8, shape);
+      const ValueId c =
+          NewValue(absl::StrCat(name, "_int8"), DataType::kInt8, shape);
       meta_[c].is_uint8 = true;
       meta_[c].uint8_source = v;
-      AddNode(absl::StrCat(name, "_to_int8"), OpKind::kCast, {v}, {c}, NoParams{});
+      AddNode(absl::StrCat(name, "_to_int8"), OpKind::kCast, {v}, {c},
+              NoParams{});
       s.kind = SymKind::kQuant;
       s.value = c;
     }
@@ -1882,7 +1976,8 @@ absl::Status Importer::AddGraphInputs() {
 
 absl::Status Importer::AddGraphOutputs() {
   const onnx::GraphProto& graph = model_.graph();
-  if (graph.output_size() == 0) return absl::InvalidArgumentError("model has no outputs");
+  if (graph.output_size() == 0)
+    return absl::InvalidArgumentError("model has no outputs");
   label_ = "graph output";
   op_type_ = "output";
   for (const onnx::ValueInfoProto& out : graph.output()) {
@@ -1910,10 +2005,11 @@ absl::Status Importer::AddGraphOutputs() {
         v = s.value;
         if (meta_[s.value].is_uint8) {
           const Value& q = g_.values[s.value];
-          const ValueId u = NewValue(absl::StrCat(name, "_uint8"), DataType::kUInt8,
-                                     q.shape, q.scale, q.zero_point + 128);
-          AddNode(absl::StrCat(name, "_to_uint8"), OpKind::kCast, {s.value}, {u},
-                  NoParams{});
+          const ValueId u =
+              NewValue(absl::StrCat(name, "_uint8"), DataType::kUInt8, q.shape,
+                       q.scale, q.zero_point + 128);
+          AddNode(absl::StrCat(name, "_to_uint8"), OpKind::kCast, {s.value},
+                  {u}, NoParams{});
           v = u;
         }
         break;
@@ -1928,20 +2024,23 @@ absl::Status Importer::AddGraphOutputs() {
       return absl::InvalidArgumentError(
           absl::StrCat("graph output '", name, "' is a graph input"));
     }
-    if (std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end()) {
+    if (std::find(g_.outputs.begin(), g_.outputs.end(), v) !=
+        g_.outputs.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("graph output '", name, "' is listed twice"));
     }
     // The engine value takes the ONNX output name.
     if (g_.values[v].name != name) {
       for (Value& other : g_.values) {
-        if (other.name == name) other.name = UniqueValueName(absl::StrCat(name, "_internal"));
+        if (other.name == name)
+          other.name = UniqueValueName(absl::StrCat(name, "_internal"));
       }
       value_names_.insert(name);
       g_.values[v].name = name;
     }
     // Check declared element type, if any.
-    if (out.type().has_tensor_type() && out.type().tensor_type().elem_type() != 0) {
+    if (out.type().has_tensor_type() &&
+        out.type().tensor_type().elem_type() != 0) {
       const int32_t et = out.type().tensor_type().elem_type();
       const DataType dt = g_.values[v].dtype;
       const bool match = (et == TP::FLOAT && dt == DataType::kFloat32) ||
@@ -1959,10 +2058,12 @@ absl::Status Importer::AddGraphOutputs() {
 }
 
 absl::StatusOr<ModelGraph> Importer::Run() {
-  if (!model_.has_graph()) return absl::InvalidArgumentError("model has no graph");
+  if (!model_.has_graph())
+    return absl::InvalidArgumentError("model has no graph");
   const onnx::GraphProto& graph = model_.graph();
   for (const auto& imp : model_.opset_import()) {
-    if (imp.domain().empty() || imp.domain() == "ai.onnx") opset_ = imp.version();
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      opset_ = imp.version();
   }
   if (opset_ == 0 && model_.opset_import_size() == 0) opset_ = 13;
   if (opset_ < 10) {
@@ -1970,7 +2071,8 @@ absl::StatusOr<ModelGraph> Importer::Run() {
         "ONNX opset ", opset_, " is too old (QuantizeLinear needs >= 10)"));
   }
   for (const TP& init : graph.initializer()) {
-    if (init.name().empty()) return absl::InvalidArgumentError("unnamed initializer");
+    if (init.name().empty())
+      return absl::InvalidArgumentError("unnamed initializer");
     if (!initializers_.emplace(init.name(), &init).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("initializer '", init.name(), "' is listed twice"));
@@ -2046,7 +2148,8 @@ absl::StatusOr<ModelGraph> ImportOnnxFile(const std::string& path,
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
   if (failed) {
-    return absl::InvalidArgumentError(absl::StrCat("error reading '", path, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("error reading '", path, "'"));
   }
   absl::StatusOr<ModelGraph> g = ImportOnnxBytes(bytes, options);
   if (!g.ok()) return AnnotateStatus(g.status(), path);

@@ -46,8 +46,8 @@ double Rng::Normal() {
 // An AVX2 clone when the CPU has it. No FMA (and -ffp-contract=off): every
 // build computes the same floats, so generated models are byte-identical on
 // every x86-64 machine.
-__attribute__((target_clones("avx2", "default")))
-void Conv2D(const FloatConv& conv, const float* in, int h, int w, float* out) {
+__attribute__((target_clones("avx2", "default"))) void Conv2D(
+    const FloatConv& conv, const float* in, int h, int w, float* out) {
   constexpr int kTile = 128;  // output pixels per tile
   const int k = conv.kernel, s = conv.stride, pad = conv.pad;
   const int oh_n = ConvOutSize(h, k, s, pad);
@@ -65,8 +65,8 @@ void Conv2D(const FloatConv& conv, const float* in, int h, int w, float* out) {
         const float* plane = in + static_cast<size_t>(ic) * h * w;
         for (int kh = 0; kh < k; ++kh) {
           for (int kw = 0; kw < k; ++kw) {
-            float* dst = &col[static_cast<size_t>((ic * k + kh) * k + kw) *
-                              kTile];
+            float* dst =
+                &col[static_cast<size_t>((ic * k + kh) * k + kw) * kTile];
             int oh = p0 / ow_n, ow = p0 % ow_n;
             for (int i = 0; i < pt; ++i) {
               const int ih = oh * s + kh - pad, iw = ow * s + kw - pad;
@@ -183,14 +183,14 @@ std::vector<int32_t> QuantizeBias(const std::vector<float>& bias,
   std::vector<int32_t> q(bias.size());
   bias_scales->resize(bias.size());
   for (size_t c = 0; c < bias.size(); ++c) {
-    const float ws = weight_scales.size() == 1 ? weight_scales[0]
-                                               : weight_scales[c];
+    const float ws =
+        weight_scales.size() == 1 ? weight_scales[0] : weight_scales[c];
     const float s = input_scale * ws;
     (*bias_scales)[c] = s;
     const double r = std::nearbyint(static_cast<double>(bias[c]) / s);
-    q[c] = static_cast<int32_t>(std::clamp(
-        r, static_cast<double>(std::numeric_limits<int32_t>::min()),
-        static_cast<double>(std::numeric_limits<int32_t>::max())));
+    q[c] = static_cast<int32_t>(
+        std::clamp(r, static_cast<double>(std::numeric_limits<int32_t>::min()),
+                   static_cast<double>(std::numeric_limits<int32_t>::max())));
   }
   return q;
 }
@@ -424,14 +424,14 @@ int NumPrototypes(int num_classes) {
 
 absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
   if (spec.depth != 18 && spec.depth != 34 && spec.depth != 50) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ResNet depth must be 18, 34 or 50, got ", spec.depth));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ResNet depth must be 18, 34 or 50, got ", spec.depth));
   }
   if (spec.input_size < kMinResNetInputSize ||
       spec.input_size > kMaxResNetInputSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ResNet input size must be in [", kMinResNetInputSize, ", ",
-        kMaxResNetInputSize, "], got ", spec.input_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ResNet input size must be in [", kMinResNetInputSize,
+                     ", ", kMaxResNetInputSize, "], got ", spec.input_size));
   }
   if (spec.num_classes < 1 || spec.num_classes > 100000) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -482,21 +482,21 @@ absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
       // residual stream does not grow without bound.
       Batch y = x;
       if (bottleneck) {
-        b.convs.push_back(MakeConv(seed, p + "conv1", in_ch, width, 1, 1, 0,
-                                   true));
+        b.convs.push_back(
+            MakeConv(seed, p + "conv1", in_ch, width, 1, 1, 0, true));
         y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
-        b.convs.push_back(MakeConv(seed, p + "conv2", width, width, 3, stride,
-                                   1, true));
+        b.convs.push_back(
+            MakeConv(seed, p + "conv2", width, width, 3, stride, 1, true));
         y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
-        b.convs.push_back(MakeConv(seed, p + "conv3", width, out_ch, 1, 1, 0,
-                                   false));
+        b.convs.push_back(
+            MakeConv(seed, p + "conv3", width, out_ch, 1, 1, 0, false));
         y = FitBatchNorm(b.convs.back(), y, 0.35f, seed);
       } else {
-        b.convs.push_back(MakeConv(seed, p + "conv1", in_ch, width, 3, stride,
-                                   1, true));
+        b.convs.push_back(
+            MakeConv(seed, p + "conv1", in_ch, width, 3, stride, 1, true));
         y = FitBatchNorm(b.convs.back(), y, 1.0f, seed);
-        b.convs.push_back(MakeConv(seed, p + "conv2", width, out_ch, 3, 1, 1,
-                                   false));
+        b.convs.push_back(
+            MakeConv(seed, p + "conv2", width, out_ch, 3, 1, 1, false));
         y = FitBatchNorm(b.convs.back(), y, 0.35f, seed);
       }
       if (stride != 1 || in_ch != out_ch) {
@@ -508,7 +508,8 @@ absl::StatusOr<FloatResNet> BuildFloatResNet(const ResNetSpec& spec) {
       for (size_t n = 0; n < y.images.size(); ++n) {
         std::vector<float>& a = y.images[n];
         const std::vector<float>& s = x.images[n];
-        for (size_t j = 0; j < a.size(); ++j) a[j] = std::max(a[j] + s[j], 0.0f);
+        for (size_t j = 0; j < a.size(); ++j)
+          a[j] = std::max(a[j] + s[j], 0.0f);
       }
       x = std::move(y);
       net.blocks.push_back(std::move(b));
@@ -570,9 +571,8 @@ std::vector<float> CalibrationImage(uint64_t seed, int index, int size) {
   const double base = rng.Uniform(0.35, 0.6);
   for (int c = 0; c < 3; ++c) {
     for (size_t i = 0; i < luma.size(); ++i) {
-      const double pixel =
-          std::clamp(base + luma[i] + chroma[c][i] + 0.02 * rng.Normal(), 0.0,
-                     1.0);
+      const double pixel = std::clamp(
+          base + luma[i] + chroma[c][i] + 0.02 * rng.Normal(), 0.0, 1.0);
       img[c * luma.size() + i] =
           static_cast<float>((pixel - kMean[c]) / kStd[c]);
     }
@@ -612,7 +612,8 @@ std::vector<float> PooledFeatures(const FloatResNet& net,
   const int pixels = h * w;
   for (int c = 0; c < channels; ++c) {
     double sum = 0;
-    for (int i = 0; i < pixels; ++i) sum += x[static_cast<size_t>(c) * pixels + i];
+    for (int i = 0; i < pixels; ++i)
+      sum += x[static_cast<size_t>(c) * pixels + i];
     pooled[c] = static_cast<float>(sum / pixels);
   }
   Record(cal, "avgpool", pooled, /*relu=*/false);
@@ -631,7 +632,8 @@ std::vector<float> RunFloatResNet(const FloatResNet& net,
   for (int n = 0; n < net.num_classes; ++n) {
     double acc = net.fc_bias[n];
     const float* wr = &net.fc_weights[static_cast<size_t>(n) * channels];
-    for (int k = 0; k < channels; ++k) acc += static_cast<double>(wr[k]) * pooled[k];
+    for (int k = 0; k < channels; ++k)
+      acc += static_cast<double>(wr[k]) * pooled[k];
     logits[n] = static_cast<float>(acc);
   }
   Record(cal, "fc", logits, /*relu=*/false);

@@ -263,16 +263,14 @@ absl::Status CheckModel(const onnx::ModelProto& model) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ONNX checker: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("ONNX checker: ", e.what()));
   }
   try {
     onnx::ModelProto copy = model;
     onnx::ShapeInferenceOptions options(/*check_type_val=*/true,
                                         /*strict_mode_val=*/1,
                                         /*data_prop_val=*/false);
-    onnx::shape_inference::InferShapes(copy,
-                                       onnx::OpSchemaRegistry::Instance(),
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
                                        options);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(

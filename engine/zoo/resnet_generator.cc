@@ -49,8 +49,7 @@ std::vector<int64_t> ConvAttrsKernel(int k) { return {k, k}; }
 
 class Emitter {
  public:
-  Emitter(const ResNetSpec& spec, const Calibration* cal,
-          OnnxGraphBuilder& b)
+  Emitter(const ResNetSpec& spec, const Calibration* cal, OnnxGraphBuilder& b)
       : spec_(spec),
         cal_(cal),
         b_(b),
@@ -74,23 +73,23 @@ class Emitter {
         IntsAttr("strides", {c.stride, c.stride}),
         IntsAttr("pads", {c.pad, c.pad, c.pad, c.pad}),
         IntsAttr("dilations", {1, 1}), IntAttr("group", 1)};
-    const std::vector<int64_t> wdims = {c.out_channels, c.in_channels,
-                                        c.kernel, c.kernel};
+    const std::vector<int64_t> wdims = {c.out_channels, c.in_channels, c.kernel,
+                                        c.kernel};
     const std::string out = c.name + "_out";
     if (spec_.format == ModelFormat::kFloat) {
       const std::string w =
           b_.AddFloatInitializer(c.name + ".weight", wdims, c.weights);
-      const std::string bias = b_.AddFloatInitializer(
-          c.name + ".bias", {c.out_channels}, c.bias);
+      const std::string bias =
+          b_.AddFloatInitializer(c.name + ".bias", {c.out_channels}, c.bias);
       b_.AddNode("Conv", c.name, {in.tensor, w, bias}, {out}, attrs);
       if (!c.relu) return Act{out, "", "", {}};
       b_.AddNode("Relu", c.name + ".relu", {out}, {c.name + ".relu_out"});
       return Act{c.name + ".relu_out", "", "", {}};
     }
     const ActivationRange& range = Range(c.name);
-    const QuantizedWeights qw = QuantizeWeights(c.weights, c.out_channels,
-                                                /*per_channel=*/true,
-                                                spec_.weight_bits);
+    const QuantizedWeights qw =
+        QuantizeWeights(c.weights, c.out_channels,
+                        /*per_channel=*/true, spec_.weight_bits);
     std::vector<float> bias_scales;
     const std::vector<int32_t> qb =
         QuantizeBias(c.bias, in.q.scale, qw.scales, &bias_scales);
@@ -101,15 +100,15 @@ class Emitter {
       return QdqOutput(c.name, out, range, c.relu);
     }
     // QOperator.
-    const std::string w = b_.AddInt8Initializer(c.name + ".weight_quantized",
-                                                wdims, qw.values);
-    const std::string ws = b_.AddFloatInitializer(
-        c.name + ".weight_scale", {c.out_channels}, qw.scales);
+    const std::string w =
+        b_.AddInt8Initializer(c.name + ".weight_quantized", wdims, qw.values);
+    const std::string ws = b_.AddFloatInitializer(c.name + ".weight_scale",
+                                                  {c.out_channels}, qw.scales);
     const std::vector<int8_t> wzp(c.out_channels, 0);
-    const std::string wz = b_.AddInt8Initializer(
-        c.name + ".weight_zero_point", {c.out_channels}, wzp);
-    const std::string bias = b_.AddInt32Initializer(
-        c.name + ".bias_quantized", {c.out_channels}, qb);
+    const std::string wz = b_.AddInt8Initializer(c.name + ".weight_zero_point",
+                                                 {c.out_channels}, wzp);
+    const std::string bias = b_.AddInt32Initializer(c.name + ".bias_quantized",
+                                                    {c.out_channels}, qb);
     const bool fused_relu = c.relu && uint8_;
     // int8 + ReLU: the conv output already uses the ReLU output's scale
     // (negatives saturate, then Relu zeroes them), which makes the integer
@@ -170,8 +169,7 @@ class Emitter {
     }
     const Act y = Params(out, q);
     b_.AddNode("QLinearGlobalAveragePool", name,
-               {in.tensor, in.scale_name, in.zp_name, y.scale_name,
-                y.zp_name},
+               {in.tensor, in.scale_name, in.zp_name, y.scale_name, y.zp_name},
                {out}, {IntAttr("channels_last", 0)}, kMsDomain);
     return y;
   }
@@ -193,9 +191,8 @@ class Emitter {
                  {IntAttr("transB", 1)});
       return logits;
     }
-    const QuantizedWeights qw =
-        QuantizeWeights(net.fc_weights, net.num_classes, true,
-                        spec_.weight_bits);
+    const QuantizedWeights qw = QuantizeWeights(net.fc_weights, net.num_classes,
+                                                true, spec_.weight_bits);
     std::vector<float> bias_scales;
     const std::vector<int32_t> qb =
         QuantizeBias(net.fc_bias, in.q.scale, qw.scales, &bias_scales);
@@ -213,21 +210,21 @@ class Emitter {
     }
     const std::string w =
         b_.AddInt8Initializer("fc.weight_quantized", wdims, qw.values);
-    const std::string ws = b_.AddFloatInitializer(
-        "fc.weight_scale", {net.num_classes}, qw.scales);
+    const std::string ws =
+        b_.AddFloatInitializer("fc.weight_scale", {net.num_classes}, qw.scales);
     const std::vector<int8_t> wzp(net.num_classes, 0);
     const std::string wz =
         b_.AddInt8Initializer("fc.weight_zero_point", {net.num_classes}, wzp);
     const std::string bias =
         b_.AddInt32Initializer("fc.bias_quantized", {net.num_classes}, qb);
     const Act y = Params(out, q);
-    b_.AddNode("QGemm", name,
-               {in.tensor, in.scale_name, in.zp_name, w, ws, wz, bias,
-                y.scale_name, y.zp_name},
-               {out},
-               {FloatAttr("alpha", 1.0f), IntAttr("transA", 0),
-                IntAttr("transB", 1)},
-               kMsDomain);
+    b_.AddNode(
+        "QGemm", name,
+        {in.tensor, in.scale_name, in.zp_name, w, ws, wz, bias, y.scale_name,
+         y.zp_name},
+        {out},
+        {FloatAttr("alpha", 1.0f), IntAttr("transA", 0), IntAttr("transB", 1)},
+        kMsDomain);
     b_.AddNode("DequantizeLinear", out + "_DequantizeLinear",
                {y.tensor, y.scale_name, y.zp_name}, {logits});
     return logits;
@@ -275,8 +272,8 @@ class Emitter {
     a.tensor = tensor;
     a.q = q;
     a.scale_name = b_.AddFloatScalar(tensor + "_scale", q.scale);
-    a.zp_name = b_.AddZeroPointScalar(tensor + "_zero_point", act_type_,
-                                      q.zero_point);
+    a.zp_name =
+        b_.AddZeroPointScalar(tensor + "_zero_point", act_type_, q.zero_point);
     return a;
   }
 
@@ -317,8 +314,8 @@ class Emitter {
     const std::vector<int8_t> zp(oc, 0);
     const std::string z = b_.AddInt8Initializer(name + "_zero_point", {oc}, zp);
     const std::string out = name + "_dequantized";
-    b_.AddNode("DequantizeLinear", name + "_DequantizeLinear", {w, s, z},
-               {out}, {IntAttr("axis", 0)});
+    b_.AddNode("DequantizeLinear", name + "_DequantizeLinear", {w, s, z}, {out},
+               {IntAttr("axis", 0)});
     return out;
   }
 
@@ -326,14 +323,13 @@ class Emitter {
   std::string DqBias(const std::string& name, const std::vector<int32_t>& qb,
                      const std::vector<float>& scales) {
     const int64_t n = static_cast<int64_t>(qb.size());
-    const std::string b =
-        b_.AddInt32Initializer(name + "_quantized", {n}, qb);
+    const std::string b = b_.AddInt32Initializer(name + "_quantized", {n}, qb);
     const std::string s = b_.AddFloatInitializer(name + "_scale", {n}, scales);
     const std::vector<int32_t> zp(n, 0);
     const std::string z = b_.AddInt32Initializer(name + "_zero_point", {n}, zp);
     const std::string out = name + "_dequantized";
-    b_.AddNode("DequantizeLinear", name + "_DequantizeLinear", {b, s, z},
-               {out}, {IntAttr("axis", 0)});
+    b_.AddNode("DequantizeLinear", name + "_DequantizeLinear", {b, s, z}, {out},
+               {IntAttr("axis", 0)});
     return out;
   }
 
@@ -361,8 +357,8 @@ class Emitter {
   }
 
   // An op that keeps the quantization of its input (MaxPool, Flatten).
-  Act PassThrough(const std::string& op, const std::string& name,
-                  const Act& in, std::vector<onnx::AttributeProto> attrs) {
+  Act PassThrough(const std::string& op, const std::string& name, const Act& in,
+                  std::vector<onnx::AttributeProto> attrs) {
     const std::string out = name + "_out";
     switch (spec_.format) {
       case ModelFormat::kFloat:
@@ -392,13 +388,13 @@ class Emitter {
 
 absl::Status ValidateResNetSpec(const ResNetSpec& spec) {
   if (spec.calibration_images < 1 || spec.calibration_images > 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "calibration_images must be in [1, 64], got ",
-        spec.calibration_images));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration_images must be in [1, 64], got ",
+                     spec.calibration_images));
   }
   if (spec.weight_bits != 7 && spec.weight_bits != 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "weight_bits must be 7 or 8, got ", spec.weight_bits));
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight_bits must be 7 or 8, got ", spec.weight_bits));
   }
   if (spec.explicit_relu && spec.format == ModelFormat::kQOperator) {
     return absl::InvalidArgumentError(
@@ -451,9 +447,9 @@ absl::StatusOr<onnx::ModelProto> GenerateResNet(const ResNetSpec& spec) {
                                   "_", spec.input_size));
   if (spec.format != ModelFormat::kQOperator) b.RemoveOpset(kMsDomain);
   b.SetDocString(absl::StrCat(
-      "ResNet-", spec.depth, " v1.5 generated by vtaserve (", 
-      ModelFormatName(spec.format), ", pseudo-random weights, seed ",
-      spec.seed, "); not a trained model"));
+      "ResNet-", spec.depth, " v1.5 generated by vtaserve (",
+      ModelFormatName(spec.format), ", pseudo-random weights, seed ", spec.seed,
+      "); not a trained model"));
   b.AddMetadata("vtaserve.model", model_name);
   b.AddMetadata("vtaserve.format", ModelFormatName(spec.format));
   b.AddMetadata("vtaserve.input_size", absl::StrCat(spec.input_size));
@@ -610,13 +606,12 @@ absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec) {
   if (spec.relu) lo = 0.0f;
   if (hi - lo < kMinRange) hi = lo + kMinRange;
   const float out_scale = (hi - lo) / 255.0f;
-  const int out_zp = static_cast<int>(std::clamp(
-      std::nearbyint(static_cast<float>(qmin) - lo / out_scale),
-      static_cast<float>(qmin), static_cast<float>(qmax)));
+  const int out_zp = static_cast<int>(
+      std::clamp(std::nearbyint(static_cast<float>(qmin) - lo / out_scale),
+                 static_cast<float>(qmin), static_cast<float>(qmax)));
 
-  const QuantizedWeights qw =
-      QuantizeWeights(c.weights, spec.out_channels, spec.per_channel,
-                      spec.weight_bits);
+  const QuantizedWeights qw = QuantizeWeights(
+      c.weights, spec.out_channels, spec.per_channel, spec.weight_bits);
   std::vector<float> bias_scales;
   const std::vector<int32_t> qb =
       QuantizeBias(c.bias, spec.input_scale, qw.scales, &bias_scales);
@@ -639,12 +634,12 @@ absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec) {
   b.AddMetadata("vtaserve.output_zero_point", absl::StrCat(out_zp));
 
   if (spec.format == ModelFormat::kQOperator) {
-    b.AddNode("QLinearConv", "conv",
-              {"input", "input_scale", "input_zero_point",
-               "conv.weight_quantized", "conv.weight_scale",
-               "conv.weight_zero_point", "output_scale", "output_zero_point",
-               "conv.bias_quantized"},
-              {"output"}, attrs);
+    b.AddNode(
+        "QLinearConv", "conv",
+        {"input", "input_scale", "input_zero_point", "conv.weight_quantized",
+         "conv.weight_scale", "conv.weight_zero_point", "output_scale",
+         "output_zero_point", "conv.bias_quantized"},
+        {"output"}, attrs);
     return b.BuildChecked();
   }
   // QDQ.
@@ -653,20 +648,20 @@ absl::StatusOr<onnx::ModelProto> GenerateConv(const ConvSpec& spec) {
   b.AddNode("DequantizeLinear", "input_DequantizeLinear",
             {"input", "input_scale", "input_zero_point"},
             {"input_dequantized"});
-  b.AddNode("DequantizeLinear", "conv.weight_DequantizeLinear",
-            {"conv.weight_quantized", "conv.weight_scale",
-             "conv.weight_zero_point"},
-            {"conv.weight_dequantized"}, axis);
+  b.AddNode(
+      "DequantizeLinear", "conv.weight_DequantizeLinear",
+      {"conv.weight_quantized", "conv.weight_scale", "conv.weight_zero_point"},
+      {"conv.weight_dequantized"}, axis);
   const std::vector<int32_t> bzp(spec.out_channels, 0);
   b.AddFloatInitializer("conv.bias_scale", {spec.out_channels}, bias_scales);
   b.AddInt32Initializer("conv.bias_zero_point", {spec.out_channels}, bzp);
   b.AddNode("DequantizeLinear", "conv.bias_DequantizeLinear",
             {"conv.bias_quantized", "conv.bias_scale", "conv.bias_zero_point"},
             {"conv.bias_dequantized"}, {IntAttr("axis", 0)});
-  b.AddNode("Conv", "conv",
-            {"input_dequantized", "conv.weight_dequantized",
-             "conv.bias_dequantized"},
-            {"conv_out"}, attrs);
+  b.AddNode(
+      "Conv", "conv",
+      {"input_dequantized", "conv.weight_dequantized", "conv.bias_dequantized"},
+      {"conv_out"}, attrs);
   std::string to_quantize = "conv_out";
   if (spec.relu && spec.explicit_relu) {
     b.AddNode("Relu", "relu", {"conv_out"}, {"relu_out"});

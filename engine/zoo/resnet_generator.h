@@ -35,9 +35,9 @@ inline constexpr int kMinResNetInputSize = 32;
 inline constexpr int kMaxResNetInputSize = 1024;
 
 struct ResNetSpec {
-  int depth = 18;              // 18, 34 or 50
-  int input_size = 224;        // square input, in [32, 1024]
-  int num_classes = 1000;      // in [1, 100000]
+  int depth = 18;          // 18, 34 or 50
+  int input_size = 224;    // square input, in [32, 1024]
+  int num_classes = 1000;  // in [1, 100000]
   ModelFormat format = ModelFormat::kQdq;
   uint64_t seed = 1;
   // false: int8 symmetric activations (zero point 0 everywhere). ReLU can

@@ -51,7 +51,8 @@ class GuardedDevice : public vta::VtaDevice {
     if (!raw.ok()) return raw.status();
     std::vector<uint8_t> fill(raw->size, kSentinel);
     if (absl::Status s = inner_->CopyToDevice(*raw, 0, fill); !s.ok()) return s;
-    vta::DeviceBuffer user{static_cast<uint32_t>(raw->phys_addr + kGuardBytes), bytes};
+    vta::DeviceBuffer user{static_cast<uint32_t>(raw->phys_addr + kGuardBytes),
+                           bytes};
     absl::MutexLock lock(&mu_);
     raw_[user.phys_addr] = *raw;
     return user;
@@ -92,7 +93,8 @@ class GuardedDevice : public vta::VtaDevice {
     int64_t bad = 0;
     for (const auto& [user, raw] : raw_) {
       std::vector<uint8_t> bytes(raw.size);
-      if (!inner_->CopyFromDevice(raw, 0, absl::MakeSpan(bytes)).ok()) return -1;
+      if (!inner_->CopyFromDevice(raw, 0, absl::MakeSpan(bytes)).ok())
+        return -1;
       const size_t user_size = raw.size - 2 * kGuardBytes;
       for (size_t i = 0; i < kGuardBytes; ++i) {
         bad += bytes[i] != kSentinel;
@@ -208,7 +210,8 @@ TEST_P(ConformanceTest, BitExactOnEveryBackend) {
     if (!supported) {
       bool channels_misfit = false;
       for (const auto& v : g.values) {
-        channels_misfit |= v.shape.size() >= 2 && v.shape[1] % config->BlockIn() != 0;
+        channels_misfit |=
+            v.shape.size() >= 2 && v.shape[1] % config->BlockIn() != 0;
       }
       EXPECT_TRUE(channels_misfit) << "refused without a channel reason";
       continue;
@@ -216,7 +219,8 @@ TEST_P(ConformanceTest, BitExactOnEveryBackend) {
     auto sim = vta::sim::SimDevice::Create(*config);
     ASSERT_THAT(sim, IsOk());
     auto guarded = std::make_shared<GuardedDevice>(*std::move(sim));
-    auto compiled = vta::compiler::CompiledGraph::Compile(guarded, *config, g, {});
+    auto compiled =
+        vta::compiler::CompiledGraph::Compile(guarded, *config, g, {});
     ASSERT_THAT(compiled, IsOk());
     std::vector<Tensor> got = MakeOutputs(g);
     ASSERT_THAT((*compiled)->Execute({}, in_ptrs, Ptrs(got)), IsOk());
@@ -227,7 +231,8 @@ TEST_P(ConformanceTest, BitExactOnEveryBackend) {
     // A second run over the same buffers gives the same bytes.
     std::vector<Tensor> again = MakeOutputs(g);
     ASSERT_THAT((*compiled)->Execute({}, in_ptrs, Ptrs(again)), IsOk());
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(Mismatches(want[i], again[i]), 0);
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_EQ(Mismatches(want[i], again[i]), 0);
     ++vta_configs_run;
   }
   EXPECT_GE(vta_configs_run, 1);
@@ -316,7 +321,8 @@ std::vector<OpCase> AllCases() {
     cases.push_back({"add_c512_shift0", testing::SingleAddGraph(a)});
   }
   // Small graphs: values shared between VTA layers through bordered buffers.
-  cases.push_back({"block_c32", testing::ResidualBlockGraph(32, 11, 9, -128, 40)});
+  cases.push_back(
+      {"block_c32", testing::ResidualBlockGraph(32, 11, 9, -128, 40)});
   cases.push_back({"block_c64", testing::ResidualBlockGraph(64, 8, 8, 21, 41)});
   return cases;
 }
@@ -403,7 +409,8 @@ TEST(CompiledStreamTest, CorruptedStreamsAreRejected) {
       auto insn = codec->Decode(vta::isa::LoadEncodedInsn(&b[i * 16]));
       ASSERT_THAT(insn, IsOk());
       if (auto* m = std::get_if<vta::isa::MemInsn>(&*insn);
-          m != nullptr && m->x_size > 0 && m->opcode == vta::isa::Opcode::kStore) {
+          m != nullptr && m->x_size > 0 &&
+          m->opcode == vta::isa::Opcode::kStore) {
         m->dram_base = 0x7ffffff0u / 16;
         auto e = codec->Encode(*insn);
         ASSERT_THAT(e, IsOk());

@@ -13,7 +13,8 @@ namespace vtaserve::cpu {
 
 // ConvS8AvxVnni_6x16's code with the emulated instruction.
 void ConvS8AvxVnniEmulated_6x16(const PackedConv& pc, const uint8_t* buf,
-                                int8_t* y, int64_t unit_begin, int64_t unit_end);
+                                int8_t* y, int64_t unit_begin,
+                                int64_t unit_end);
 
 }  // namespace vtaserve::cpu
 

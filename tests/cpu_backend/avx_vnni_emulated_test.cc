@@ -4,6 +4,8 @@
 // runs that build over the whole shape sweep. This file also checks the
 // emulation against the instruction's definition. The instruction itself is
 // still never executed here.
+#include "tests/cpu_backend/avx_vnni_emulated.h"
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -12,7 +14,6 @@
 
 #include "cpu_backend/cpu_isa.h"
 #include "gtest/gtest.h"
-#include "tests/cpu_backend/avx_vnni_emulated.h"
 
 namespace vtaserve::cpu::testing {
 
@@ -20,15 +21,17 @@ namespace vtaserve::cpu::testing {
 // of a's unsigned bytes and b's signed bytes in that lane, wrapping. The
 // byte pairs are widened to int16 (even and odd bytes apart) and summed by
 // vpmaddwd, which is exact for u8 x s8.
-__attribute__((target("avx2"))) inline __m256i EmulatedDpbusd(__m256i acc, __m256i a,
-                                                               __m256i b) {
+__attribute__((target("avx2"))) inline __m256i EmulatedDpbusd(__m256i acc,
+                                                              __m256i a,
+                                                              __m256i b) {
   const __m256i low = _mm256_set1_epi16(0x00FF);
   const __m256i a_even = _mm256_and_si256(a, low);
   const __m256i a_odd = _mm256_srli_epi16(a, 8);
   const __m256i b_even = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);
   const __m256i b_odd = _mm256_srai_epi16(b, 8);
-  return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a_even, b_even),
-                                                _mm256_madd_epi16(a_odd, b_odd)));
+  return _mm256_add_epi32(acc,
+                          _mm256_add_epi32(_mm256_madd_epi16(a_even, b_even),
+                                           _mm256_madd_epi16(a_odd, b_odd)));
 }
 
 }  // namespace vtaserve::cpu::testing
@@ -40,12 +43,15 @@ __attribute__((target("avx2"))) inline __m256i EmulatedDpbusd(__m256i acc, __m25
 namespace vtaserve::cpu {
 namespace {
 
-__attribute__((target("avx2"))) void RunEmulated(const int32_t* acc, const uint8_t* a,
-                                                 const int8_t* b, int32_t* out) {
+__attribute__((target("avx2"))) void RunEmulated(const int32_t* acc,
+                                                 const uint8_t* a,
+                                                 const int8_t* b,
+                                                 int32_t* out) {
   const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc));
   const __m256i vx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i vw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), testing::EmulatedDpbusd(va, vx, vw));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                      testing::EmulatedDpbusd(va, vx, vw));
 }
 
 TEST(AvxVnniEmulationTest, DpbusdMatchesTheInstructionDefinition) {
@@ -70,7 +76,8 @@ TEST(AvxVnniEmulationTest, DpbusdMatchesTheInstructionDefinition) {
       for (int j = 0; j < 4; ++j) {
         want += static_cast<uint32_t>(a[4 * lane + j] * b[4 * lane + j]);
       }
-      ASSERT_EQ(static_cast<uint32_t>(out[lane]), want) << "round " << round << " lane " << lane;
+      ASSERT_EQ(static_cast<uint32_t>(out[lane]), want)
+          << "round " << round << " lane " << lane;
     }
   }
 }

@@ -71,46 +71,111 @@ std::vector<ConvShape> SweepShapes() {
   // tails), the RGB stem and ResNet's mid-size layers in miniature.
   ConvShape c;
   c = ConvShape{};
-  c.cin = 8; c.cout = 20; c.h = 10; c.w = 9; c.kh = 1; c.kw = 7; c.pl = 3; c.pr = 3;
-  c.in_zp = -128; c.out_zp = -128;
+  c.cin = 8;
+  c.cout = 20;
+  c.h = 10;
+  c.w = 9;
+  c.kh = 1;
+  c.kw = 7;
+  c.pl = 3;
+  c.pr = 3;
+  c.in_zp = -128;
+  c.out_zp = -128;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 3; c.cout = 7; c.h = 11; c.w = 10; c.kh = 3; c.kw = 1; c.pt = 2; c.pb = 1;
-  c.in_zp = 100; c.relu = true;
+  c.cin = 3;
+  c.cout = 7;
+  c.h = 11;
+  c.w = 10;
+  c.kh = 3;
+  c.kw = 1;
+  c.pt = 2;
+  c.pb = 1;
+  c.in_zp = 100;
+  c.relu = true;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 16; c.cout = 18; c.h = 13; c.w = 14; c.kh = c.kw = 3; c.dh = 2; c.dw = 2;
-  c.pt = c.pl = c.pb = c.pr = 2; c.in_zp = -60;
+  c.cin = 16;
+  c.cout = 18;
+  c.h = 13;
+  c.w = 14;
+  c.kh = c.kw = 3;
+  c.dh = 2;
+  c.dw = 2;
+  c.pt = c.pl = c.pb = c.pr = 2;
+  c.in_zp = -60;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 5; c.cout = 9; c.h = 9; c.w = 9; c.kh = c.kw = 3; c.dw = 2; c.pl = 2;
+  c.cin = 5;
+  c.cout = 9;
+  c.h = 9;
+  c.w = 9;
+  c.kh = c.kw = 3;
+  c.dw = 2;
+  c.pl = 2;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 3; c.cout = 64; c.h = 33; c.w = 37; c.kh = c.kw = 7; c.sh = c.sw = 2;
-  c.pt = c.pl = c.pb = c.pr = 3; c.in_zp = -128 + 0x75; c.out_zp = -128; c.relu = true;
+  c.cin = 3;
+  c.cout = 64;
+  c.h = 33;
+  c.w = 37;
+  c.kh = c.kw = 7;
+  c.sh = c.sw = 2;
+  c.pt = c.pl = c.pb = c.pr = 3;
+  c.in_zp = -128 + 0x75;
+  c.out_zp = -128;
+  c.relu = true;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 64; c.cout = 64; c.h = 7; c.w = 53; c.kh = c.kw = 3; c.pt = c.pl = c.pb = c.pr = 1;
-  c.in_zp = -128; c.out_zp = 3;
+  c.cin = 64;
+  c.cout = 64;
+  c.h = 7;
+  c.w = 53;
+  c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1;
+  c.in_zp = -128;
+  c.out_zp = 3;
   shapes.push_back(c);
   c = ConvShape{};
-  c.cin = 1; c.cout = 3; c.h = 1; c.w = 1; c.kh = c.kw = 3; c.pt = c.pl = c.pb = c.pr = 1;
+  c.cin = 1;
+  c.cout = 3;
+  c.h = 1;
+  c.w = 1;
+  c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1;
   c.in_zp = 90;
   shapes.push_back(c);
   // Packed weights past kConvPixelMajorWeightBytes: block-major unit order
   // (with a partial last block) for the direct paths; the AVX2 Winograd
   // path's weights (640 KiB) take its fused form.
   c = ConvShape{};
-  c.cin = 256; c.cout = 70; c.h = 5; c.w = 6; c.kh = c.kw = 3;
-  c.pt = c.pl = c.pb = c.pr = 1; c.in_zp = -128; c.out_zp = -128; c.relu = true;
+  c.cin = 256;
+  c.cout = 70;
+  c.h = 5;
+  c.w = 6;
+  c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1;
+  c.in_zp = -128;
+  c.out_zp = -128;
+  c.relu = true;
   shapes.push_back(c);
-  c.h = 9; c.w = 7; c.sh = c.sw = 2; c.in_zp = 11; c.relu = false;
+  c.h = 9;
+  c.w = 7;
+  c.sh = c.sw = 2;
+  c.in_zp = 11;
+  c.relu = false;
   shapes.push_back(c);
   // Winograd weights past kConvWinogradPixelMajorWeightBytes (1.25 MiB):
   // the separate transform and block-major units.
   c = ConvShape{};
-  c.cin = 512; c.cout = 70; c.h = 6; c.w = 5; c.kh = c.kw = 3;
-  c.pt = c.pl = c.pb = c.pr = 1; c.in_zp = 20; c.out_zp = -7;
+  c.cin = 512;
+  c.cout = 70;
+  c.h = 6;
+  c.w = 5;
+  c.kh = c.kw = 3;
+  c.pt = c.pl = c.pb = c.pr = 1;
+  c.in_zp = 20;
+  c.out_zp = -7;
   shapes.push_back(c);
   return shapes;
 }
@@ -118,8 +183,8 @@ std::vector<ConvShape> SweepShapes() {
 std::string ShapeName(const ConvShape& c) {
   return absl::StrCat("c", c.cin, "to", c.cout, "_", c.h, "x", c.w, "_k", c.kh,
                       "x", c.kw, "_s", c.sh, "x", c.sw, "_d", c.dh, "x", c.dw,
-                      "_p", c.pt, c.pl, c.pb, c.pr, "_zi", c.in_zp + 128,
-                      "_zo", c.out_zp + 128, c.relu ? "_relu" : "");
+                      "_p", c.pt, c.pl, c.pb, c.pr, "_zi", c.in_zp + 128, "_zo",
+                      c.out_zp + 128, c.relu ? "_relu" : "");
 }
 
 // An ISA path, for AVX2 whether Winograd (and row pairs) may be chosen,
@@ -155,11 +220,13 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
   std::vector<int8_t> x_nhwc(x_nchw.size());
   for (int c = 0; c < shape.cin; ++c) {
     for (int i = 0; i < shape.h * shape.w; ++i) {
-      x_nhwc[size_t(i) * shape.cin + c] = x_nchw[size_t(c) * shape.h * shape.w + i];
+      x_nhwc[size_t(i) * shape.cin + c] =
+          x_nchw[size_t(c) * shape.h * shape.w + i];
     }
   }
   std::vector<int8_t> want(size_t(shape.cout) * oh * ow);
-  engine::ReferenceConv(p, x_nchw.data(), shape.h, shape.w, want.data(), oh, ow);
+  engine::ReferenceConv(p, x_nchw.data(), shape.h, shape.w, want.data(), oh,
+                        ow);
 
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       PackedConv pc, PackConv(p, shape.h, shape.w, oh, ow, isa, path.winograd));
@@ -210,8 +277,8 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
         pool.ParallelForDynamic(
             pc.Units(),
             [&](int64_t b, int64_t e) {
-              kernel(pc, operand, reinterpret_cast<int8_t*>(dynamic.data() + kGuard),
-                     b, e);
+              kernel(pc, operand,
+                     reinterpret_cast<int8_t*>(dynamic.data() + kGuard), b, e);
             },
             3);
         ASSERT_EQ(dynamic, out) << "ParallelForDynamic";
@@ -221,8 +288,9 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
         // write the same bytes.
         std::vector<uint8_t> fused(out.size(), kGuardByte);
         pool.ParallelFor(pc.pixel_groups, [&](int64_t b, int64_t e) {
-          ConvWinogradGroupsAvx2(pc, buf.bytes(), v.bytes(),
-                                 reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
+          ConvWinogradGroupsAvx2(
+              pc, buf.bytes(), v.bytes(),
+              reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
         });
         ASSERT_EQ(fused, out) << "ConvWinogradGroupsAvx2";
       }
@@ -232,8 +300,9 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
         pool.ParallelForDynamic(
             pc.out_pairs,
             [&](int64_t b, int64_t e) {
-              ConvRowPairsGroupsAvx2(pc, buf.bytes(), v.bytes(),
-                                     reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
+              ConvRowPairsGroupsAvx2(
+                  pc, buf.bytes(), v.bytes(),
+                  reinterpret_cast<int8_t*>(fused.data() + kGuard), b, e);
             },
             1);
         ASSERT_EQ(fused, out) << "ConvRowPairsGroupsAvx2";
@@ -262,19 +331,21 @@ TEST_P(ConvKernelTest, MatchesReferenceBitExact) {
 
 INSTANTIATE_TEST_SUITE_P(
     Sweep, ConvKernelTest,
-    ::testing::Combine(::testing::Values(KernelPath{CpuIsa::kScalar, false},
-                                         KernelPath{CpuIsa::kAvx2, true},
-                                         KernelPath{CpuIsa::kAvx2, false},
-                                         KernelPath{CpuIsa::kAvxVnni, false},
-                                         KernelPath{CpuIsa::kAvxVnni, false, true},
-                                         KernelPath{CpuIsa::kAvx512Vnni, false}),
-                       ::testing::ValuesIn(SweepShapes())),
+    ::testing::Combine(
+        ::testing::Values(KernelPath{CpuIsa::kScalar, false},
+                          KernelPath{CpuIsa::kAvx2, true},
+                          KernelPath{CpuIsa::kAvx2, false},
+                          KernelPath{CpuIsa::kAvxVnni, false},
+                          KernelPath{CpuIsa::kAvxVnni, false, true},
+                          KernelPath{CpuIsa::kAvx512Vnni, false}),
+        ::testing::ValuesIn(SweepShapes())),
     [](const ::testing::TestParamInfo<KernelParam>& info) {
       const KernelPath path = std::get<0>(info.param);
-      return absl::StrCat(CpuIsaName(path.isa),
-                          path.isa == CpuIsa::kAvx2 && !path.winograd ? "_direct" : "",
-                          path.emulated ? "_emulated" : "",
-                          "_", ShapeName(std::get<1>(info.param)));
+      return absl::StrCat(
+          CpuIsaName(path.isa),
+          path.isa == CpuIsa::kAvx2 && !path.winograd ? "_direct" : "",
+          path.emulated ? "_emulated" : "", "_",
+          ShapeName(std::get<1>(info.param)));
     });
 
 // ResNet's stem: 3 -> 64 channels, 224 x 224, 7x7 stride 2, padding 3.
@@ -293,8 +364,8 @@ TEST(PackConvTest, WindowReductionForRgbStem) {
   const ConvShape s = RgbStemShape();
   std::mt19937 rng(1);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      PackedConv pc, PackConv(testing::RandomConvParams(s, rng), 224, 224,
-                              112, 112, CpuIsa::kScalar));
+      PackedConv pc, PackConv(testing::RandomConvParams(s, rng), 224, 224, 112,
+                              112, CpuIsa::kScalar));
   EXPECT_TRUE(pc.window);
   EXPECT_EQ(pc.taps, 7);
   EXPECT_EQ(pc.kred, 24);  // 7 x 3 = 21 padded to 24, not 7 x 4 per row
@@ -353,7 +424,8 @@ TEST(PackConvTest, RowPairsOnlyForSevenRowStrideTwoWindowStemsOnAvx2) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv k5, pack(t, CpuIsa::kAvx2));
   EXPECT_FALSE(k5.row_pairs);
   t = s;
-  t.cin = 17;  // still the window scheme (119 -> 120 < 7 x 18), too many channels
+  t.cin =
+      17;  // still the window scheme (119 -> 120 < 7 x 18), too many channels
   VTASERVE_ASSERT_OK_AND_ASSIGN(PackedConv c17, pack(t, CpuIsa::kAvx2));
   EXPECT_TRUE(c17.window);
   EXPECT_FALSE(c17.row_pairs);
@@ -385,7 +457,8 @@ TEST(ConvRowPairsTest, ExactAtExtremeValues) {
       // Channel 0: -128 on even kernel rows, 127 on odd ones; the rest of
       // the channels all -128.
       const int kh = static_cast<int>(i / s.kw % s.kh);
-      p.weights[i] = i < size_t(s.cin) * 49 && kh % 2 == 1 ? int8_t{127} : int8_t{-128};
+      p.weights[i] =
+          i < size_t(s.cin) * 49 && kh % 2 == 1 ? int8_t{127} : int8_t{-128};
     }
     for (int c = 0; c < s.cout; ++c) p.shift[c] = 21;
     std::vector<int8_t> x(size_t(s.cin) * s.h * s.w);
@@ -480,19 +553,28 @@ TEST(PackConvTest, UnitsCoverEveryOutputOnceInEitherOrder) {
   };
   std::vector<Case> cases;
   ConvShape stem;
-  stem.cin = 3; stem.cout = 64; stem.h = stem.w = 40; stem.kh = stem.kw = 7;
-  stem.sh = stem.sw = 2; stem.pt = stem.pl = stem.pb = stem.pr = 3;
+  stem.cin = 3;
+  stem.cout = 64;
+  stem.h = stem.w = 40;
+  stem.kh = stem.kw = 7;
+  stem.sh = stem.sw = 2;
+  stem.pt = stem.pl = stem.pb = stem.pr = 3;
   cases.push_back({stem, CpuIsa::kAvx2, true});
   ConvShape big;
-  big.cin = 256; big.cout = 70; big.h = 5; big.w = 6; big.kh = big.kw = 3;
+  big.cin = 256;
+  big.cout = 70;
+  big.h = 5;
+  big.w = 6;
+  big.kh = big.kw = 3;
   big.pt = big.pl = big.pb = big.pr = 1;
-  cases.push_back({big, CpuIsa::kAvx2, true});    // Winograd int16, 640 KiB: fused
-  cases.push_back({big, CpuIsa::kScalar, true});   // direct int8, 180 KiB
+  cases.push_back(
+      {big, CpuIsa::kAvx2, true});  // Winograd int16, 640 KiB: fused
+  cases.push_back({big, CpuIsa::kScalar, true});  // direct int8, 180 KiB
   big.cin = 512;
   cases.push_back({big, CpuIsa::kAvx2, false});    // Winograd int16, 1.25 MiB
   cases.push_back({big, CpuIsa::kScalar, false});  // direct int8, 360 KiB
   big.cout = 20;
-  cases.push_back({big, CpuIsa::kScalar, true});   // 144 KiB
+  cases.push_back({big, CpuIsa::kScalar, true});  // 144 KiB
   for (const Case& c : cases) {
     SCOPED_TRACE(ShapeName(c.shape));
     std::mt19937 rng(9);
@@ -511,7 +593,8 @@ TEST(PackConvTest, UnitsCoverEveryOutputOnceInEitherOrder) {
         ++seen[size_t(cu.block) * pc.unit_items + i];
       }
     }
-    for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "item " << i;
+    for (size_t i = 0; i < seen.size(); ++i)
+      ASSERT_EQ(seen[i], 1) << "item " << i;
   }
 }
 
@@ -519,10 +602,10 @@ TEST(PackConvTest, RejectsAutoIsa) {
   ConvShape s;
   s.cin = s.cout = s.h = s.w = 4;
   std::mt19937 rng(1);
-  EXPECT_THAT(PackConv(testing::RandomConvParams(s, rng), 4, 4, 4, 4,
-                       CpuIsa::kAuto)
-                  .status(),
-              ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      PackConv(testing::RandomConvParams(s, rng), 4, 4, 4, 4, CpuIsa::kAuto)
+          .status(),
+      ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(CpuIsaTest, NamesRoundTrip) {
@@ -531,8 +614,9 @@ TEST(CpuIsaTest, NamesRoundTrip) {
     VTASERVE_ASSERT_OK_AND_ASSIGN(CpuIsa back, CpuIsaFromName(CpuIsaName(isa)));
     EXPECT_EQ(back, isa);
   }
-  EXPECT_THAT(CpuIsaFromName("sse9").status(),
-              ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      CpuIsaFromName("sse9").status(),
+      ::vtaserve::testing::StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(CpuSupports(BestCpuIsa()));
   EXPECT_NE(BestCpuIsa(), CpuIsa::kAuto);
 }

@@ -51,8 +51,8 @@ Tensor RandomImage(int size, uint32_t seed) {
 }
 
 absl::Status RunModel(engine::CompiledModel& m, const ExecutionContext& ctx,
-                 const std::vector<const Tensor*>& ins,
-                 std::vector<Tensor>& outs) {
+                      const std::vector<const Tensor*>& ins,
+                      std::vector<Tensor>& outs) {
   std::vector<Tensor*> out_ptrs;
   for (Tensor& t : outs) out_ptrs.push_back(&t);
   return m.Execute(ctx, ins, out_ptrs);
@@ -108,7 +108,8 @@ TEST_P(CpuBackendTest, SmallResNetMatchesReference) {
     profile.clear();
     ASSERT_THAT(RunModel(*model, ctx, {&image}, got), IsOk());
     for (size_t i = 0; i < want.size(); ++i) {
-      ExpectSameBytes(got[i], want[i], absl::StrCat("output ", i, " run ", run));
+      ExpectSameBytes(got[i], want[i],
+                      absl::StrCat("output ", i, " run ", run));
     }
   }
   ASSERT_EQ(profile.size(), g.nodes.size());
@@ -137,7 +138,8 @@ TEST_P(CpuBackendTest, PartitionBoundariesUseEngineLayout) {
     by_id[g.inputs[0]] = &image;
     std::vector<Tensor> a_out = Allocate(a.graph, a.graph.outputs);
     std::vector<const Tensor*> a_in;
-    for (engine::ValueId v : a.graph.inputs) a_in.push_back(by_id[a.value_map[v]]);
+    for (engine::ValueId v : a.graph.inputs)
+      a_in.push_back(by_id[a.value_map[v]]);
     ASSERT_THAT(RunModel(*ma, ExecutionContext{}, a_in, a_out), IsOk());
     for (size_t i = 0; i < a.graph.outputs.size(); ++i) {
       by_id[a.value_map[a.graph.outputs[i]]] = &a_out[i];
@@ -154,7 +156,8 @@ TEST_P(CpuBackendTest, PartitionBoundariesUseEngineLayout) {
     }
     for (size_t i = 0; i < g.outputs.size(); ++i) {
       ASSERT_NE(by_id[g.outputs[i]], nullptr);
-      ExpectSameBytes(*by_id[g.outputs[i]], want[i], absl::StrCat("output ", i));
+      ExpectSameBytes(*by_id[g.outputs[i]], want[i],
+                      absl::StrCat("output ", i));
     }
   }
 }
@@ -185,7 +188,8 @@ TEST(CpuBackendApiTest, RunsUnderTheExecutor) {
   const std::vector<Tensor> want = ReferenceOutputs(g, image);
   engine::PlacementOptions placement;
   placement.preference = {"cpu"};
-  VTASERVE_ASSERT_OK_AND_ASSIGN(auto ex, engine::Executor::Create(g, registry, placement));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      auto ex, engine::Executor::Create(g, registry, placement));
   for (const auto& p : ex->placements()) EXPECT_EQ(p.backend, "cpu") << p.node;
   const Tensor* ins[] = {&image};
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto outs, ex->Run(ExecutionContext{}, ins));
@@ -250,8 +254,9 @@ TEST(CpuBackendApiTest, ForcedIsaTheCpuLacksFailsToCompile) {
     CpuOptions options;
     options.isa = isa;
     auto backend = CreateCpuBackend(options);
-    EXPECT_THAT(backend->Compile(testing::SmallResNet(kImageSize, 1), {}).status(),
-                StatusIs(absl::StatusCode::kFailedPrecondition))
+    EXPECT_THAT(
+        backend->Compile(testing::SmallResNet(kImageSize, 1), {}).status(),
+        StatusIs(absl::StatusCode::kFailedPrecondition))
         << CpuIsaName(isa);
   }
 }

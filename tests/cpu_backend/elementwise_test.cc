@@ -73,8 +73,8 @@ constexpr int8_t kGuardByte = 0x5B;
 
 // The output range [begin, end) of each case: short, unaligned and long.
 std::vector<std::pair<int64_t, int64_t>> Ranges(int64_t n) {
-  return {{0, n}, {0, 1}, {3, 3}, {5, 36}, {1, 32}, {7, 100}, {0, 64},
-          {31, n - 2}, {n - 17, n}};
+  return {{0, n},   {0, 1},  {3, 3},      {5, 36},    {1, 32},
+          {7, 100}, {0, 64}, {31, n - 2}, {n - 17, n}};
 }
 
 // Single-node graph of `op` with one int8/float input (or two for Add).
@@ -101,7 +101,8 @@ std::vector<int8_t> ReferenceInt8(const engine::ModelGraph& g,
   EXPECT_TRUE(y.ok());
   Tensor* out = &*y;
   EXPECT_TRUE(engine::RunReferenceNode(g, g.nodes[0], ins, {&out, 1}).ok());
-  return std::vector<int8_t>(y->data<int8_t>(), y->data<int8_t>() + y->num_elements());
+  return std::vector<int8_t>(y->data<int8_t>(),
+                             y->data<int8_t>() + y->num_elements());
 }
 
 using AddFn = void (*)(const engine::AddParams&, const int8_t*, const int8_t*,
@@ -141,8 +142,10 @@ TEST_P(AddKernelTest, MatchesReferenceBitExact) {
   std::mt19937 rng(77);
   std::uniform_int_distribution<int> x8(-128, 127);
   const std::vector<int64_t> shape = {1, 19, 5, 7};  // 665 elements
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Create(DataType::kInt8, shape));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Create(DataType::kInt8, shape));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor a,
+                                Tensor::Create(DataType::kInt8, shape));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor b,
+                                Tensor::Create(DataType::kInt8, shape));
   const int64_t n = a.num_elements();
   for (int64_t i = 0; i < n; ++i) {
     a.data<int8_t>()[i] = static_cast<int8_t>(x8(rng));
@@ -202,7 +205,8 @@ TEST_P(QuantizeKernelTest, MatchesReferenceBitExact) {
   const CpuIsa isa = GetParam();
   if (!CpuSupports(isa)) GTEST_SKIP() << "this CPU lacks " << CpuIsaName(isa);
   const std::vector<int64_t> shape = {1, 3, 13, 17};  // 663 elements
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor x, Tensor::Create(DataType::kFloat32, shape));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor x,
+                                Tensor::Create(DataType::kFloat32, shape));
   const int64_t n = x.num_elements();
   std::mt19937 rng(91);
   std::uniform_real_distribution<float> wide(-40.0f, 40.0f);
@@ -215,20 +219,31 @@ TEST_P(QuantizeKernelTest, MatchesReferenceBitExact) {
                             -std::numeric_limits<float>::quiet_NaN(),
                             std::numeric_limits<float>::infinity(),
                             -std::numeric_limits<float>::infinity(),
-                            -0.0f, 0.125f, -0.125f, 0.375f, 3e38f, -3e38f,
-                            std::numeric_limits<float>::denorm_min(), 1e-30f};
+                            -0.0f,
+                            0.125f,
+                            -0.125f,
+                            0.375f,
+                            3e38f,
+                            -3e38f,
+                            std::numeric_limits<float>::denorm_min(),
+                            1e-30f};
   for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); ++k) {
     xf[3 + 37 * k] = specials[k];
   }
-  for (const auto& [scale, zp] : std::vector<std::pair<float, int>>{
-           {0.25f, 0}, {0.25f, -128}, {0.0173f, 5}, {1.0f, 127}, {3.7f, -7},
-           {1e-3f, 300}, {0.5f, -300}}) {
+  for (const auto& [scale, zp] :
+       std::vector<std::pair<float, int>>{{0.25f, 0},
+                                          {0.25f, -128},
+                                          {0.0173f, 5},
+                                          {1.0f, 127},
+                                          {3.7f, -7},
+                                          {1e-3f, 300},
+                                          {0.5f, -300}}) {
     SCOPED_TRACE(absl::StrCat("scale ", scale, " zp ", zp));
     engine::QuantizeParams p;
     p.scale = scale;
     p.zero_point = zp;
-    const engine::ModelGraph g = OneNodeGraph(
-        engine::OpKind::kQuantize, p, DataType::kFloat32, 1, shape);
+    const engine::ModelGraph g = OneNodeGraph(engine::OpKind::kQuantize, p,
+                                              DataType::kFloat32, 1, shape);
     const std::vector<int8_t> want = ReferenceInt8(g, {&x});
     for (const auto& [begin, end] : Ranges(n)) {
       CheckRange(want, begin, end, [&](int8_t* y, int64_t s, int64_t e) {

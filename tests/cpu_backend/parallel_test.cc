@@ -36,7 +36,8 @@ TEST(ThreadPoolTest, DynamicCoversEveryIndexOnceInAlignedBlocks) {
     ThreadPool pool(threads);
     for (const int64_t n : {0, 1, 7, 8, 9, 100, 2092}) {
       for (const int64_t block : {1, 3, 8, 5000}) {
-        SCOPED_TRACE(absl::StrCat("threads ", threads, " n ", n, " block ", block));
+        SCOPED_TRACE(
+            absl::StrCat("threads ", threads, " n ", n, " block ", block));
         Seen seen(n);
         pool.ParallelForDynamic(
             n, [&](int64_t b, int64_t e) { seen.Record(b, e); }, block);
@@ -53,7 +54,8 @@ TEST(ThreadPoolTest, DynamicCoversEveryIndexOnceInAlignedBlocks) {
           EXPECT_EQ(seen.calls[0], std::make_pair(int64_t{0}, n));
           continue;
         }
-        EXPECT_EQ(static_cast<int64_t>(seen.calls.size()), (n + block - 1) / block);
+        EXPECT_EQ(static_cast<int64_t>(seen.calls.size()),
+                  (n + block - 1) / block);
         for (const auto& [b, e] : seen.calls) {
           EXPECT_EQ(b % block, 0) << b;
           EXPECT_LT(b, e);
@@ -83,8 +85,10 @@ TEST(ThreadPoolTest, DynamicHandsAStalledThreadsShareToTheOthers) {
           done.fetch_add(1);
           return;
         }
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (done.load() < kBlocks - 1 && std::chrono::steady_clock::now() < deadline) {
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (done.load() < kBlocks - 1 &&
+               std::chrono::steady_clock::now() < deadline) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         others_finished = done.load() == kBlocks - 1;

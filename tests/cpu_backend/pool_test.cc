@@ -2,6 +2,8 @@
 // engine's reference over channel counts that do not divide the vector
 // widths, several windows and paddings, NHWC and NCHW inputs, row ranges
 // split over 1, 2 and 5 threads, with guard bytes around the output.
+#include "cpu_backend/kernels/pool.h"
+
 #include <algorithm>
 #include <random>
 #include <string>
@@ -10,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cpu_backend/cpu_isa.h"
-#include "cpu_backend/kernels/pool.h"
 #include "cpu_backend/parallel.h"
 #include "engine/reference_ops.h"
 #include "engine/tensor.h"
@@ -59,9 +60,11 @@ TEST_P(MaxPoolKernelTest, MatchesReferenceBitExact) {
 
   std::mt19937 rng(pc.c * 31 + pc.h * 7 + pc.k);
   std::uniform_int_distribution<int> x8(-128, 127);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor x, Tensor::Create(DataType::kInt8, {1, pc.c, pc.h, pc.w}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      Tensor x, Tensor::Create(DataType::kInt8, {1, pc.c, pc.h, pc.w}));
   int8_t* xn = x.data<int8_t>();
-  for (int64_t i = 0; i < x.num_elements(); ++i) xn[i] = static_cast<int8_t>(x8(rng));
+  for (int64_t i = 0; i < x.num_elements(); ++i)
+    xn[i] = static_cast<int8_t>(x8(rng));
   // Windows whose maximum is -128 (the initial value): every channel's first
   // rows.
   for (int ch = 0; ch < pc.c; ++ch) {
@@ -69,11 +72,13 @@ TEST_P(MaxPoolKernelTest, MatchesReferenceBitExact) {
       xn[size_t(ch) * pc.h * pc.w + i] = -128;
     }
   }
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor want, Tensor::Create(DataType::kInt8, {1, pc.c, oh, ow}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      Tensor want, Tensor::Create(DataType::kInt8, {1, pc.c, oh, ow}));
   Tensor* want_ptr = &want;
   const Tensor* x_ptr = &x;
-  ASSERT_THAT(engine::RunReferenceNode(g, g.nodes[0], {&x_ptr, 1}, {&want_ptr, 1}),
-              ::vtaserve::testing::IsOk());
+  ASSERT_THAT(
+      engine::RunReferenceNode(g, g.nodes[0], {&x_ptr, 1}, {&want_ptr, 1}),
+      ::vtaserve::testing::IsOk());
   std::vector<int8_t> x_nhwc(x.num_elements());
   for (int ch = 0; ch < pc.c; ++ch) {
     for (int i = 0; i < pc.h * pc.w; ++i) {
@@ -91,14 +96,17 @@ TEST_P(MaxPoolKernelTest, MatchesReferenceBitExact) {
       std::vector<uint8_t> out(size_t(pc.c) * oh * ow + 2 * kGuard, kGuardByte);
       int8_t* y = reinterpret_cast<int8_t*>(out.data() + kGuard);
       ThreadPool pool(threads);
-      pool.ParallelFor(oh, [&](int64_t b, int64_t e) { fn(p, shape, in, xs, y, b, e); });
+      pool.ParallelFor(
+          oh, [&](int64_t b, int64_t e) { fn(p, shape, in, xs, y, b, e); });
       for (int i = 0; i < kGuard; ++i) {
         ASSERT_EQ(out[i], kGuardByte) << "guard byte before the output, " << i;
-        ASSERT_EQ(out[out.size() - 1 - i], kGuardByte) << "guard byte after the output, " << i;
+        ASSERT_EQ(out[out.size() - 1 - i], kGuardByte)
+            << "guard byte after the output, " << i;
       }
       for (int ch = 0; ch < pc.c; ++ch) {
         for (int i = 0; i < oh * ow; ++i) {
-          ASSERT_EQ(y[size_t(i) * pc.c + ch], want.data<int8_t>()[size_t(ch) * oh * ow + i])
+          ASSERT_EQ(y[size_t(i) * pc.c + ch],
+                    want.data<int8_t>()[size_t(ch) * oh * ow + i])
               << "channel " << ch << " pixel " << i;
         }
       }

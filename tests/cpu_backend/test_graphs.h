@@ -60,7 +60,8 @@ inline engine::ConvParams RandomConvParams(const ConvShape& s,
   const int taps = s.cin * s.kh * s.kw;
   // Typical |acc| is about 128 * 74 * sqrt(taps); aim the shift at it.
   int base = 0;
-  while ((1 << base) < 74 * 128 * 2 * static_cast<int>(std::sqrt(taps) + 1) / 64) {
+  while ((1 << base) <
+         74 * 128 * 2 * static_cast<int>(std::sqrt(taps) + 1) / 64) {
     ++base;
   }
   std::uniform_int_distribution<int> bias(-(1 << 16), 1 << 16);
@@ -71,7 +72,9 @@ inline engine::ConvParams RandomConvParams(const ConvShape& s,
   for (int c = 0; c < s.cout; ++c) {
     p.bias.push_back(bias(rng));
     const int k = pick(rng);
-    p.shift.push_back(k == 0 ? neg(rng) : k == 1 ? any(rng) : std::max(0, base + jitter(rng)));
+    p.shift.push_back(k == 0   ? neg(rng)
+                      : k == 1 ? any(rng)
+                               : std::max(0, base + jitter(rng)));
   }
   return p;
 }
@@ -108,8 +111,9 @@ inline engine::ModelGraph SmallResNet(int size, uint32_t seed) {
     cs.out_zp = zpd(rng);
     cs.relu = relu;
     engine::ConvParams p = RandomConvParams(cs, rng);
-    const engine::ValueId y = value(name + ".out", DataType::kInt8,
-                                    {1, cout, cs.out_h(), cs.out_w()}, cs.out_zp);
+    const engine::ValueId y =
+        value(name + ".out", DataType::kInt8, {1, cout, cs.out_h(), cs.out_w()},
+              cs.out_zp);
     g.nodes.push_back({name, OpKind::kConv, {x}, {y}, p});
     return y;
   };
@@ -124,28 +128,44 @@ inline engine::ModelGraph SmallResNet(int size, uint32_t seed) {
              g.values[b].zero_point * p.multiplier_b + (1 << 13);
     p.output_zero_point = zp;
     p.clamp_min = zp;
-    const engine::ValueId y = value(name + ".out", DataType::kInt8, g.values[a].shape, zp);
+    const engine::ValueId y =
+        value(name + ".out", DataType::kInt8, g.values[a].shape, zp);
     g.nodes.push_back({name, OpKind::kAdd, {a, b}, {y}, p});
     return y;
   };
-  const engine::ValueId image = value("image", DataType::kFloat32, {1, 3, size, size}, 0);
-  const engine::ValueId q = value("image.q", DataType::kInt8, {1, 3, size, size}, -7);
-  g.nodes.push_back({"quantize", OpKind::kQuantize, {image}, {q}, engine::QuantizeParams{0.02f, -7}});
+  const engine::ValueId image =
+      value("image", DataType::kFloat32, {1, 3, size, size}, 0);
+  const engine::ValueId q =
+      value("image.q", DataType::kInt8, {1, 3, size, size}, -7);
+  g.nodes.push_back({"quantize",
+                     OpKind::kQuantize,
+                     {image},
+                     {q},
+                     engine::QuantizeParams{0.02f, -7}});
   const engine::ValueId c1 = conv("conv1", q, 16, 7, 2, 3, true);
   const int64_t ph = (g.values[c1].shape[2] + 2 - 3) / 2 + 1;
-  const engine::ValueId mp = value("maxpool.out", DataType::kInt8, {1, 16, ph, ph}, g.values[c1].zero_point);
-  g.nodes.push_back({"maxpool", OpKind::kMaxPool, {c1}, {mp}, engine::PoolParams{3, 3, 2, 2, 1, 1, 1, 1}});
+  const engine::ValueId mp = value("maxpool.out", DataType::kInt8,
+                                   {1, 16, ph, ph}, g.values[c1].zero_point);
+  g.nodes.push_back({"maxpool",
+                     OpKind::kMaxPool,
+                     {c1},
+                     {mp},
+                     engine::PoolParams{3, 3, 2, 2, 1, 1, 1, 1}});
   const engine::ValueId b1a = conv("layer1.0.conv1", mp, 16, 3, 1, 1, true);
   const engine::ValueId b1b = conv("layer1.0.conv2", b1a, 16, 3, 1, 1, false);
   const engine::ValueId b1 = add("layer1.0.add", b1b, mp);
   const engine::ValueId b2a = conv("layer2.0.conv1", b1, 24, 3, 2, 1, true);
   const engine::ValueId b2b = conv("layer2.0.conv2", b2a, 24, 3, 1, 1, false);
-  const engine::ValueId ds = conv("layer2.0.downsample", b1, 24, 1, 2, 0, false);
+  const engine::ValueId ds =
+      conv("layer2.0.downsample", b1, 24, 1, 2, 0, false);
   const engine::ValueId b2 = add("layer2.0.add", b2b, ds);
   const int32_t rzp = g.values[b2].zero_point + 3;
-  const engine::ValueId r = value("relu.out", DataType::kInt8, g.values[b2].shape, rzp);
-  g.nodes.push_back({"relu", OpKind::kRelu, {b2}, {r}, engine::ReluParams{rzp}});
-  const engine::ValueId u8 = value("features", DataType::kUInt8, g.values[r].shape, rzp + 128);
+  const engine::ValueId r =
+      value("relu.out", DataType::kInt8, g.values[b2].shape, rzp);
+  g.nodes.push_back(
+      {"relu", OpKind::kRelu, {b2}, {r}, engine::ReluParams{rzp}});
+  const engine::ValueId u8 =
+      value("features", DataType::kUInt8, g.values[r].shape, rzp + 128);
   g.nodes.push_back({"cast", OpKind::kCast, {r}, {u8}, engine::NoParams{}});
   const int64_t hw = g.values[r].shape[2] * g.values[r].shape[3];
   engine::GapParams gp;
@@ -153,10 +173,13 @@ inline engine::ModelGraph SmallResNet(int size, uint32_t seed) {
   gp.multiplier = (int64_t{1} << 24) / hw;
   gp.bias = -hw * rzp * gp.multiplier + (int64_t{1} << 23);
   gp.output_zero_point = 2;
-  const engine::ValueId gap = value("avgpool.out", DataType::kInt8, {1, 24, 1, 1}, 2);
+  const engine::ValueId gap =
+      value("avgpool.out", DataType::kInt8, {1, 24, 1, 1}, 2);
   g.nodes.push_back({"avgpool", OpKind::kGlobalAvgPool, {r}, {gap}, gp});
-  const engine::ValueId flat = value("flatten.out", DataType::kInt8, {1, 24}, 2);
-  g.nodes.push_back({"flatten", OpKind::kReshape, {gap}, {flat}, engine::NoParams{}});
+  const engine::ValueId flat =
+      value("flatten.out", DataType::kInt8, {1, 24}, 2);
+  g.nodes.push_back(
+      {"flatten", OpKind::kReshape, {gap}, {flat}, engine::NoParams{}});
   ConvShape fs;
   fs.cin = 24;
   fs.cout = 10;
@@ -166,10 +189,16 @@ inline engine::ModelGraph SmallResNet(int size, uint32_t seed) {
   engine::ConvParams fp = RandomConvParams(fs, rng);
   const engine::ValueId fc = value("fc.out", DataType::kInt8, {1, 10}, -3);
   g.nodes.push_back({"fc", OpKind::kDense, {flat}, {fc}, fp});
-  const engine::ValueId logits = value("logits", DataType::kFloat32, {1, 10}, 0);
-  g.nodes.push_back({"dequantize", OpKind::kDequantize, {fc}, {logits}, engine::QuantizeParams{0.1f, -3}});
+  const engine::ValueId logits =
+      value("logits", DataType::kFloat32, {1, 10}, 0);
+  g.nodes.push_back({"dequantize",
+                     OpKind::kDequantize,
+                     {fc},
+                     {logits},
+                     engine::QuantizeParams{0.1f, -3}});
   const engine::ValueId prob = value("prob", DataType::kFloat32, {1, 10}, 0);
-  g.nodes.push_back({"softmax", OpKind::kSoftmax, {logits}, {prob}, engine::NoParams{}});
+  g.nodes.push_back(
+      {"softmax", OpKind::kSoftmax, {logits}, {prob}, engine::NoParams{}});
   g.inputs = {image};
   g.outputs = {prob, u8};
   return g;

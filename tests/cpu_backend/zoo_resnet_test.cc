@@ -11,7 +11,7 @@
 #include "tests/testing/status_matchers.h"
 
 #if __has_include("engine/zoo/resnet_generator.h") && \
-    __has_include("engine/onnx/onnx_importer.h")
+                  __has_include("engine/onnx/onnx_importer.h")
 #include "engine/onnx/onnx_importer.h"
 #include "engine/zoo/resnet_generator.h"
 
@@ -27,13 +27,14 @@ absl::StatusOr<std::vector<Tensor>> RunOn(engine::Backend& backend,
   std::vector<Tensor> outs;
   std::vector<Tensor*> out_ptrs;
   for (engine::ValueId v : g.outputs) {
-    VTASERVE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(g.values[v].dtype,
-                                                       g.values[v].shape));
+    VTASERVE_ASSIGN_OR_RETURN(
+        Tensor t, Tensor::Create(g.values[v].dtype, g.values[v].shape));
     outs.push_back(std::move(t));
   }
   for (Tensor& t : outs) out_ptrs.push_back(&t);
   const Tensor* ins[] = {&input};
-  VTASERVE_RETURN_IF_ERROR(model->Execute(engine::ExecutionContext{}, ins, out_ptrs));
+  VTASERVE_RETURN_IF_ERROR(
+      model->Execute(engine::ExecutionContext{}, ins, out_ptrs));
   return outs;
 }
 
@@ -53,18 +54,22 @@ TEST_P(ZooResNetTest, MatchesReferenceBitExact) {
   spec.uint8_activations = GetParam().uint8_activations;
   spec.softmax = GetParam().softmax;
   spec.calibration_images = 1;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto proto, zoo::GenerateResNet(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto proto,
+                                zoo::GenerateResNet(spec));
   VTASERVE_ASSERT_OK_AND_ASSIGN(engine::ModelGraph g,
                                 engine::ImportOnnxModel(proto, {}));
   ASSERT_EQ(g.inputs.size(), 1u);
   const engine::Value& in = g.values[g.inputs[0]];
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor input, Tensor::Create(in.dtype, in.shape));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor input,
+                                Tensor::Create(in.dtype, in.shape));
   std::mt19937 rng(17);
   if (in.dtype == DataType::kFloat32) {
     std::uniform_real_distribution<float> d(-2.5f, 2.5f);
-    for (int64_t i = 0; i < input.num_elements(); ++i) input.data<float>()[i] = d(rng);
+    for (int64_t i = 0; i < input.num_elements(); ++i)
+      input.data<float>()[i] = d(rng);
   } else {
-    for (size_t i = 0; i < input.byte_size(); ++i) input.bytes()[i] = rng() & 0xff;
+    for (size_t i = 0; i < input.byte_size(); ++i)
+      input.bytes()[i] = rng() & 0xff;
   }
   auto reference = engine::CreateReferenceBackend();
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto want, RunOn(*reference, g, input));
@@ -87,15 +92,16 @@ TEST_P(ZooResNetTest, MatchesReferenceBitExact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Zoo, ZooResNetTest,
-    ::testing::Values(ZooCase{18, true, false}, ZooCase{18, false, true},
-                      ZooCase{50, true, true}),
-    [](const ::testing::TestParamInfo<ZooCase>& info) {
-      return absl::StrCat("ResNet", info.param.depth,
-                          info.param.uint8_activations ? "U8" : "S8",
-                          info.param.softmax ? "Softmax" : "Logits");
-    });
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooResNetTest,
+                         ::testing::Values(ZooCase{18, true, false},
+                                           ZooCase{18, false, true},
+                                           ZooCase{50, true, true}),
+                         [](const ::testing::TestParamInfo<ZooCase>& info) {
+                           return absl::StrCat(
+                               "ResNet", info.param.depth,
+                               info.param.uint8_activations ? "U8" : "S8",
+                               info.param.softmax ? "Softmax" : "Logits");
+                         });
 
 }  // namespace
 }  // namespace vtaserve::cpu

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     } else if (key == "--cpu-threads" && is_int) {
       options.cpu_threads = n;
     } else {
-      std::fprintf(stderr, "deploy_vta_server: unknown argument '%s'\n", a.c_str());
+      std::fprintf(stderr, "deploy_vta_server: unknown argument '%s'\n",
+                   a.c_str());
       return 2;
     }
   }
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   };
   auto server = vtaserve::server::Server::Start(options, &registry, loader);
   if (!server.ok()) {
-    std::fprintf(stderr, "cannot start: %s\n", server.status().ToString().c_str());
+    std::fprintf(stderr, "cannot start: %s\n",
+                 server.status().ToString().c_str());
     return 1;
   }
   int signal_number = 0;

@@ -31,7 +31,8 @@ TEST(ExecutorTest, RunsBatchOnReference) {
   ASSERT_THAT(registry.Register(CreateReferenceBackend()), IsOk());
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       auto ex, Executor::Create(TinyGraph(), registry, PlacementOptions{}));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor in, Tensor::Create(DataType::kUInt8, {2, 4}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor in,
+                                Tensor::Create(DataType::kUInt8, {2, 4}));
   const uint8_t vals[8] = {0, 100, 128, 200, 255, 127, 129, 1};
   for (int i = 0; i < 8; ++i) in.data<uint8_t>()[i] = vals[i];
   const Tensor* ins[] = {&in};
@@ -39,7 +40,8 @@ TEST(ExecutorTest, RunsBatchOnReference) {
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_EQ(outs[0].shape(), (std::vector<int64_t>{2, 4}));
   const uint8_t want[8] = {128, 128, 128, 200, 255, 128, 129, 128};
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(outs[0].data<uint8_t>()[i], want[i]) << i;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(outs[0].data<uint8_t>()[i], want[i]) << i;
   EXPECT_EQ(ex->placements()[1].backend, "reference");
 }
 
@@ -48,11 +50,13 @@ TEST(ExecutorTest, RejectsWrongShapeAndDtype) {
   ASSERT_THAT(registry.Register(CreateReferenceBackend()), IsOk());
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       auto ex, Executor::Create(TinyGraph(), registry, PlacementOptions{}));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor bad_shape, Tensor::Create(DataType::kUInt8, {1, 5}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor bad_shape,
+                                Tensor::Create(DataType::kUInt8, {1, 5}));
   const Tensor* ins1[] = {&bad_shape};
   EXPECT_THAT(ex->Run(ExecutionContext{}, ins1),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor bad_type, Tensor::Create(DataType::kFloat32, {1, 4}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor bad_type,
+                                Tensor::Create(DataType::kFloat32, {1, 4}));
   const Tensor* ins2[] = {&bad_type};
   EXPECT_THAT(ex->Run(ExecutionContext{}, ins2),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -63,7 +67,8 @@ TEST(ExecutorTest, HonorsCancellation) {
   ASSERT_THAT(registry.Register(CreateReferenceBackend()), IsOk());
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       auto ex, Executor::Create(TinyGraph(), registry, PlacementOptions{}));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor in, Tensor::Create(DataType::kUInt8, {1, 4}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor in,
+                                Tensor::Create(DataType::kUInt8, {1, 4}));
   std::atomic<bool> cancelled{true};
   ExecutionContext ctx;
   ctx.cancelled = &cancelled;
@@ -76,7 +81,9 @@ TEST(ExecutorTest, HonorsCancellation) {
 class FakeCostBackend : public Backend {
  public:
   FakeCostBackend(std::string name, double seconds, bool supports)
-      : name_(std::move(name)), seconds_(seconds), supports_(supports),
+      : name_(std::move(name)),
+        seconds_(seconds),
+        supports_(supports),
         reference_(CreateReferenceBackend()) {}
   absl::string_view Name() const override { return name_; }
   absl::Status Supports(const ModelGraph&, const Node&) const override {
@@ -87,8 +94,8 @@ class FakeCostBackend : public Backend {
     last_options = options;
     return reference_->Compile(graph, options);
   }
-  absl::StatusOr<NodeCost> EstimateCost(const ModelGraph&, NodeId,
-                                        const BackendOptions& options) override {
+  absl::StatusOr<NodeCost> EstimateCost(
+      const ModelGraph&, NodeId, const BackendOptions& options) override {
     auto it = options.find("strategy:conv");
     NodeCost c;
     c.seconds = seconds_;
@@ -143,12 +150,13 @@ TEST(ExecutorTest, FirstConvForcedStrategyReachesBackend) {
   auto vta = std::make_unique<FakeCostBackend>("vta", 2.0, true);
   FakeCostBackend* vta_ptr = vta.get();
   ASSERT_THAT(registry.Register(std::move(vta)), IsOk());
-  ASSERT_THAT(registry.Register(std::make_unique<FakeCostBackend>("cpu", 1.0, true)),
-              IsOk());
+  ASSERT_THAT(
+      registry.Register(std::make_unique<FakeCostBackend>("cpu", 1.0, true)),
+      IsOk());
   PlacementOptions options;
   options.backend_options["first_conv"] = "vta_im2col";
-  VTASERVE_ASSERT_OK_AND_ASSIGN(auto ex,
-                                Executor::Create(ConvGraph(), registry, options));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      auto ex, Executor::Create(ConvGraph(), registry, options));
   EXPECT_EQ(ex->placements()[0].backend, "vta");
   EXPECT_EQ(ex->placements()[0].strategy, "vta_im2col");
   EXPECT_EQ(vta_ptr->last_options.at("strategy:conv"), "vta_im2col");
@@ -156,8 +164,9 @@ TEST(ExecutorTest, FirstConvForcedStrategyReachesBackend) {
 
 TEST(ExecutorTest, FirstConvRejectsUnknownPolicyAndMissingBackend) {
   BackendRegistry registry;
-  ASSERT_THAT(registry.Register(std::make_unique<FakeCostBackend>("cpu", 1.0, true)),
-              IsOk());
+  ASSERT_THAT(
+      registry.Register(std::make_unique<FakeCostBackend>("cpu", 1.0, true)),
+      IsOk());
   PlacementOptions options;
   options.backend_options["first_conv"] = "gpu";
   EXPECT_THAT(Executor::Create(ConvGraph(), registry, options),
@@ -169,8 +178,9 @@ TEST(ExecutorTest, FirstConvRejectsUnknownPolicyAndMissingBackend) {
 
 TEST(ExecutorTest, FirstConvForcedOnBackendThatDeclinesIsInvalid) {
   BackendRegistry registry;
-  ASSERT_THAT(registry.Register(std::make_unique<FakeCostBackend>("vta", 1.0, false)),
-              IsOk());
+  ASSERT_THAT(
+      registry.Register(std::make_unique<FakeCostBackend>("vta", 1.0, false)),
+      IsOk());
   ASSERT_THAT(registry.Register(CreateReferenceBackend()), IsOk());
   PlacementOptions options;
   options.backend_options["first_conv"] = "vta_im2col";

@@ -48,14 +48,16 @@ TEST(FoldConvRequantTest, MatchesFloatFormulaWithinDocumentedError) {
         // Error bound: half a folded-weight LSB per tap, times |x|.
         const double r = q.multiplier[c] * std::ldexp(1.0, p.shift[c]);
         double bound = 0.5 + 1e-9;
-        for (int k = 0; k < taps; ++k) bound += 0.5 * std::abs(x[k]) * q.multiplier[c] / r;
+        for (int k = 0; k < taps; ++k)
+          bound += 0.5 * std::abs(x[k]) * q.multiplier[c] / r;
         const double err = std::fabs(got - real);
         EXPECT_LE(err, bound + 0.5);
         worst = std::max(worst, err);
       }
     }
     // Shifts are uniform inside each group.
-    for (int c = 0; c < oc; ++c) EXPECT_EQ(p.shift[c], p.shift[(c / group) * group]);
+    for (int c = 0; c < oc; ++c)
+      EXPECT_EQ(p.shift[c], p.shift[(c / group) * group]);
     EXPECT_LT(worst, 8.0) << "group " << group;
   }
 }
@@ -78,8 +80,8 @@ TEST(ComputeAddParamsTest, MatchesFloatFormula) {
     const double sb = std::uniform_real_distribution<double>(0.01, 0.1)(rng);
     const double sy = std::uniform_real_distribution<double>(0.02, 0.2)(rng);
     const int za = -20, zb = 7, zy = -128;
-    VTASERVE_ASSERT_OK_AND_ASSIGN(AddParams p,
-                                  ComputeAddParams(sa, za, sb, zb, sy, zy, true));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        AddParams p, ComputeAddParams(sa, za, sb, zb, sy, zy, true));
     for (int a = -128; a < 128; a += 5) {
       for (int b = -128; b < 128; b += 7) {
         const double real = (sa * (a - za) + sb * (b - zb)) / sy;

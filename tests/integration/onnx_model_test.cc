@@ -46,7 +46,8 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
 
   engine::BackendRegistry registry;
 #ifdef VTASERVE_HAVE_CPU_BACKEND
-  ASSERT_THAT(registry.Register(cpu::CreateCpuBackend(cpu::CpuOptions{})), IsOk());
+  ASSERT_THAT(registry.Register(cpu::CreateCpuBackend(cpu::CpuOptions{})),
+              IsOk());
 #endif
   ASSERT_THAT(registry.Register(engine::CreateReferenceBackend()), IsOk());
   ServerOptions options;
@@ -57,14 +58,16 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto server,
                                 Server::Start(options, &registry, LoadOnnx));
   ASSERT_TRUE(server->Ready());
-  VTASERVE_ASSERT_OK_AND_ASSIGN(auto info, server->models().Find("resnet18", ""));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(auto info,
+                                server->models().Find("resnet18", ""));
   ASSERT_EQ(info->inputs.size(), 1u);
   const engine::Value& in = info->inputs[0];
   ASSERT_EQ(in.shape, (std::vector<int64_t>{1, 3, 32, 32}));
 
   // The oracle: the reference executor on the same imported graph.
   engine::BackendRegistry oracle_registry;
-  ASSERT_THAT(oracle_registry.Register(engine::CreateReferenceBackend()), IsOk());
+  ASSERT_THAT(oracle_registry.Register(engine::CreateReferenceBackend()),
+              IsOk());
   engine::ModelConfig defaults;
   defaults.name = "resnet18";
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto graph, LoadOnnx(path, defaults));
@@ -75,12 +78,15 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
   testing::Clients clients(server->grpc_port());
   std::mt19937 rng(3);
   for (int round = 0; round < 2; ++round) {
-    VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor input, Tensor::Create(in.dtype, in.shape));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor input,
+                                  Tensor::Create(in.dtype, in.shape));
     if (in.dtype == DataType::kFloat32) {
       std::normal_distribution<float> dist(0.0f, 1.0f);
-      for (int64_t i = 0; i < input.num_elements(); ++i) input.data<float>()[i] = dist(rng);
+      for (int64_t i = 0; i < input.num_elements(); ++i)
+        input.data<float>()[i] = dist(rng);
     } else {
-      for (size_t i = 0; i < input.byte_size(); ++i) input.bytes()[i] = rng() & 0xff;
+      for (size_t i = 0; i < input.byte_size(); ++i)
+        input.bytes()[i] = rng() & 0xff;
     }
     inference::ModelInferRequest req;
     req.set_model_name("resnet18");
@@ -88,8 +94,8 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
     t->set_name(in.name);
     t->set_datatype(std::string(DataTypeName(in.dtype)));
     for (int64_t d : in.shape) t->add_shape(d);
-    req.add_raw_input_contents(
-        std::string(reinterpret_cast<const char*>(input.bytes()), input.byte_size()));
+    req.add_raw_input_contents(std::string(
+        reinterpret_cast<const char*>(input.bytes()), input.byte_size()));
     (*req.mutable_parameters())["timing"].set_bool_param(true);
     grpc::ClientContext context;
     inference::ModelInferResponse resp;
@@ -97,7 +103,8 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
     ASSERT_TRUE(s.ok()) << s.error_message();
 
     const Tensor* ins[] = {&input};
-    VTASERVE_ASSERT_OK_AND_ASSIGN(auto want, oracle->Run(engine::ExecutionContext{}, ins));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(auto want,
+                                  oracle->Run(engine::ExecutionContext{}, ins));
     ASSERT_EQ(resp.raw_output_contents_size(), static_cast<int>(want.size()));
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(resp.raw_output_contents(i),

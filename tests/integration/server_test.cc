@@ -1,6 +1,8 @@
 // The real server in-process on 127.0.0.1 (ports chosen by the OS), driven
 // through real gRPC stubs: every RPC, validation codes, concurrency against
 // the reference executor, queueing, deadlines, drain, health and metrics.
+#include "server/server.h"
+
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -17,7 +19,6 @@
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
 #include "tests/integration/test_server.h"
 #include "tests/server/test_graphs.h"
 #include "tests/testing/status_matchers.h"
@@ -54,7 +55,8 @@ inference::ModelInferRequest MakeRequest(const std::string& model,
   auto* in = r.add_inputs();
   in->set_name("input");
   in->set_datatype("FP32");
-  for (int64_t d : {batch, int64_t{3}, int64_t{8}, int64_t{8}}) in->add_shape(d);
+  for (int64_t d : {batch, int64_t{3}, int64_t{8}, int64_t{8}})
+    in->add_shape(d);
   std::string bytes;
   for (int64_t b = 0; b < batch; ++b) {
     bytes.append(reinterpret_cast<const char*>(image.data()),
@@ -98,8 +100,8 @@ class ServerTest : public ::testing::Test {
     if (options.metrics_port != 0) options.metrics_port = -1;
     auto server = Server::Start(
         options, &registry_,
-        [](const std::string& path, const engine::ModelConfig&)
-            -> absl::StatusOr<engine::ModelGraph> {
+        [](const std::string& path,
+           const engine::ModelConfig&) -> absl::StatusOr<engine::ModelGraph> {
           std::ifstream in(path);
           std::string content((std::istreambuf_iterator<char>(in)), {});
           if (content == "tiny") return TinyClassifier();
@@ -320,7 +322,8 @@ TEST_F(ServerTest, ManyConcurrentClientsMatchReference) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, mismatched{0}, failed{0};
   std::vector<std::string> expected;
-  for (int i = 0; i < kRequests; ++i) expected.push_back(Expected(RandomImage(100 + i)));
+  for (int i = 0; i < kRequests; ++i)
+    expected.push_back(Expected(RandomImage(100 + i)));
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
       // Each client its own channel, as separate processes would have.
@@ -452,7 +455,8 @@ TEST_F(ServerTest, DrainOnShutdownLosesNoAcceptedRequest) {
   ASSERT_EQ(server_->models().InFlight(), 4);
   std::thread stopper([this] { server_->Shutdown(absl::Seconds(20)); });
   // Draining: health NOT_SERVING, new requests UNAVAILABLE.
-  for (int i = 0; i < 1000 && Health("") != HealthCheckResponse::NOT_SERVING; ++i) {
+  for (int i = 0; i < 1000 && Health("") != HealthCheckResponse::NOT_SERVING;
+       ++i) {
     absl::SleepFor(absl::Milliseconds(2));
   }
   EXPECT_EQ(Health(""), HealthCheckResponse::NOT_SERVING);
@@ -490,7 +494,8 @@ TEST_F(ServerTest, HealthCheckAndWatchFollowModelState) {
   inference::RepositoryModelUnloadRequest unload;
   unload.set_model_name("tiny");
   inference::RepositoryModelUnloadResponse unloaded;
-  ASSERT_TRUE(clients_->infer->RepositoryModelUnload(&c1, unload, &unloaded).ok());
+  ASSERT_TRUE(
+      clients_->infer->RepositoryModelUnload(&c1, unload, &unloaded).ok());
   ASSERT_TRUE(reader->Read(&update));
   EXPECT_EQ(update.status(), HealthCheckResponse::NOT_SERVING);
 
@@ -548,7 +553,8 @@ TEST_F(ServerTest, RepositoryIndexLoadUnload) {
   inference::RepositoryModelUnloadRequest unload;
   unload.set_model_name("slow");
   inference::RepositoryModelUnloadResponse unloaded;
-  ASSERT_TRUE(clients_->infer->RepositoryModelUnload(&c2, unload, &unloaded).ok());
+  ASSERT_TRUE(
+      clients_->infer->RepositoryModelUnload(&c2, unload, &unloaded).ok());
   inference::ModelInferResponse resp;
   EXPECT_EQ(Infer(MakeRequest("slow", RandomImage(9)), &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
@@ -563,8 +569,9 @@ TEST_F(ServerTest, RepositoryIndexLoadUnload) {
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("missing");
   inference::RepositoryModelLoadResponse loaded;
-  EXPECT_EQ(clients_->infer->RepositoryModelLoad(&c4, load, &loaded).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      clients_->infer->RepositoryModelLoad(&c4, load, &loaded).error_code(),
+      grpc::StatusCode::NOT_FOUND);
 
   // A bad config names the file and the field; the server stops being ready.
   std::ofstream(repo_ / "slow" / "config.pbtxt") << "max_queue_size: -3\n";
@@ -572,7 +579,8 @@ TEST_F(ServerTest, RepositoryIndexLoadUnload) {
   load.set_model_name("slow");
   grpc::Status s = clients_->infer->RepositoryModelLoad(&c5, load, &loaded);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("slow/config.pbtxt: field 'max_queue_size'"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("slow/config.pbtxt: field 'max_queue_size'"));
   EXPECT_FALSE(server_->Ready());
   EXPECT_EQ(Health(""), HealthCheckResponse::NOT_SERVING);
 }
@@ -590,11 +598,11 @@ TEST_F(ServerTest, ReloadWhileRequestsInFlightLosesNone) {
   inference::RepositoryModelLoadResponse loaded;
   absl::Notification load_done;
   grpc::Status load_status;
-  clients_->infer->async()->RepositoryModelLoad(
-      &c, &load, &loaded, [&](grpc::Status s) {
-        load_status = s;
-        load_done.Notify();
-      });
+  clients_->infer->async()->RepositoryModelLoad(&c, &load, &loaded,
+                                                [&](grpc::Status s) {
+                                                  load_status = s;
+                                                  load_done.Notify();
+                                                });
   // Version 3 serves while version 2 still holds the accepted requests.
   for (int i = 0; i < 2000 && !server_->models().Find("tiny", "3").ok(); ++i) {
     absl::SleepFor(absl::Milliseconds(5));
@@ -648,23 +656,31 @@ TEST_F(ServerTest, MetricsExposePerLayerSeries) {
     }
     return -1;
   };
-  EXPECT_EQ(find("vtaserve_requests_total", {"model=\"tiny\"", "code=\"OK\""}), 3);
+  EXPECT_EQ(find("vtaserve_requests_total", {"model=\"tiny\"", "code=\"OK\""}),
+            3);
   EXPECT_EQ(find("vtaserve_requests_total",
-                 {"model=\"_unknown\"", "code=\"NOT_FOUND\""}), 1);
-  EXPECT_EQ(find("vtaserve_request_duration_seconds_count", {"model=\"tiny\""}), 3);
-  EXPECT_EQ(find("vtaserve_queue_duration_seconds_count", {"model=\"tiny\""}), 3);
-  EXPECT_EQ(find("vtaserve_compute_duration_seconds_count", {"model=\"tiny\""}), 3);
+                 {"model=\"_unknown\"", "code=\"NOT_FOUND\""}),
+            1);
+  EXPECT_EQ(find("vtaserve_request_duration_seconds_count", {"model=\"tiny\""}),
+            3);
+  EXPECT_EQ(find("vtaserve_queue_duration_seconds_count", {"model=\"tiny\""}),
+            3);
+  EXPECT_EQ(find("vtaserve_compute_duration_seconds_count", {"model=\"tiny\""}),
+            3);
   EXPECT_EQ(find("vtaserve_layer_duration_seconds_count",
                  {"model=\"tiny\"", "version=\"2\"", "layer=\"conv1\"",
                   "op=\"Conv\"", "device=\"reference\""}),
             3);
   EXPECT_EQ(find("vtaserve_layer_duration_seconds_bucket",
-                 {"layer=\"fc\"", "le=\"+Inf\""}), 3);
+                 {"layer=\"fc\"", "le=\"+Inf\""}),
+            3);
   EXPECT_GE(find("vtaserve_layer_duration_seconds_bucket",
-                 {"layer=\"fc\"", "le=\"0.0001\""}), 0);
+                 {"layer=\"fc\"", "le=\"0.0001\""}),
+            0);
   EXPECT_EQ(find("vtaserve_layer_placement_info",
                  {"model=\"tiny\"", "layer=\"conv1\"", "backend=\"reference\"",
-                  "strategy=\"reference\""}), 1);
+                  "strategy=\"reference\""}),
+            1);
 }
 
 TEST_F(ServerTest, MaxMessageSizeIsEnforced) {

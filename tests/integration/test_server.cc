@@ -25,8 +25,9 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect to port ", port));
   }
-  const std::string request = absl::StrCat(
-      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string request =
+      absl::StrCat("GET ", path,
+                   " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   if (send(fd, request.data(), request.size(), 0) !=
       static_cast<ssize_t>(request.size())) {
     close(fd);
@@ -42,8 +43,8 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
     return absl::DataLossError("no HTTP header in the response");
   }
   if (response.find(" 200 ") > response.find("\r\n")) {
-    return absl::UnavailableError(
-        absl::StrCat("HTTP status: ", response.substr(0, response.find("\r\n"))));
+    return absl::UnavailableError(absl::StrCat(
+        "HTTP status: ", response.substr(0, response.find("\r\n"))));
   }
   return response.substr(header_end + 4);
 }

@@ -44,12 +44,11 @@ void WriteFile(const fs::path& path, const std::string& text) {
 
 // Runs one openssl command in `dir`; false (with the log in `error`) on
 // failure.
-bool Openssl(const fs::path& dir, const std::string& args,
-             std::string* error) {
+bool Openssl(const fs::path& dir, const std::string& args, std::string* error) {
   const fs::path log = dir / "openssl.log";
-  const std::string command = absl::StrCat("cd '", dir.string(),
-                                           "' && openssl ", args, " >'",
-                                           log.string(), "' 2>&1");
+  const std::string command =
+      absl::StrCat("cd '", dir.string(), "' && openssl ", args, " >'",
+                   log.string(), "' 2>&1");
   if (std::system(command.c_str()) == 0) return true;
   *error = absl::StrCat("openssl ", args, "\n", ReadFile(log));
   return false;
@@ -58,10 +57,10 @@ bool Openssl(const fs::path& dir, const std::string& args,
 // PEM material made once for the suite.
 struct Pki {
   fs::path dir;
-  std::string ca;             // CA certificate
-  std::string client_cert;    // signed by the CA, clientAuth
+  std::string ca;           // CA certificate
+  std::string client_cert;  // signed by the CA, clientAuth
   std::string client_key;
-  std::string rogue_cert;     // client certificate of an unrelated CA
+  std::string rogue_cert;  // client certificate of an unrelated CA
   std::string rogue_key;
 };
 
@@ -79,12 +78,12 @@ bool MakeLeaf(const fs::path& dir, const std::string& ca,
               const std::string& name, const std::string& extensions,
               std::string* error) {
   WriteFile(dir / (name + ".ext"), extensions);
-  return Openssl(dir,
-                 absl::StrCat("req -newkey ec -pkeyopt "
-                              "ec_paramgen_curve:prime256v1 -nodes -subj /CN=",
-                              name, " -keyout ", name, ".key -out ", name,
-                              ".csr"),
-                 error) &&
+  return Openssl(
+             dir,
+             absl::StrCat("req -newkey ec -pkeyopt "
+                          "ec_paramgen_curve:prime256v1 -nodes -subj /CN=",
+                          name, " -keyout ", name, ".key -out ", name, ".csr"),
+             error) &&
          Openssl(dir,
                  absl::StrCat("x509 -req -days 2 -in ", name, ".csr -CA ", ca,
                               ".pem -CAkey ", ca, ".key -CAcreateserial -out ",
@@ -159,8 +158,8 @@ class TlsTest : public ::testing::Test {
     options.metrics_port = -1;
     return Server::Start(
         options, &registry_,
-        [](const std::string& path, const engine::ModelConfig&)
-            -> absl::StatusOr<engine::ModelGraph> {
+        [](const std::string& path,
+           const engine::ModelConfig&) -> absl::StatusOr<engine::ModelGraph> {
           if (ReadFile(path) == "tiny") return TinyClassifier();
           return absl::InvalidArgumentError("not a test model");
         });
@@ -305,15 +304,13 @@ TEST_F(TlsTest, MutualTlsRequiresClientCertificate) {
 TEST_F(TlsTest, MissingTlsFilesFailStart) {
   ServerOptions options = TlsOptions(/*client_ca=*/false);
   options.tls_key = Path("no_such.key");
-  EXPECT_THAT(Start(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("--tls-key: cannot read")));
+  EXPECT_THAT(Start(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr("--tls-key: cannot read")));
 
   options = TlsOptions(/*client_ca=*/false);
   options.tls_cert = Path("no_such.pem");
-  EXPECT_THAT(Start(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("--tls-cert: cannot read")));
+  EXPECT_THAT(Start(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr("--tls-cert: cannot read")));
 
   options = TlsOptions(/*client_ca=*/true);
   options.tls_client_ca = Path("no_such_ca.pem");
@@ -336,8 +333,9 @@ TEST_F(TlsTest, MissingTlsFilesFailStart) {
 
 TEST_F(TlsTest, GarbagePemFailsStart) {
   const fs::path garbage = pki_->dir / "garbage.pem";
-  WriteFile(garbage, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n"
-                     "-----END PRIVATE KEY-----\n");
+  WriteFile(garbage,
+            "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n"
+            "-----END PRIVATE KEY-----\n");
   ServerOptions options = TlsOptions(/*client_ca=*/false);
   options.tls_key = garbage.string();
   EXPECT_THAT(Start(options), StatusIs(absl::StatusCode::kInvalidArgument,

@@ -33,19 +33,26 @@ TEST(ModelConfigTest, EmptyTextGivesDefaults) {
 
 TEST(ModelConfigTest, ParsesEveryField) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(ModelConfig c, Parse(R"pb(
-    name: "m"
-    platform: "vtaserve_onnx"
-    max_batch_size: 4
-    placement: [ "cpu", "reference" ]
-    first_conv: "vta_im2col"
-    vta_config: "pynq"
-    cpu_threads: 2
-    max_queue_size: 7
-    concurrent_executions: 3
-    shift_group: 1
-    input { name: "input" data_type: TYPE_FP32 dims: [ 3, 32, 32 ] }
-    output { name: "probabilities" dims: [ -1 ] }
-  )pb"));
+                                  name: "m"
+                                  platform: "vtaserve_onnx"
+                                  max_batch_size: 4
+                                  placement: [ "cpu", "reference" ]
+                                  first_conv: "vta_im2col"
+                                  vta_config: "pynq"
+                                  cpu_threads: 2
+                                  max_queue_size: 7
+                                  concurrent_executions: 3
+                                  shift_group: 1
+                                  input {
+                                    name: "input"
+                                    data_type: TYPE_FP32
+                                    dims: [ 3, 32, 32 ]
+                                  }
+                                  output {
+                                    name: "probabilities"
+                                    dims: [ -1 ]
+                                  }
+                                )pb"));
   EXPECT_EQ(c.max_batch_size, 4);
   EXPECT_EQ(c.placement, (std::vector<std::string>{"cpu", "reference"}));
   EXPECT_EQ(c.first_conv, "vta_im2col");
@@ -97,7 +104,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"instance_group { count: 2 }", "instance_group"},
         BadConfig{"version: 3", "version"},
         BadConfig{"input { dims: [1] }", "input[0].name"},
-        BadConfig{"input { name: \"a\" } input { name: \"a\" }", "input[1].name"},
+        BadConfig{"input { name: \"a\" } input { name: \"a\" }",
+                  "input[1].name"},
         BadConfig{"input { name: \"a\" data_type: TYPE_STRING }",
                   "input[0].data_type"},
         BadConfig{"output { name: \"a\" dims: [0] }", "output[0].dims"},
@@ -110,7 +118,8 @@ TEST(ModelConfigTest, LoadWithoutFileGivesDefaultsNamedAfterFolder) {
       std::filesystem::path(::testing::TempDir()) / "cfg_test_model";
   std::filesystem::create_directories(dir);
   std::filesystem::remove(dir / "config.pbtxt");
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelConfig c, LoadModelConfig(dir.string() + "/"));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelConfig c,
+                                LoadModelConfig(dir.string() + "/"));
   EXPECT_EQ(c.name, "cfg_test_model");
   EXPECT_EQ(c.source, "");
 }
@@ -119,7 +128,8 @@ TEST(ModelConfigTest, LoadReadsFileAndNamesItInErrors) {
   const std::filesystem::path dir =
       std::filesystem::path(::testing::TempDir()) / "cfg_test_bad";
   std::filesystem::create_directories(dir);
-  std::ofstream(dir / "config.pbtxt") << "max_batch_size: 2\nfirst_conv: \"x\"\n";
+  std::ofstream(dir / "config.pbtxt")
+      << "max_batch_size: 2\nfirst_conv: \"x\"\n";
   EXPECT_THAT(LoadModelConfig(dir.string()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr((dir / "config.pbtxt").string())));

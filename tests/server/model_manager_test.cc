@@ -29,7 +29,8 @@ class ModelManagerTest : public ::testing::Test {
               ::testing::UnitTest::GetInstance()->current_test_info()->name()) {
     fs::remove_all(repo_);
     fs::create_directories(repo_);
-    EXPECT_THAT(registry_.Register(std::make_unique<GatedBackend>(gate_)), IsOk());
+    EXPECT_THAT(registry_.Register(std::make_unique<GatedBackend>(gate_)),
+                IsOk());
   }
 
   void AddModel(const std::string& name, int version,
@@ -44,7 +45,8 @@ class ModelManagerTest : public ::testing::Test {
     options.repository = repo_.string();
     return std::make_unique<ModelManager>(
         options, &registry_,
-        [this](const std::string& path, const ModelConfig&) -> absl::StatusOr<ModelGraph> {
+        [this](const std::string& path,
+               const ModelConfig&) -> absl::StatusOr<ModelGraph> {
           ++loads_;
           if (path.find("broken") != std::string::npos) {
             return absl::InvalidArgumentError("not an ONNX model");
@@ -98,8 +100,9 @@ TEST_F(ModelManagerTest, BadModelsFailWithoutStoppingOthers) {
   absl::Status s = m->LoadAll();
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
                           HasSubstr("4 of 5 models failed")));
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
-                          HasSubstr("badcfg/config.pbtxt: field 'first_conv'")));
+  EXPECT_THAT(s,
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("badcfg/config.pbtxt: field 'first_conv'")));
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
                           HasSubstr("no input 'pixels'")));
   EXPECT_THAT(m->Find("good", ""), IsOk());

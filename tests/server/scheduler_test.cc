@@ -29,7 +29,8 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<Scheduler> Make(int executions, int queue) {
     std::vector<std::unique_ptr<Executor>> executors;
     for (int i = 0; i < executions; ++i) {
-      auto ex = Executor::Create(TinyClassifier(), registry_, PlacementOptions{});
+      auto ex =
+          Executor::Create(TinyClassifier(), registry_, PlacementOptions{});
       EXPECT_THAT(ex, IsOk());
       executors.push_back(*std::move(ex));
     }
@@ -75,7 +76,7 @@ TEST_F(SchedulerTest, FullQueueIsResourceExhausted) {
   InferResult r1, r2;
   absl::Notification d1, d2;
   ASSERT_THAT(s->Submit(Job(&r1, &d1)), IsOk());
-  ASSERT_TRUE(gate_->AwaitWaiting(1));  // running, held at the gate
+  ASSERT_TRUE(gate_->AwaitWaiting(1));            // running, held at the gate
   ASSERT_THAT(s->Submit(Job(&r2, &d2)), IsOk());  // waits in the queue
   InferResult r3;
   absl::Notification d3;

@@ -14,12 +14,16 @@ TEST(StatusConversionTest, KeepsCodeAndMessage) {
     absl::Status in;
     grpc::StatusCode want;
   } cases[] = {
-      {absl::InvalidArgumentError("bad shape"), grpc::StatusCode::INVALID_ARGUMENT},
+      {absl::InvalidArgumentError("bad shape"),
+       grpc::StatusCode::INVALID_ARGUMENT},
       {absl::NotFoundError("no model"), grpc::StatusCode::NOT_FOUND},
-      {absl::ResourceExhaustedError("queue"), grpc::StatusCode::RESOURCE_EXHAUSTED},
-      {absl::DeadlineExceededError("late"), grpc::StatusCode::DEADLINE_EXCEEDED},
+      {absl::ResourceExhaustedError("queue"),
+       grpc::StatusCode::RESOURCE_EXHAUSTED},
+      {absl::DeadlineExceededError("late"),
+       grpc::StatusCode::DEADLINE_EXCEEDED},
       {absl::UnavailableError("draining"), grpc::StatusCode::UNAVAILABLE},
-      {absl::FailedPreconditionError("x"), grpc::StatusCode::FAILED_PRECONDITION},
+      {absl::FailedPreconditionError("x"),
+       grpc::StatusCode::FAILED_PRECONDITION},
       {absl::CancelledError("x"), grpc::StatusCode::CANCELLED},
       {absl::UnimplementedError("x"), grpc::StatusCode::UNIMPLEMENTED},
       {absl::InternalError("x"), grpc::StatusCode::INTERNAL},

@@ -143,7 +143,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "one raw_input_contents entry per input"},
         BadRequest{"raw and typed",
                    [](inference::ModelInferRequest& r) {
-                     r.mutable_inputs(0)->mutable_contents()->add_uint_contents(1);
+                     r.mutable_inputs(0)->mutable_contents()->add_uint_contents(
+                         1);
                    },
                    "either raw_input_contents or contents, got both"},
         BadRequest{"neither",
@@ -151,40 +152,43 @@ INSTANTIATE_TEST_SUITE_P(
                      r.clear_raw_input_contents();
                    },
                    "no data"},
-        BadRequest{"typed count",
-                   [](inference::ModelInferRequest& r) {
-                     r.clear_raw_input_contents();
-                     for (int i = 0; i < 3; ++i) {
-                       r.mutable_inputs(0)->mutable_contents()->add_uint_contents(1);
-                     }
-                     for (int i = 0; i < 3; ++i) {
-                       r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
-                     }
-                   },
-                   "expected 4 values in contents.uint_contents"},
-        BadRequest{"typed range",
-                   [](inference::ModelInferRequest& r) {
-                     r.clear_raw_input_contents();
-                     for (int i = 0; i < 4; ++i) {
-                       r.mutable_inputs(0)->mutable_contents()->add_uint_contents(
-                           i == 2 ? 256 : 1);
-                     }
-                     for (int i = 0; i < 3; ++i) {
-                       r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
-                     }
-                   },
-                   "UINT8 value 256 at index 2"},
-        BadRequest{"typed wrong field",
-                   [](inference::ModelInferRequest& r) {
-                     r.clear_raw_input_contents();
-                     for (int i = 0; i < 4; ++i) {
-                       r.mutable_inputs(0)->mutable_contents()->add_int_contents(1);
-                     }
-                     for (int i = 0; i < 3; ++i) {
-                       r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
-                     }
-                   },
-                   "expected 4 values in contents.uint_contents"}));
+        BadRequest{
+            "typed count",
+            [](inference::ModelInferRequest& r) {
+              r.clear_raw_input_contents();
+              for (int i = 0; i < 3; ++i) {
+                r.mutable_inputs(0)->mutable_contents()->add_uint_contents(1);
+              }
+              for (int i = 0; i < 3; ++i) {
+                r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
+              }
+            },
+            "expected 4 values in contents.uint_contents"},
+        BadRequest{
+            "typed range",
+            [](inference::ModelInferRequest& r) {
+              r.clear_raw_input_contents();
+              for (int i = 0; i < 4; ++i) {
+                r.mutable_inputs(0)->mutable_contents()->add_uint_contents(
+                    i == 2 ? 256 : 1);
+              }
+              for (int i = 0; i < 3; ++i) {
+                r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
+              }
+            },
+            "UINT8 value 256 at index 2"},
+        BadRequest{
+            "typed wrong field",
+            [](inference::ModelInferRequest& r) {
+              r.clear_raw_input_contents();
+              for (int i = 0; i < 4; ++i) {
+                r.mutable_inputs(0)->mutable_contents()->add_int_contents(1);
+              }
+              for (int i = 0; i < 3; ++i) {
+                r.mutable_inputs(1)->mutable_contents()->add_fp32_contents(1);
+              }
+            },
+            "expected 4 values in contents.uint_contents"}));
 
 TEST(TensorConversionTest, SelectsRequestedOrDefaultOutputs) {
   engine::ModelInfo info = TwoInputModel(0);
@@ -206,10 +210,12 @@ TEST(TensorConversionTest, SelectsRequestedOrDefaultOutputs) {
 TEST(TensorConversionTest, FillsRawOutputs) {
   engine::ModelInfo info = TwoInputModel(0);
   std::vector<Tensor> outs;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Create(DataType::kInt8, {1, 4}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor a,
+                                Tensor::Create(DataType::kInt8, {1, 4}));
   a.data<int8_t>()[2] = -3;
   outs.push_back(std::move(a));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Create(DataType::kFloat32, {1, 2}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor b,
+                                Tensor::Create(DataType::kFloat32, {1, 2}));
   outs.push_back(std::move(b));
   inference::ModelInferResponse resp;
   FillOutputs(info, {0}, outs, &resp);

@@ -43,7 +43,8 @@ inline engine::ModelGraph TinyClassifier(int size = 8, int classes = 10,
   uint32_t state = seed;
   auto next = [&state](int lo, int hi) {
     state = state * 1664525u + 1013904223u;
-    return lo + static_cast<int>((state >> 8) % static_cast<uint32_t>(hi - lo + 1));
+    return lo +
+           static_cast<int>((state >> 8) % static_cast<uint32_t>(hi - lo + 1));
   };
   engine::ConvParams conv;
   conv.in_channels = 3;
@@ -58,7 +59,8 @@ inline engine::ModelGraph TinyClassifier(int size = 8, int classes = 10,
   engine::GapParams gap;
   gap.multiplier = 1 << 16;
   gap.shift = 16 + 6;  // average over 64 taps for size 8
-  gap.bias = int64_t{s * s * 128} * gap.multiplier + (int64_t{1} << (gap.shift - 1));
+  gap.bias =
+      int64_t{s * s * 128} * gap.multiplier + (int64_t{1} << (gap.shift - 1));
   gap.output_zero_point = -128;
   engine::ConvParams fc;
   fc.in_channels = c1;
@@ -67,15 +69,23 @@ inline engine::ModelGraph TinyClassifier(int size = 8, int classes = 10,
   for (int i = 0; i < classes; ++i) fc.bias.push_back(next(-2000, 2000));
   fc.shift.assign(classes, 5);
   fc.input_zero_point = -128;
-  g.nodes.push_back({"quantize", OpKind::kQuantize, {0}, {1},
+  g.nodes.push_back({"quantize",
+                     OpKind::kQuantize,
+                     {0},
+                     {1},
                      engine::QuantizeParams{1.0f / 64, 0}});
   g.nodes.push_back({"conv1", OpKind::kConv, {1}, {2}, conv});
   g.nodes.push_back({"gap", OpKind::kGlobalAvgPool, {2}, {3}, gap});
-  g.nodes.push_back({"flatten", OpKind::kReshape, {3}, {4}, engine::NoParams{}});
+  g.nodes.push_back(
+      {"flatten", OpKind::kReshape, {3}, {4}, engine::NoParams{}});
   g.nodes.push_back({"fc", OpKind::kDense, {4}, {5}, fc});
-  g.nodes.push_back({"dequantize", OpKind::kDequantize, {5}, {6},
+  g.nodes.push_back({"dequantize",
+                     OpKind::kDequantize,
+                     {5},
+                     {6},
                      engine::QuantizeParams{0.1f, 0}});
-  g.nodes.push_back({"softmax", OpKind::kSoftmax, {6}, {7}, engine::NoParams{}});
+  g.nodes.push_back(
+      {"softmax", OpKind::kSoftmax, {6}, {7}, engine::NoParams{}});
   g.inputs = {0};
   g.outputs = {7};
   return g;
@@ -99,9 +109,8 @@ struct Gate {
   // Waits until `n` executions are held at the gate (or 10 s passed).
   bool AwaitWaiting(int n) {
     absl::MutexLock l(&mu);
-    auto cond = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return waiting >= n;
-    };
+    auto cond = [this, n]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return waiting >= n; };
     return mu.AwaitWithTimeout(absl::Condition(&cond), absl::Seconds(10));
   }
 };

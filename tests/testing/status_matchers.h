@@ -25,14 +25,16 @@ MATCHER(IsOk, "is OK") {
 }
 
 MATCHER_P(StatusIs, code,
-          "has code " + absl::StatusCodeToString(static_cast<absl::StatusCode>(code))) {
+          "has code " +
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(code))) {
   const absl::Status& s = GetStatus(arg);
   *result_listener << "status is " << s;
   return s.code() == code;
 }
 
 MATCHER_P2(StatusIs, code, message_matcher,
-           "has code " + absl::StatusCodeToString(static_cast<absl::StatusCode>(code))) {
+           "has code " +
+               absl::StatusCodeToString(static_cast<absl::StatusCode>(code))) {
   const absl::Status& s = GetStatus(arg);
   *result_listener << "status is " << s;
   return s.code() == code &&
@@ -41,14 +43,14 @@ MATCHER_P2(StatusIs, code, message_matcher,
 
 }  // namespace vtaserve::testing
 
-#define VTASERVE_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                          \
-  VTASERVE_ASSERT_OK_AND_ASSIGN_IMPL_(                                     \
+#define VTASERVE_ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
+  VTASERVE_ASSERT_OK_AND_ASSIGN_IMPL_(            \
       VTASERVE_TEST_CONCAT_(vtaserve_test_statusor_, __LINE__), lhs, rexpr)
 #define VTASERVE_TEST_CONCAT_INNER_(a, b) a##b
 #define VTASERVE_TEST_CONCAT_(a, b) VTASERVE_TEST_CONCAT_INNER_(a, b)
-#define VTASERVE_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr)       \
-  auto statusor = (rexpr);                                              \
-  ASSERT_TRUE(statusor.ok()) << statusor.status();                      \
+#define VTASERVE_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                                        \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();                \
   lhs = std::move(statusor).value()
 
 #endif  // VTASERVE_TESTS_TESTING_STATUS_MATCHERS_H_

@@ -4,22 +4,22 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/common/status_macros.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/vta_backend/vta_test_util.h"
 
 namespace vtaserve::vta::testing {
 namespace {
 
-using ::testing::HasSubstr;
-using ::vtaserve::testing::IsOk;
-using ::vtaserve::testing::StatusIs;
 using isa::AluOpcode;
 using isa::MemoryType;
 using isa::Stage;
 using isa::Uop;
+using ::testing::HasSubstr;
+using ::vtaserve::testing::IsOk;
+using ::vtaserve::testing::StatusIs;
 
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
@@ -55,8 +55,9 @@ class CommandQueueTest : public VtaSimTest {
       ASSERT_THAT(q.Alu(k, AluOpcode::kShr, true, plane == 0 ? 0 : 8), IsOk());
       ASSERT_THAT(q.DepPush(Stage::kCompute, Stage::kStore), IsOk());
       ASSERT_THAT(q.DepPop(Stage::kCompute, Stage::kStore), IsOk());
-      ASSERT_THAT(q.Store2D(base, Addr(planes, MemoryType::kOut, plane * n), 1, n, n),
-                  IsOk());
+      ASSERT_THAT(
+          q.Store2D(base, Addr(planes, MemoryType::kOut, plane * n), 1, n, n),
+          IsOk());
       ASSERT_THAT(q.DepPush(Stage::kStore, Stage::kCompute), IsOk());
       ASSERT_THAT(q.DepPop(Stage::kStore, Stage::kCompute), IsOk());
     }
@@ -67,7 +68,8 @@ class CommandQueueTest : public VtaSimTest {
     std::vector<int32_t> out(n * lanes);
     for (size_t i = 0; i < out.size(); ++i) {
       uint32_t v = 0;
-      for (int p = 0; p < 4; ++p) v |= uint32_t{bytes[p * n * lanes + i]} << (8 * p);
+      for (int p = 0; p < 4; ++p)
+        v |= uint32_t{bytes[p * n * lanes + i]} << (8 * p);
       out[i] = static_cast<int32_t>(v);
     }
     return out;
@@ -88,15 +90,20 @@ class CommandQueueTest : public VtaSimTest {
 TEST_P(CommandQueueTest, MatrixVectorProductMatchesScalar) {
   const int bi = config_.BlockIn(), bo = config_.BlockOut();
   ASSERT_EQ(config_.Batch(), 1);
-  const std::vector<uint8_t> x = RandomBytes(bi, 11), w = RandomBytes(bi * bo, 12);
+  const std::vector<uint8_t> x = RandomBytes(bi, 11),
+                             w = RandomBytes(bi * bo, 12);
   DeviceBuffer xb = Upload(x), wb = Upload(w), yb = Zeros(bo);
   CommandQueue q = NewQueue();
   UopKernel gemm;
   gemm.uops = {Uop{0, 0, 0}};
   VTASERVE_ASSERT_OK_AND_ASSIGN(KernelId g, q.AddKernel(gemm));
   const KernelId a = LinearKernel(q, 0, 1);
-  ASSERT_THAT(q.Load2D(MemoryType::kInp, 0, Addr(xb, MemoryType::kInp), 1, 1, 1), IsOk());
-  ASSERT_THAT(q.Load2D(MemoryType::kWgt, 0, Addr(wb, MemoryType::kWgt), 1, 1, 1), IsOk());
+  ASSERT_THAT(
+      q.Load2D(MemoryType::kInp, 0, Addr(xb, MemoryType::kInp), 1, 1, 1),
+      IsOk());
+  ASSERT_THAT(
+      q.Load2D(MemoryType::kWgt, 0, Addr(wb, MemoryType::kWgt), 1, 1, 1),
+      IsOk());
   ASSERT_THAT(q.DepPush(Stage::kLoad, Stage::kCompute), IsOk());
   ASSERT_THAT(q.DepPop(Stage::kLoad, Stage::kCompute), IsOk());
   ASSERT_THAT(q.Gemm(g, /*reset=*/true), IsOk());
@@ -162,14 +169,17 @@ class TiledGemm {
       return CommandQueue::DramElemAddr(cfg, buf, t, off);
     };
     VTASERVE_ASSIGN_OR_RETURN(uint32_t a_addr, addr(a, MemoryType::kInp, 0));
-    VTASERVE_RETURN_IF_ERROR(q.Load2D(MemoryType::kInp, 0, a_addr, 1, kM * kKb, kM * kKb));
+    VTASERVE_RETURN_IF_ERROR(
+        q.Load2D(MemoryType::kInp, 0, a_addr, 1, kM * kKb, kM * kKb));
     for (uint32_t t = 0; t < kNb; ++t) {
       const int r = static_cast<int>(t % regions);
       if (t >= static_cast<uint32_t>(regions)) {
         VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kLoad));
       }
-      VTASERVE_ASSIGN_OR_RETURN(uint32_t b_addr, addr(b, MemoryType::kWgt, t * kKb));
-      VTASERVE_RETURN_IF_ERROR(q.Load2D(MemoryType::kWgt, r * kKb, b_addr, 1, kKb, kKb));
+      VTASERVE_ASSIGN_OR_RETURN(uint32_t b_addr,
+                                addr(b, MemoryType::kWgt, t * kKb));
+      VTASERVE_RETURN_IF_ERROR(
+          q.Load2D(MemoryType::kWgt, r * kKb, b_addr, 1, kKb, kKb));
       VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kLoad, Stage::kCompute));
       VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kLoad, Stage::kCompute));
       if (t >= static_cast<uint32_t>(regions)) {
@@ -217,7 +227,8 @@ class TiledGemm {
           int32_t sum = 0;
           for (uint32_t kb = 0; kb < kKb; ++kb) {
             for (int k = 0; k < bi; ++k) {
-              const int8_t av = static_cast<int8_t>(a_[(m * kKb + kb) * bi + k]);
+              const int8_t av =
+                  static_cast<int8_t>(a_[(m * kKb + kb) * bi + k]);
               const int8_t bv =
                   static_cast<int8_t>(b_[((nb * kKb + kb) * bo + o) * bi + k]);
               sum += av * bv;
@@ -241,7 +252,8 @@ TEST_P(CommandQueueTest, DoubleBufferedTiledGemmMatchesScalarAndOverlaps) {
   TiledGemm tg(this);
   tg.MakeInputs();
   VTASERVE_ASSERT_OK_AND_ASSIGN(TiledResult db, tg.Run(/*double_buffer=*/true));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(TiledResult serial, tg.Run(/*double_buffer=*/false));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(TiledResult serial,
+                                tg.Run(/*double_buffer=*/false));
   const std::vector<uint8_t> expect = tg.Expected();
   EXPECT_EQ(db.c, expect);
   EXPECT_EQ(serial.c, expect);
@@ -259,17 +271,21 @@ struct AluCase {
 
 int32_t AluScalar(AluOpcode op, int32_t a, int32_t b) {
   switch (op) {
-    case AluOpcode::kMin: return std::min(a, b);
-    case AluOpcode::kMax: return std::max(a, b);
+    case AluOpcode::kMin:
+      return std::min(a, b);
+    case AluOpcode::kMax:
+      return std::max(a, b);
     case AluOpcode::kAdd:
-      return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+      return static_cast<int32_t>(static_cast<uint32_t>(a) +
+                                  static_cast<uint32_t>(b));
     case AluOpcode::kShr: {
       const int32_t sh = ((b & 31) ^ 16) - 16;  // HLS: low 5 bits, signed
       return sh >= 0 ? a >> sh
                      : static_cast<int32_t>(static_cast<uint32_t>(a) << -sh);
     }
     case AluOpcode::kMul:
-      return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+      return static_cast<int32_t>(static_cast<uint32_t>(a) *
+                                  static_cast<uint32_t>(b));
   }
   return 0;
 }
@@ -291,7 +307,8 @@ void CheckAluOp(CommandQueueTest* t, const AluCase& c) {
   ASSERT_THAT(q_or, IsOk());
   CommandQueue q = *std::move(q_or);
   const DeviceBuffer acc = t->AccBuffer(vals), dump = t->Zeros(4 * n * lanes);
-  ASSERT_THAT(q.Load2D(MemoryType::kAcc, 0, t->Addr(acc, MemoryType::kAcc), 1, 2 * n, 2 * n),
+  ASSERT_THAT(q.Load2D(MemoryType::kAcc, 0, t->Addr(acc, MemoryType::kAcc), 1,
+                       2 * n, 2 * n),
               IsOk());
   UopKernel k;
   k.uops = {Uop{0, n, 0}};
@@ -305,8 +322,8 @@ void CheckAluOp(CommandQueueTest* t, const AluCase& c) {
   for (size_t i = 0; i < n * lanes; ++i) {
     const int32_t b = c.use_imm ? int32_t{c.imm} : vals[n * lanes + i];
     ASSERT_EQ(got[i], AluScalar(c.op, vals[i], b))
-        << "op " << static_cast<int>(c.op) << " imm " << c.use_imm << "/" << c.imm
-        << " lane " << i << " a=" << vals[i] << " b=" << b;
+        << "op " << static_cast<int>(c.op) << " imm " << c.use_imm << "/"
+        << c.imm << " lane " << i << " a=" << vals[i] << " b=" << b;
   }
 }
 
@@ -329,7 +346,8 @@ TEST_P(CommandQueueTest, AluOpsMatchScalarSemantics) {
 TEST_P(CommandQueueTest, RejectsMulWithoutHasMul) {
   CommandQueue q = NewQueue();
   const KernelId k = LinearKernel(q, 0, 1);
-  EXPECT_THAT(q.Alu(k, AluOpcode::kMul, true, 3), StatusIs(kInvalid, HasSubstr("MUL")));
+  EXPECT_THAT(q.Alu(k, AluOpcode::kMul, true, 3),
+              StatusIs(kInvalid, HasSubstr("MUL")));
 }
 
 TEST_P(CommandQueueTest, RejectsHazardousKernels) {
@@ -365,7 +383,8 @@ TEST_P(CommandQueueTest, RejectsInvalidArguments) {
   EXPECT_THAT(q.AddKernel(zero), StatusIs(kInvalid));
   EXPECT_THAT(q.Load2D(MemoryType::kInp, config_.InpDepth() - 1, 0, 1, 2, 2),
               StatusIs(kInvalid));
-  EXPECT_THAT(q.Load2D(MemoryType::kAcc8Bit, 0, 0, 1, 1, 1), StatusIs(kInvalid));
+  EXPECT_THAT(q.Load2D(MemoryType::kAcc8Bit, 0, 0, 1, 1, 1),
+              StatusIs(kInvalid));
   EXPECT_THAT(q.Load2D(MemoryType::kWgt, 0, 0, 1, 1, 1, Pad2D{1, 0, 0, 0}),
               StatusIs(kInvalid));
   EXPECT_THAT(q.DepPush(Stage::kLoad, Stage::kStore), StatusIs(kInvalid));
@@ -403,8 +422,8 @@ TEST_P(CommandQueueTest, InsertsNopsAndFinalSynchronization) {
   const auto& first = std::get<isa::MemInsn>(p.insns[0]);
   EXPECT_EQ(first.opcode, isa::Opcode::kStore);
   EXPECT_TRUE(first.dep.push_prev);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(RunStats s,
-                                RunProgram(*dev_, config_, p, absl::Seconds(1)));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      RunStats s, RunProgram(*dev_, config_, p, absl::Seconds(1)));
   EXPECT_EQ(s.sim.leftover_tokens, 0u);
   EXPECT_EQ(s.sim.finish_count, 1u);
 }
@@ -419,7 +438,7 @@ TEST_P(CommandQueueTest, UopCacheReusesAndReloadsKernels) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(KernelId fill, q.AddKernel(filler));
   ASSERT_THAT(q.Alu(small, AluOpcode::kAdd, true, 3), IsOk());
   ASSERT_THAT(q.Alu(small, AluOpcode::kAdd, true, 4), IsOk());  // resident
-  EXPECT_EQ(q.size(), 3u);  // one LOAD UOP + two ALU
+  EXPECT_EQ(q.size(), 3u);                            // one LOAD UOP + two ALU
   ASSERT_THAT(q.Gemm(fill, /*reset=*/true), IsOk());  // wraps, evicts small
   ASSERT_THAT(q.Alu(small, AluOpcode::kAdd, true, 5), IsOk());  // reloaded
   const DeviceBuffer dump = Zeros(4 * config_.AccLanes());

@@ -89,9 +89,9 @@ TEST(VtaConfigTest, RejectsMalformedJson) {
 
 TEST(VtaConfigTest, RejectsConfigsFailingValidation) {
   // 16-bit inputs.
-  EXPECT_THAT(ParseVtaConfigJson(R"({"LOG_INP_WIDTH": 4})"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("LOG_INP_WIDTH")));
+  EXPECT_THAT(
+      ParseVtaConfigJson(R"({"LOG_INP_WIDTH": 4})"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("LOG_INP_WIDTH")));
   // 2^17 ACC elements: the index does not fit the 16-bit SRAM field.
   EXPECT_THAT(ParseVtaConfigJson(R"({"LOG_ACC_BUFF_SIZE": 23})"),
               StatusIs(absl::StatusCode::kInvalidArgument));

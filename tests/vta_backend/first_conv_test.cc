@@ -3,6 +3,8 @@
 // configs, bit-exact against the reference; uint8 and int8 images imported
 // from ONNX; the host transform on the CPU pool equals the serial one; the
 // cost model and the executor's auto placement.
+#include "vta_backend/compiler/first_conv.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -25,7 +27,6 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/vta_backend/compiler/graph_builders.h"
-#include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/config.h"
 #include "vta_backend/isa/isa.h"
 #include "vta_backend/runtime/command_queue.h"
@@ -34,11 +35,11 @@
 namespace vtaserve::vta {
 namespace {
 
+using compiler::FirstConvStrategy;
 using ::testing::HasSubstr;
 using ::vtaserve::testing::ConvCase;
 using ::vtaserve::testing::IsOk;
 using ::vtaserve::testing::StatusIs;
-using compiler::FirstConvStrategy;
 
 struct StemShape {
   const char* name;
@@ -62,11 +63,10 @@ struct Case {
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  std::string s = absl::StrCat(c.config, "_",
-                               compiler::FirstConvStrategyName(c.strategy), "_",
-                               c.shape.name, "_c", c.cin, "_zp",
-                               c.input_zp < 0 ? "m" : "", std::abs(c.input_zp),
-                               c.ext ? "_ext" : "");
+  std::string s = absl::StrCat(
+      c.config, "_", compiler::FirstConvStrategyName(c.strategy), "_",
+      c.shape.name, "_c", c.cin, "_zp", c.input_zp < 0 ? "m" : "",
+      std::abs(c.input_zp), c.ext ? "_ext" : "");
   for (char& ch : s) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   }
@@ -76,7 +76,7 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
 ConvCase ToConvCase(const Case& c) {
   ConvCase cc;
   cc.cin = c.cin;
-  cc.cout = c.cin == 1 ? 20 : 24;  // a partial last output block
+  cc.cout = c.cin == 1 ? 20 : 24;                // a partial last output block
   cc.h = 19 + static_cast<int>(c.seed % 3) * 2;  // odd sizes
   cc.w = 23 - static_cast<int>(c.seed % 2) * 6;
   cc.kh = cc.kw = c.shape.k;
@@ -90,7 +90,8 @@ ConvCase ToConvCase(const Case& c) {
   return cc;
 }
 
-std::vector<Tensor> RunCompiled(engine::Backend& backend, const engine::ModelGraph& g,
+std::vector<Tensor> RunCompiled(engine::Backend& backend,
+                                const engine::ModelGraph& g,
                                 const engine::BackendOptions& options,
                                 const std::vector<const Tensor*>& inputs,
                                 std::vector<engine::LayerTiming>* profile) {
@@ -160,8 +161,8 @@ std::vector<Case> AllCases() {
     }
     for (const StemShape& shape : kShapes) {  // device-side im2col gather
       for (int cin : {1, 3, 4, 8}) {
-        cases.push_back(Case{config, FirstConvStrategy::kIm2col, shape, cin, zps[seed % 4],
-                             seed, /*ext=*/true});
+        cases.push_back(Case{config, FirstConvStrategy::kIm2col, shape, cin,
+                             zps[seed % 4], seed, /*ext=*/true});
         ++seed;
       }
     }
@@ -169,8 +170,8 @@ std::vector<Case> AllCases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stems, FirstConvStrategyTest, ::testing::ValuesIn(AllCases()),
-                         CaseName);
+INSTANTIATE_TEST_SUITE_P(Stems, FirstConvStrategyTest,
+                         ::testing::ValuesIn(AllCases()), CaseName);
 
 // A runner that records how many ranges it was asked to run.
 class CountingRunner : public engine::ParallelRunner {
@@ -178,7 +179,8 @@ class CountingRunner : public engine::ParallelRunner {
   explicit CountingRunner(std::shared_ptr<engine::ParallelRunner> inner)
       : inner_(std::move(inner)) {}
   int NumThreads() const override { return inner_->NumThreads(); }
-  void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) override {
+  void ParallelFor(int64_t n,
+                   absl::FunctionRef<void(int64_t, int64_t)> fn) override {
     ++calls_;
     inner_->ParallelFor(n, fn);
   }
@@ -208,9 +210,11 @@ TEST(FirstConvTransformTest, CpuPoolMatchesSerial) {
         compiler::PlanFirstConv(config, p, 57, 57, 29, 29, s));
     const size_t bytes = static_cast<size_t>(plan.ImageBytes());
     std::vector<int8_t> serial(bytes, 99), parallel(bytes, -99);
-    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), serial.data(), nullptr);
+    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), serial.data(),
+                                      nullptr);
     const int before = pool->calls();
-    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), parallel.data(), pool.get());
+    compiler::TransformFirstConvInput(plan, x.data<int8_t>(), parallel.data(),
+                                      pool.get());
     EXPECT_EQ(pool->calls(), before + 1);
     EXPECT_EQ(serial, parallel) << compiler::FirstConvStrategyName(s);
   }
@@ -226,11 +230,13 @@ TEST(FirstConvPlanTest, Im2colOfResNetStemPacksTenBlocks) {
   cc.stride = 2;
   cc.pad_top = cc.pad_left = cc.pad_bottom = cc.pad_right = 3;
   const engine::ModelGraph g = testing::SingleConvGraph(cc);
-  const std::vector<compiler::FirstConvEstimate> est = compiler::EstimateFirstConv(
-      config, g, 0,
-      {compiler::kAllFirstConvStrategies[0], compiler::kAllFirstConvStrategies[1],
-       compiler::kAllFirstConvStrategies[2], compiler::kAllFirstConvStrategies[3]},
-      nullptr, 0);
+  const std::vector<compiler::FirstConvEstimate> est =
+      compiler::EstimateFirstConv(config, g, 0,
+                                  {compiler::kAllFirstConvStrategies[0],
+                                   compiler::kAllFirstConvStrategies[1],
+                                   compiler::kAllFirstConvStrategies[2],
+                                   compiler::kAllFirstConvStrategies[3]},
+                                  nullptr, 0);
   ASSERT_EQ(est.size(), 4u);
   for (const auto& e : est) ASSERT_THAT(e.status, IsOk());
   // DESIGN-NOTES section 2: GEMM uop iterations of each mapping.
@@ -252,13 +258,15 @@ TEST(FirstConvPlanTest, BiasRidesInSpareLanesWhenItFits) {
   for (int32_t& b : p.bias) b = 1000;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       compiler::FirstConvPlan plan,
-      compiler::PlanFirstConv(config, p, 8, 8, 8, 8, FirstConvStrategy::kIm2col));
+      compiler::PlanFirstConv(config, p, 8, 8, 8, 8,
+                              FirstConvStrategy::kIm2col));
   EXPECT_TRUE(plan.bias_in_gemm);
   EXPECT_EQ(plan.reduction, 27);
   // 27 -> 32 lanes: 5 spare; huge biases do not fit them.
   for (int32_t& b : p.bias) b = 2000000000;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      plan, compiler::PlanFirstConv(config, p, 8, 8, 8, 8, FirstConvStrategy::kIm2col));
+      plan, compiler::PlanFirstConv(config, p, 8, 8, 8, 8,
+                                    FirstConvStrategy::kIm2col));
   EXPECT_FALSE(plan.bias_in_gemm);
 }
 
@@ -276,10 +284,12 @@ TEST(FirstConvBackendTest, LargeBiasStillBitExactThroughAluAdd) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(VtaOptions{}));
   for (FirstConvStrategy s : compiler::kAllFirstConvStrategies) {
     const auto got = RunCompiled(
-        *vta, g, {{"strategy:conv", std::string(compiler::FirstConvStrategyName(s))}},
+        *vta, g,
+        {{"strategy:conv", std::string(compiler::FirstConvStrategyName(s))}},
         {&x}, nullptr);
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(Mismatches(got[0], expected[0]), 0) << compiler::FirstConvStrategyName(s);
+    EXPECT_EQ(Mismatches(got[0], expected[0]), 0)
+        << compiler::FirstConvStrategyName(s);
   }
 }
 
@@ -297,21 +307,23 @@ TEST(FirstConvPlanTest, DeviceGatherOnlyWithTheExtension) {
   const auto& p = std::get<engine::ConvParams>(g.nodes[0].params);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       compiler::FirstConvPlan host,
-      compiler::PlanFirstConv(config, p, 224, 224, 112, 112, FirstConvStrategy::kIm2col));
+      compiler::PlanFirstConv(config, p, 224, 224, 112, 112,
+                              FirstConvStrategy::kIm2col));
   EXPECT_FALSE(host.device_gather);
   EXPECT_EQ(host.ImageBytes(), 112 * 112 * 160);
   config.ext_im2col_load = true;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       compiler::FirstConvPlan dev,
-      compiler::PlanFirstConv(config, p, 224, 224, 112, 112, FirstConvStrategy::kIm2col));
+      compiler::PlanFirstConv(config, p, 224, 224, 112, 112,
+                              FirstConvStrategy::kIm2col));
   EXPECT_TRUE(dev.device_gather);
   EXPECT_EQ(dev.ImageBytes(), 229 * 229 * 3);  // bordered HWC bytes
   EXPECT_EQ(dev.layout.blocks, 10);
 }
 
 TEST(FirstConvIsaTest, ExtensionIsOffInEveryPreset) {
-  for (const char* name : {"pynq", "1x32x32", "ultra96", "zcu104", "de10nano", "fsim", "sim",
-                           "tsim", "intelfocl"}) {
+  for (const char* name : {"pynq", "1x32x32", "ultra96", "zcu104", "de10nano",
+                           "fsim", "sim", "tsim", "intelfocl"}) {
     VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset(name));
     EXPECT_FALSE(config.ext_im2col_load) << name;
   }
@@ -319,7 +331,8 @@ TEST(FirstConvIsaTest, ExtensionIsOffInEveryPreset) {
 
 TEST(FirstConvIsaTest, Im2colLoadNeedsTheExtension) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(VtaConfig config, VtaConfigPreset("pynq"));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue plain, CommandQueue::Create(config));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue plain,
+                                CommandQueue::Create(config));
   EXPECT_THAT(plain.LoadIm2col(0, 4096, 2, 4, 64, 3, 3, 3, 1),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // A LOAD with memory type 6 does not decode without the extension.
@@ -328,11 +341,13 @@ TEST(FirstConvIsaTest, Im2colLoadNeedsTheExtension) {
   m.memory_type = isa::MemoryType::kInpIm2col;
   m.x_size = m.y_size = 1;
   config.ext_im2col_load = true;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec ext_codec, isa::IsaCodec::Create(config));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec ext_codec,
+                                isa::IsaCodec::Create(config));
   VTASERVE_ASSERT_OK_AND_ASSIGN(isa::EncodedInsn bits, ext_codec.Encode(m));
   EXPECT_THAT(ext_codec.Decode(bits), IsOk());
   config.ext_im2col_load = false;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec codec, isa::IsaCodec::Create(config));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(isa::IsaCodec codec,
+                                isa::IsaCodec::Create(config));
   EXPECT_THAT(codec.Decode(bits), StatusIs(absl::StatusCode::kInvalidArgument));
   config.ext_im2col_load = true;
   VTASERVE_ASSERT_OK_AND_ASSIGN(CommandQueue q, CommandQueue::Create(config));
@@ -365,7 +380,8 @@ TEST(FirstConvBackendTest, FullSizeStemBitExactWithAndWithoutDeviceGather) {
     options.ext_im2col_load = ext;
     options.host_runner = cpu::CreateCpuParallelRunner(0);
     VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(options));
-    const auto got = RunCompiled(*vta, g, {{"strategy:conv", "vta_im2col"}}, {&x}, nullptr);
+    const auto got =
+        RunCompiled(*vta, g, {{"strategy:conv", "vta_im2col"}}, {&x}, nullptr);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(Mismatches(got[0], expected[0]), 0) << "ext " << ext;
   }
@@ -376,10 +392,12 @@ TEST(FirstConvBackendTest, UnknownStrategyIsRejected) {
   cc.cin = 3;
   const engine::ModelGraph g = testing::SingleConvGraph(cc);
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(VtaOptions{}));
-  EXPECT_THAT(vta->Compile(g, {{"strategy:conv", "vta_bogus"}}).status(),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("vta_bogus")));
-  EXPECT_THAT(vta->EstimateCost(g, 0, {{"strategy:conv", "vta_bogus"}}).status(),
-              StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(
+      vta->Compile(g, {{"strategy:conv", "vta_bogus"}}).status(),
+      StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("vta_bogus")));
+  EXPECT_THAT(
+      vta->EstimateCost(g, 0, {{"strategy:conv", "vta_bogus"}}).status(),
+      StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 TEST(FirstConvBackendTest, EstimateCostTakesTheCheapestStrategy) {
@@ -393,7 +411,8 @@ TEST(FirstConvBackendTest, EstimateCostTakesTheCheapestStrategy) {
   VtaOptions options;
   options.host_runner = cpu::CreateCpuParallelRunner(0);
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto vta, CreateVtaBackend(options));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(engine::NodeCost cost, vta->EstimateCost(g, 0, {}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(engine::NodeCost cost,
+                                vta->EstimateCost(g, 0, {}));
   // The detail lists every strategy's total; the chosen one is their minimum.
   double min_ms = 1e300;
   std::string min_name;
@@ -416,14 +435,16 @@ TEST(FirstConvBackendTest, EstimateCostTakesTheCheapestStrategy) {
   EXPECT_NEAR(cost.seconds * 1e3, min_ms, 1e-3 + 1e-3 * min_ms);
   EXPECT_THAT(cost.detail, HasSubstr("measured"));
   // Naming a strategy restricts the estimate to it.
-  VTASERVE_ASSERT_OK_AND_ASSIGN(engine::NodeCost forced,
-                                vta->EstimateCost(g, 0, {{"strategy:conv", "vta_kwfold"}}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      engine::NodeCost forced,
+      vta->EstimateCost(g, 0, {{"strategy:conv", "vta_kwfold"}}));
   EXPECT_EQ(forced.strategy, "vta_kwfold");
   EXPECT_THAT(forced.detail, ::testing::Not(HasSubstr("vta_pad")));
 }
 
 // Splits the executor's "name=Xs (detail); name=Ys (detail)" into seconds.
-std::vector<std::pair<std::string, double>> ParseCosts(const std::string& costs) {
+std::vector<std::pair<std::string, double>> ParseCosts(
+    const std::string& costs) {
   std::vector<std::pair<std::string, double>> out;
   int depth = 0;
   std::string cur;
@@ -475,7 +496,8 @@ TEST_P(FirstConvOnnxTest, EveryPolicyMatchesReferenceAndAutoTakesTheMinimum) {
   spec.uint8_input = s.uint8_input;
   spec.input_zero_point = s.zero_point;
   spec.relu = true;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateConv(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model,
+                                zoo::GenerateConv(spec));
   engine::ImportOptions import;
   import.requant.shift_group = 16;
   VTASERVE_ASSERT_OK_AND_ASSIGN(engine::ModelGraph graph,
@@ -484,7 +506,8 @@ TEST_P(FirstConvOnnxTest, EveryPolicyMatchesReferenceAndAutoTakesTheMinimum) {
   ASSERT_EQ(in.dtype, s.uint8_input ? DataType::kUInt8 : DataType::kInt8);
   Tensor x = testing::RandomInt8(in.shape, 77);
   if (s.uint8_input) {
-    VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor u, Tensor::Create(DataType::kUInt8, in.shape));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor u,
+                                  Tensor::Create(DataType::kUInt8, in.shape));
     std::memcpy(u.bytes(), x.bytes(), x.byte_size());
     x = std::move(u);
   }
@@ -494,10 +517,11 @@ TEST_P(FirstConvOnnxTest, EveryPolicyMatchesReferenceAndAutoTakesTheMinimum) {
   ASSERT_THAT(ref_only.Register(engine::CreateReferenceBackend()), IsOk());
   engine::PlacementOptions ref_placement;
   ref_placement.preference = {"reference"};
-  VTASERVE_ASSERT_OK_AND_ASSIGN(auto ref_ex,
-                                engine::Executor::Create(graph, ref_only, ref_placement));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> expected,
-                                ref_ex->Run(engine::ExecutionContext{}, inputs));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      auto ref_ex, engine::Executor::Create(graph, ref_only, ref_placement));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(
+      std::vector<Tensor> expected,
+      ref_ex->Run(engine::ExecutionContext{}, inputs));
 
   engine::BackendRegistry registry;
   VtaOptions vo;
@@ -508,12 +532,13 @@ TEST_P(FirstConvOnnxTest, EveryPolicyMatchesReferenceAndAutoTakesTheMinimum) {
   co.cost_runs = 1;
   ASSERT_THAT(registry.Register(cpu::CreateCpuBackend(co)), IsOk());
   ASSERT_THAT(registry.Register(engine::CreateReferenceBackend()), IsOk());
-  for (const char* policy : {"auto", "vta_pad", "vta_im2col", "vta_s2d", "vta_kwfold", "cpu"}) {
+  for (const char* policy :
+       {"auto", "vta_pad", "vta_im2col", "vta_s2d", "vta_kwfold", "cpu"}) {
     SCOPED_TRACE(policy);
     engine::PlacementOptions placement;
     placement.backend_options[engine::kFirstConvOption] = policy;
-    VTASERVE_ASSERT_OK_AND_ASSIGN(auto ex,
-                                  engine::Executor::Create(graph, registry, placement));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        auto ex, engine::Executor::Create(graph, registry, placement));
     const engine::NodePlacement* conv = nullptr;
     for (const auto& pl : ex->placements()) {
       if (pl.op == engine::OpKind::kConv) conv = &pl;
@@ -545,10 +570,11 @@ TEST_P(FirstConvOnnxTest, EveryPolicyMatchesReferenceAndAutoTakesTheMinimum) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Images, FirstConvOnnxTest,
-    ::testing::Values(OnnxStem{true, 128, 7, 2, 3}, OnnxStem{true, 100, 3, 2, 1},
-                      OnnxStem{false, 0, 3, 1, 1}, OnnxStem{false, -7, 5, 2, 2}));
+INSTANTIATE_TEST_SUITE_P(Images, FirstConvOnnxTest,
+                         ::testing::Values(OnnxStem{true, 128, 7, 2, 3},
+                                           OnnxStem{true, 100, 3, 2, 1},
+                                           OnnxStem{false, 0, 3, 1, 1},
+                                           OnnxStem{false, -7, 5, 2, 2}));
 
 }  // namespace
 }  // namespace vtaserve::vta

@@ -43,12 +43,15 @@ Sram RandomSram(int batch, int bi, int bo, uint32_t seed) {
   for (size_t i = 0; i < s.acc.size(); ++i) {
     switch (i % 4) {
       case 0:
-        s.acc[i] = std::numeric_limits<int32_t>::max() - static_cast<int32_t>(rng() % 1000);
+        s.acc[i] = std::numeric_limits<int32_t>::max() -
+                   static_cast<int32_t>(rng() % 1000);
         break;
       case 1:
-        s.acc[i] = std::numeric_limits<int32_t>::min() + static_cast<int32_t>(rng() % 1000);
+        s.acc[i] = std::numeric_limits<int32_t>::min() +
+                   static_cast<int32_t>(rng() % 1000);
         break;
-      default: s.acc[i] = static_cast<int32_t>(rng());
+      default:
+        s.acc[i] = static_cast<int32_t>(rng());
     }
   }
   return s;
@@ -87,12 +90,20 @@ std::vector<Pattern> Patterns() {
   for (uint32_t w : {1u, 2u, 3u, 4u, 5u, 7u, 9u}) {
     for (uint32_t stride : {1u, 2u}) {
       Pattern c{"conv_w" + std::to_string(w) + "_s" + std::to_string(stride),
-                w, 3, 1, stride, 0, 0, 1, 1, {}};
+                w,
+                3,
+                1,
+                stride,
+                0,
+                0,
+                1,
+                1,
+                {}};
       for (uint32_t kh = 0; kh < 3; ++kh) {
         for (uint32_t co = 0; co < 2; ++co) {
           for (uint32_t h = 0; h < 3; ++h) {
-            c.uops.push_back(
-                isa::Uop{(co * 3 + h) * w, (h * stride + kh) * 24, (co * 3 + kh) * 3});
+            c.uops.push_back(isa::Uop{(co * 3 + h) * w, (h * stride + kh) * 24,
+                                      (co * 3 + kh) * 3});
           }
         }
       }
@@ -102,23 +113,64 @@ std::vector<Pattern> Patterns() {
   // The compiler's residual add: inner loop over elements, weight factor 0.
   p.push_back({"add", 2, 37, 0, 40, 1, 1, 1, 0, {isa::Uop{5, 3, 9}}});
   // No loop with weight factor 0: every uop execution has its own block.
-  p.push_back({"no_shared_weight", 3, 4, 7, 5, 11, 1, 1, 1,
+  p.push_back({"no_shared_weight",
+               3,
+               4,
+               7,
+               5,
+               11,
+               1,
+               1,
+               1,
                {isa::Uop{0, 0, 0}, isa::Uop{40, 2, 50}}});
   // Inner loop with destination factor 0: every iteration hits one element.
-  p.push_back({"same_destination", 6, 2, 0, 3, 0, 50, 1, 1,
+  p.push_back({"same_destination",
+               6,
+               2,
+               0,
+               3,
+               0,
+               50,
+               1,
+               1,
                {isa::Uop{1, 0, 2}, isa::Uop{2, 1, 2}}});
   // A run of uops sharing a weight whose destinations repeat.
-  p.push_back({"run_with_repeats", 5, 2, 1, 1, 0, 0, 2, 1,
-               {isa::Uop{0, 0, 4}, isa::Uop{0, 9, 4}, isa::Uop{10, 3, 4}, isa::Uop{0, 1, 4},
-                isa::Uop{20, 7, 8}}});
+  p.push_back({"run_with_repeats",
+               5,
+               2,
+               1,
+               1,
+               0,
+               0,
+               2,
+               1,
+               {isa::Uop{0, 0, 4}, isa::Uop{0, 9, 4}, isa::Uop{10, 3, 4},
+                isa::Uop{0, 1, 4}, isa::Uop{20, 7, 8}}});
   // Both loops with weight factor 0.
-  p.push_back({"both_shared", 6, 5, 1, 2, 0, 7, 1, 0,
+  p.push_back({"both_shared",
+               6,
+               5,
+               1,
+               2,
+               0,
+               7,
+               1,
+               0,
                {isa::Uop{0, 0, 1}, isa::Uop{50, 60, 2}}});
   // A loop with destination factor 0 longer than the kernels keep in
   // registers, and one whose weight factor is 0 as well.
-  p.push_back({"long_reduction", 5, 9, 1, 1, 0, 0, 1, 1,
+  p.push_back({"long_reduction",
+               5,
+               9,
+               1,
+               1,
+               0,
+               0,
+               1,
+               1,
                {isa::Uop{0, 0, 0}, isa::Uop{9, 20, 30}}});
-  p.push_back({"reduction_same_weight", 4, 3, 1, 2, 0, 0, 5, 0, {isa::Uop{2, 1, 6}}});
+  p.push_back(
+      {"reduction_same_weight", 4, 3, 1, 2, 0, 0, 5, 0, {isa::Uop{2, 1, 6}}});
   // A single uop execution.
   p.push_back({"single", 1, 1, 0, 0, 0, 0, 0, 0, {isa::Uop{3, 4, 5}}});
   return p;
@@ -165,7 +217,8 @@ TEST_P(GemmKernelsTest, SelectedKernelMatchesReferenceBitForBit) {
   uint32_t seed = 1;
   for (const Pattern& p : Patterns()) {
     SCOPED_TRACE(p.name + " kernel " + name);
-    Sram ref = RandomSram(config.Batch(), config.BlockIn(), config.BlockOut(), seed++);
+    Sram ref =
+        RandomSram(config.Batch(), config.BlockIn(), config.BlockOut(), seed++);
     ref.uops = p.uops;
     Sram got = ref;
     GemmCall rc = CallOn(ref), gc = CallOn(got);
@@ -188,7 +241,8 @@ TEST_P(GemmKernelsTest, DestinationRangesSplitTheInstructionExactly) {
     uint32_t seed = 100;
     for (const Pattern& p : Patterns()) {
       SCOPED_TRACE(p.name + " kernel " + name);
-      Sram whole = RandomSram(config.Batch(), config.BlockIn(), config.BlockOut(), seed++);
+      Sram whole = RandomSram(config.Batch(), config.BlockIn(),
+                              config.BlockOut(), seed++);
       whole.uops = p.uops;
       Sram split = whole;
       GemmCall wc = CallOn(whole);

@@ -186,16 +186,25 @@ TEST_P(IsaRoundTripTest, RandomInstructionsRoundTrip) {
         break;
       }
       case 1: {
-        GemmInsn g{dep(),    bits(1) != 0, bits(u), bits(u + 1), bits(14),
-                   bits(14), bits(a),      bits(a), bits(s),     bits(s),
-                   bits(w),  bits(w)};
+        GemmInsn g{dep(),    bits(1) != 0, bits(u), bits(u + 1),
+                   bits(14), bits(14),     bits(a), bits(a),
+                   bits(s),  bits(s),      bits(w), bits(w)};
         insn = g;
         break;
       }
       case 2: {
-        AluInsn al{dep(),   bits(1) != 0, bits(u), bits(u + 1), bits(14),
-                   bits(14), bits(a),     bits(a), bits(s),     bits(s),
-                   static_cast<AluOpcode>(rng() % 5), bits(1) != 0,
+        AluInsn al{dep(),
+                   bits(1) != 0,
+                   bits(u),
+                   bits(u + 1),
+                   bits(14),
+                   bits(14),
+                   bits(a),
+                   bits(a),
+                   bits(s),
+                   bits(s),
+                   static_cast<AluOpcode>(rng() % 5),
+                   bits(1) != 0,
                    static_cast<int16_t>(bits(16))};
         insn = al;
         break;

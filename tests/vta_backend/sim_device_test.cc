@@ -4,8 +4,8 @@
 #include <random>
 #include <vector>
 
-#include "gmock/gmock.h"
 #include "cpu_backend/parallel_runner.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/vta_backend/vta_test_util.h"
@@ -13,9 +13,6 @@
 namespace vtaserve::vta::testing {
 namespace {
 
-using ::testing::HasSubstr;
-using ::vtaserve::testing::IsOk;
-using ::vtaserve::testing::StatusIs;
 using isa::AluInsn;
 using isa::AluOpcode;
 using isa::EncodedInsn;
@@ -25,6 +22,9 @@ using isa::Insn;
 using isa::MemInsn;
 using isa::MemoryType;
 using isa::Uop;
+using ::testing::HasSubstr;
+using ::vtaserve::testing::IsOk;
+using ::vtaserve::testing::StatusIs;
 
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
@@ -63,8 +63,8 @@ class SimDeviceTest : public VtaSimTest {
       isa::StoreEncodedInsn(words[i], &bytes[i * 16]);
     }
     DeviceBuffer buf = Upload(bytes);
-    auto r = dev_->Run(buf.phys_addr, static_cast<uint32_t>(words.size()),
-                       timeout);
+    auto r =
+        dev_->Run(buf.phys_addr, static_cast<uint32_t>(words.size()), timeout);
     EXPECT_THAT(dev_->FreeBuffer(buf), IsOk());
     return r;
   }
@@ -102,7 +102,8 @@ TEST_P(SimDeviceTest, GemmAccumulatesWithWrapAround) {
                acc_buf = Upload(acc_bytes),
                out_buf = Zeros(config_.OutElemBytes()),
                uop_buf = UopBuffer({Uop{0, 0, 0}});
-  MemInsn load_w = Load(MemoryType::kWgt, 0, Elem(wgt_buf, MemoryType::kWgt), 1, 1, 1);
+  MemInsn load_w =
+      Load(MemoryType::kWgt, 0, Elem(wgt_buf, MemoryType::kWgt), 1, 1, 1);
   load_w.dep.push_next = true;
   GemmInsn g = Gemm(0, 1, 1, 3);
   g.dep.pop_prev = true;
@@ -114,10 +115,11 @@ TEST_P(SimDeviceTest, GemmAccumulatesWithWrapAround) {
   nop.dep.pop_next = true;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       RunStats stats,
-      RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
-              Load(MemoryType::kAcc, 0, Elem(acc_buf, MemoryType::kAcc), 1, 1, 1),
-              Load(MemoryType::kInp, 0, Elem(inp_buf, MemoryType::kInp), 1, 1, 1),
-              load_w, g, shr, st, nop, FinishInsn{}}));
+      RunRaw(
+          {Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+           Load(MemoryType::kAcc, 0, Elem(acc_buf, MemoryType::kAcc), 1, 1, 1),
+           Load(MemoryType::kInp, 0, Elem(inp_buf, MemoryType::kInp), 1, 1, 1),
+           load_w, g, shr, st, nop, FinishInsn{}}));
   std::vector<uint8_t> out = Download(out_buf);
   for (int b = 0; b < batch; ++b) {
     for (int o = 0; o < bo; ++o) {
@@ -129,17 +131,22 @@ TEST_P(SimDeviceTest, GemmAccumulatesWithWrapAround) {
       const uint32_t sum = static_cast<uint32_t>(acc0[b * bo + o]) +
                            3u * static_cast<uint32_t>(dot);
       const int32_t shifted = static_cast<int32_t>(sum) >> 8;
-      EXPECT_EQ(static_cast<int8_t>(out[b * bo + o]), static_cast<int8_t>(shifted))
+      EXPECT_EQ(static_cast<int8_t>(out[b * bo + o]),
+                static_cast<int8_t>(shifted))
           << "b=" << b << " o=" << o;
     }
   }
   EXPECT_EQ(stats.sim.gemm_counter, 3u);
   EXPECT_EQ(stats.sim.alu_counter, 1u);
-  EXPECT_EQ(stats.sim.inp_load_nbytes, static_cast<uint64_t>(config_.InpElemBytes()));
-  EXPECT_EQ(stats.sim.wgt_load_nbytes, static_cast<uint64_t>(config_.WgtElemBytes()));
-  EXPECT_EQ(stats.sim.acc_load_nbytes, static_cast<uint64_t>(config_.AccElemBytes()));
+  EXPECT_EQ(stats.sim.inp_load_nbytes,
+            static_cast<uint64_t>(config_.InpElemBytes()));
+  EXPECT_EQ(stats.sim.wgt_load_nbytes,
+            static_cast<uint64_t>(config_.WgtElemBytes()));
+  EXPECT_EQ(stats.sim.acc_load_nbytes,
+            static_cast<uint64_t>(config_.AccElemBytes()));
   EXPECT_EQ(stats.sim.uop_load_nbytes, 4u);
-  EXPECT_EQ(stats.sim.out_store_nbytes, static_cast<uint64_t>(config_.OutElemBytes()));
+  EXPECT_EQ(stats.sim.out_store_nbytes,
+            static_cast<uint64_t>(config_.OutElemBytes()));
   EXPECT_EQ(stats.sim.leftover_tokens, 0u);
 }
 
@@ -147,20 +154,24 @@ TEST_P(SimDeviceTest, GemmAccumulatesWithWrapAround) {
 TEST_P(SimDeviceTest, LoadPadsWithZeros) {
   const int bi = config_.BlockIn(), lanes = config_.InpLanes();
   ASSERT_EQ(config_.BlockIn(), config_.BlockOut());
-  const uint32_t rows = 2, cols = 3, stride = 5, py0 = 1, py1 = 2, px0 = 2, px1 = 1;
+  const uint32_t rows = 2, cols = 3, stride = 5, py0 = 1, py1 = 2, px0 = 2,
+                 px1 = 1;
   const uint32_t yt = py0 + rows + py1, xt = px0 + cols + px1;
-  std::vector<uint8_t> src = RandomBytes(rows * stride * config_.InpElemBytes(), 3);
+  std::vector<uint8_t> src =
+      RandomBytes(rows * stride * config_.InpElemBytes(), 3);
   std::vector<uint8_t> wgt(config_.WgtElemBytes(), 0);
   for (int o = 0; o < bi; ++o) wgt[o * bi + o] = 1;
   DeviceBuffer src_buf = Upload(src), wgt_buf = Upload(wgt),
                out_buf = Zeros(yt * xt * config_.OutElemBytes()),
                uop_buf = UopBuffer({Uop{0, 0, 0}});
-  MemInsn ld = Load(MemoryType::kInp, 0, Elem(src_buf, MemoryType::kInp), rows, cols, stride);
+  MemInsn ld = Load(MemoryType::kInp, 0, Elem(src_buf, MemoryType::kInp), rows,
+                    cols, stride);
   ld.y_pad_0 = py0;
   ld.y_pad_1 = py1;
   ld.x_pad_0 = px0;
   ld.x_pad_1 = px1;
-  MemInsn lw = Load(MemoryType::kWgt, 0, Elem(wgt_buf, MemoryType::kWgt), 1, 1, 1);
+  MemInsn lw =
+      Load(MemoryType::kWgt, 0, Elem(wgt_buf, MemoryType::kWgt), 1, 1, 1);
   lw.dep.push_next = true;
   GemmInsn reset = Gemm(0, 1, 1, yt * xt, true);
   reset.dst_factor_in = 1;
@@ -174,21 +185,24 @@ TEST_P(SimDeviceTest, LoadPadsWithZeros) {
   MemInsn nop = ComputeNop();
   nop.dep.pop_next = true;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      RunStats stats,
-      RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
-              ld, lw, reset, g, st, nop, FinishInsn{}}));
+      RunStats stats, RunRaw({Load(MemoryType::kUop, 0,
+                                   Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+                              ld, lw, reset, g, st, nop, FinishInsn{}}));
   std::vector<uint8_t> out = Download(out_buf);
   for (uint32_t y = 0; y < yt; ++y) {
     for (uint32_t x = 0; x < xt; ++x) {
-      const bool inside = y >= py0 && y < py0 + rows && x >= px0 && x < px0 + cols;
+      const bool inside =
+          y >= py0 && y < py0 + rows && x >= px0 && x < px0 + cols;
       for (int l = 0; l < lanes; ++l) {
         const uint8_t expect =
             inside ? src[((y - py0) * stride + (x - px0)) * lanes + l] : 0;
-        ASSERT_EQ(out[(y * xt + x) * lanes + l], expect) << y << "," << x << "," << l;
+        ASSERT_EQ(out[(y * xt + x) * lanes + l], expect)
+            << y << "," << x << "," << l;
       }
     }
   }
-  EXPECT_EQ(stats.sim.inp_load_nbytes, rows * cols * static_cast<uint64_t>(config_.InpElemBytes()));
+  EXPECT_EQ(stats.sim.inp_load_nbytes,
+            rows * cols * static_cast<uint64_t>(config_.InpElemBytes()));
 }
 
 // STORE reads the OUT buffer: LOAD ACC does not update it, GEMM/ALU do,
@@ -218,13 +232,15 @@ TEST_P(SimDeviceTest, StoreReadsOutBufferNotAcc) {
   GemmInsn reset = Gemm(0, 1, 1, 1, true);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       RunStats stats,
-      RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
-              add5,                                                        // ACC=OUT=5
-              Load(MemoryType::kAcc, 0, Elem(acc_buf, MemoryType::kAcc), 1, 1, 1),  // ACC=77
-              nop_push, sync_store(0),   // stores 5 (OUT)
-              shr0, sync_store(1),       // OUT = 77
-              nop_pop, reset,            // ACC = 0, OUT stays 77
-              nop_push, sync_store(2), nop_pop, FinishInsn{}}));
+      RunRaw(
+          {Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+           add5,  // ACC=OUT=5
+           Load(MemoryType::kAcc, 0, Elem(acc_buf, MemoryType::kAcc), 1, 1,
+                1),                  // ACC=77
+           nop_push, sync_store(0),  // stores 5 (OUT)
+           shr0, sync_store(1),      // OUT = 77
+           nop_pop, reset,           // ACC = 0, OUT stays 77
+           nop_push, sync_store(2), nop_pop, FinishInsn{}}));
   std::vector<uint8_t> out = Download(out_buf);
   for (int l = 0; l < lanes; ++l) {
     EXPECT_EQ(out[l], 5);
@@ -239,16 +255,20 @@ TEST_P(SimDeviceTest, StoreReadsOutBufferNotAcc) {
 // both inputs in order.
 TEST_P(SimDeviceTest, DependencyTokensOrderLoadAfterCompute) {
   const int bi = config_.BlockIn(), lanes = config_.InpLanes();
-  std::vector<uint8_t> in_a(config_.InpElemBytes(), 1), in_b(config_.InpElemBytes(), 2);
+  std::vector<uint8_t> in_a(config_.InpElemBytes(), 1),
+      in_b(config_.InpElemBytes(), 2);
   std::vector<uint8_t> wgt(config_.WgtElemBytes(), 0);
   for (int o = 0; o < bi; ++o) wgt[o * bi + o] = 1;
   DeviceBuffer a_buf = Upload(in_a), b_buf = Upload(in_b), w_buf = Upload(wgt),
                out_buf = Zeros(2 * config_.OutElemBytes()),
                uop_buf = UopBuffer({Uop{0, 0, 0}, Uop{1, 0, 0}});
-  MemInsn la = Load(MemoryType::kInp, 0, Elem(a_buf, MemoryType::kInp), 1, 1, 1);
-  MemInsn lw = Load(MemoryType::kWgt, 0, Elem(w_buf, MemoryType::kWgt), 1, 1, 1);
+  MemInsn la =
+      Load(MemoryType::kInp, 0, Elem(a_buf, MemoryType::kInp), 1, 1, 1);
+  MemInsn lw =
+      Load(MemoryType::kWgt, 0, Elem(w_buf, MemoryType::kWgt), 1, 1, 1);
   lw.dep.push_next = true;
-  MemInsn lb = Load(MemoryType::kInp, 0, Elem(b_buf, MemoryType::kInp), 1, 1, 1);
+  MemInsn lb =
+      Load(MemoryType::kInp, 0, Elem(b_buf, MemoryType::kInp), 1, 1, 1);
   lb.dep.pop_next = true;  // WAR: wait until GEMM 1 read slot 0
   lb.dep.push_next = true;
   GemmInsn reset = Gemm(0, 2, 1, 1, true);
@@ -271,8 +291,9 @@ TEST_P(SimDeviceTest, DependencyTokensOrderLoadAfterCompute) {
   slow.uop_end = 2;
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       RunStats stats,
-      RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 2, 2),
-              la, lw, reset, slow, g1, lb, g2, st, nop, FinishInsn{}}));
+      RunRaw(
+          {Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 2, 2),
+           la, lw, reset, slow, g1, lb, g2, st, nop, FinishInsn{}}));
   std::vector<uint8_t> out = Download(out_buf);
   for (int l = 0; l < lanes; ++l) {
     EXPECT_EQ(out[l], 1) << l;          // first GEMM saw input A
@@ -285,14 +306,15 @@ TEST_P(SimDeviceTest, GemmOfNUopsTakesAtLeastNCycles) {
   DeviceBuffer uop_buf = UopBuffer({Uop{0, 0, 0}, Uop{1, 1, 0}, Uop{2, 2, 0}});
   GemmInsn g = Gemm(0, 3, 10, 100);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      RunStats stats,
-      RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 3, 3),
-              g, FinishInsn{}}));
+      RunStats stats, RunRaw({Load(MemoryType::kUop, 0,
+                                   Elem(uop_buf, MemoryType::kUop), 1, 3, 3),
+                              g, FinishInsn{}}));
   EXPECT_EQ(stats.sim.gemm_counter, 3000u);
   EXPECT_GE(stats.sim.gemm_cycles, 3000u);
   EXPECT_GE(stats.cycles, stats.sim.gemm_cycles);
   EXPECT_GE(stats.sim.compute_busy_cycles, stats.sim.gemm_cycles);
-  EXPECT_DOUBLE_EQ(stats.device_seconds, stats.cycles / (config_.clock_mhz * 1e6));
+  EXPECT_DOUBLE_EQ(stats.device_seconds,
+                   stats.cycles / (config_.clock_mhz * 1e6));
 }
 
 // ---- Rejections. ----
@@ -315,10 +337,12 @@ TEST_P(SimDeviceTest, RejectsMissingFinishAndTrailingInstructions) {
 TEST_P(SimDeviceTest, RejectsSramRangeBeyondDepth) {
   DeviceBuffer buf = Zeros(4 * config_.InpElemBytes());
   const uint32_t depth = config_.InpDepth();
-  EXPECT_THAT(RunRaw({Load(MemoryType::kInp, depth - 1, Elem(buf, MemoryType::kInp), 1, 2, 2),
+  EXPECT_THAT(RunRaw({Load(MemoryType::kInp, depth - 1,
+                           Elem(buf, MemoryType::kInp), 1, 2, 2),
                       FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("SRAM")));
-  EXPECT_THAT(RunRaw({Store(config_.AccDepth() - 1, Elem(buf, MemoryType::kOut), 1, 2, 2),
+  EXPECT_THAT(RunRaw({Store(config_.AccDepth() - 1, Elem(buf, MemoryType::kOut),
+                            1, 2, 2),
                       FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("SRAM")));
 }
@@ -326,13 +350,15 @@ TEST_P(SimDeviceTest, RejectsSramRangeBeyondDepth) {
 TEST_P(SimDeviceTest, RejectsDramRangeOutsideBuffers) {
   DeviceBuffer buf = Zeros(4 * config_.InpElemBytes());
   // Reads one element past the end.
-  EXPECT_THAT(RunRaw({Load(MemoryType::kInp, 0, Elem(buf, MemoryType::kInp), 1, 5, 5),
-                      FinishInsn{}}),
-              StatusIs(kInvalid, HasSubstr("DRAM")));
+  EXPECT_THAT(
+      RunRaw({Load(MemoryType::kInp, 0, Elem(buf, MemoryType::kInp), 1, 5, 5),
+              FinishInsn{}}),
+      StatusIs(kInvalid, HasSubstr("DRAM")));
   // Second row beyond the buffer through the stride.
-  EXPECT_THAT(RunRaw({Load(MemoryType::kInp, 0, Elem(buf, MemoryType::kInp), 2, 1, 4),
-                      FinishInsn{}}),
-              StatusIs(kInvalid, HasSubstr("DRAM")));
+  EXPECT_THAT(
+      RunRaw({Load(MemoryType::kInp, 0, Elem(buf, MemoryType::kInp), 2, 1, 4),
+              FinishInsn{}}),
+      StatusIs(kInvalid, HasSubstr("DRAM")));
   // Unallocated address.
   EXPECT_THAT(RunRaw({Store(0, 0, 1, 1, 1), FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("DRAM")));
@@ -354,11 +380,14 @@ TEST_P(SimDeviceTest, RejectsUopIndexOutOfRangeAtExecution) {
   DeviceBuffer uop_buf = UopBuffer({Uop{last, 0, 0}});
   GemmInsn g = Gemm(0, 1, 1, 2);
   g.dst_factor_in = 1;  // second iteration writes ACC[depth]
-  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop),
+                           1, 1, 1),
                       g, FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("exceeds depth")));
-  AluInsn a = Alu(AluOpcode::kAdd, false, 0, 2);  // src 0,1 fine; dst last, last+1
-  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+  AluInsn a =
+      Alu(AluOpcode::kAdd, false, 0, 2);  // src 0,1 fine; dst last, last+1
+  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop),
+                           1, 1, 1),
                       a, FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("exceeds depth")));
 }
@@ -391,12 +420,14 @@ TEST_P(SimDeviceTest, RejectsUnsupportedOperations) {
   EXPECT_THAT(RunRaw({Alu(AluOpcode::kMul, true, 3), FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("MUL")));
   DeviceBuffer buf = Zeros(64);
-  EXPECT_THAT(RunRaw({Load(MemoryType::kAcc8Bit, 0, Elem(buf, MemoryType::kAcc8Bit), 1, 1, 1),
+  EXPECT_THAT(RunRaw({Load(MemoryType::kAcc8Bit, 0,
+                           Elem(buf, MemoryType::kAcc8Bit), 1, 1, 1),
                       FinishInsn{}}),
               StatusIs(kInvalid, HasSubstr("ACC_8BIT")));
-  EXPECT_THAT(RunRaw({Load(MemoryType::kOut, 0, Elem(buf, MemoryType::kOut), 1, 1, 1),
-                      FinishInsn{}}),
-              StatusIs(kInvalid));
+  EXPECT_THAT(
+      RunRaw({Load(MemoryType::kOut, 0, Elem(buf, MemoryType::kOut), 1, 1, 1),
+              FinishInsn{}}),
+      StatusIs(kInvalid));
   MemInsn st = Store(0, Elem(buf, MemoryType::kOut), 1, 1, 1);
   st.x_pad_0 = 1;
   EXPECT_THAT(RunRaw({st, FinishInsn{}}), StatusIs(kInvalid));
@@ -405,7 +436,8 @@ TEST_P(SimDeviceTest, RejectsUnsupportedOperations) {
 TEST_P(SimDeviceTest, TimesOutOnHugeInstructionWithoutHanging) {
   DeviceBuffer uop_buf = UopBuffer({Uop{0, 0, 0}});
   GemmInsn g = Gemm(0, 1, 16383, 16383);  // 2.7e8 uop executions
-  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 1, 1),
+  EXPECT_THAT(RunRaw({Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop),
+                           1, 1, 1),
                       g, FinishInsn{}},
                      absl::Milliseconds(1)),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
@@ -439,7 +471,8 @@ TEST_P(SimDeviceTest, RandomStreamsNeverCrashOrHang) {
     if (!r.ok()) {
       ++failed;
       const auto code = r.status().code();
-      ASSERT_TRUE(code == kInvalid || code == absl::StatusCode::kDeadlineExceeded)
+      ASSERT_TRUE(code == kInvalid ||
+                  code == absl::StatusCode::kDeadlineExceeded)
           << r.status();
     }
   }
@@ -458,21 +491,24 @@ TEST_P(SimDeviceTest, RandomValidLookingProgramsExecuteSafely) {
   const size_t data_bytes = 1 << 16;
   DeviceBuffer data = Zeros(data_bytes);
   std::vector<Uop> uops;
-  for (int i = 0; i < 64; ++i) uops.push_back(Uop{small(40), small(40), small(40)});
+  for (int i = 0; i < 64; ++i)
+    uops.push_back(Uop{small(40), small(40), small(40)});
   DeviceBuffer uop_buf = UopBuffer(uops);
   int ok = 0;
   for (int iter = 0; iter < 400; ++iter) {
     std::vector<Insn> insns;
-    insns.push_back(Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 64, 64));
+    insns.push_back(
+        Load(MemoryType::kUop, 0, Elem(uop_buf, MemoryType::kUop), 1, 64, 64));
     const int n = 1 + small(12);
     for (int i = 0; i < n; ++i) {
       Insn insn;
       switch (small(5)) {
         case 0: {
-          const MemoryType t = static_cast<MemoryType>(small(isa::kNumMemoryTypes));
+          const MemoryType t =
+              static_cast<MemoryType>(small(isa::kNumMemoryTypes));
           const uint32_t eb = isa::ElemBytes(config_, t);
-          MemInsn m = Load(t, small(48), data.phys_addr / eb + small(8), small(4),
-                           small(5), 1 + small(6));
+          MemInsn m = Load(t, small(48), data.phys_addr / eb + small(8),
+                           small(4), small(5), 1 + small(6));
           m.x_pad_0 = small(2);
           m.y_pad_1 = small(2);
           if (t == MemoryType::kUop) m.y_size = 1, m.x_pad_0 = m.y_pad_1 = 0;
@@ -482,15 +518,16 @@ TEST_P(SimDeviceTest, RandomValidLookingProgramsExecuteSafely) {
           break;
         }
         case 1: {
-          MemInsn m = Store(small(48), Elem(data, MemoryType::kOut, small(8)), small(4),
-                            small(5), 1 + small(6));
+          MemInsn m = Store(small(48), Elem(data, MemoryType::kOut, small(8)),
+                            small(4), small(5), 1 + small(6));
           m.dep.pop_prev = small(4) == 0;
           m.dep.push_prev = small(4) == 0;
           insn = m;
           break;
         }
         case 2: {
-          GemmInsn g = Gemm(small(60), 0, 1 + small(4), 1 + small(4), small(3) == 0);
+          GemmInsn g =
+              Gemm(small(60), 0, 1 + small(4), 1 + small(4), small(3) == 0);
           g.uop_end = g.uop_bgn + 1 + small(4);
           g.dst_factor_out = small(8);
           g.dst_factor_in = small(8);
@@ -504,9 +541,10 @@ TEST_P(SimDeviceTest, RandomValidLookingProgramsExecuteSafely) {
           break;
         }
         case 3: {
-          AluInsn a = Alu(static_cast<AluOpcode>(small(4)), small(2) == 0,
-                          static_cast<int16_t>(static_cast<int>(small(64)) - 32),
-                          1 + small(4));
+          AluInsn a =
+              Alu(static_cast<AluOpcode>(small(4)), small(2) == 0,
+                  static_cast<int16_t>(static_cast<int>(small(64)) - 32),
+                  1 + small(4));
           a.uop_bgn = small(60);
           a.uop_end = a.uop_bgn + 1 + small(4);
           a.dep.pop_next = small(4) == 0;
@@ -525,7 +563,8 @@ TEST_P(SimDeviceTest, RandomValidLookingProgramsExecuteSafely) {
       ++ok;
     } else {
       const auto code = r.status().code();
-      ASSERT_TRUE(code == kInvalid || code == absl::StatusCode::kDeadlineExceeded)
+      ASSERT_TRUE(code == kInvalid ||
+                  code == absl::StatusCode::kDeadlineExceeded)
           << r.status();
     }
   }
@@ -546,7 +585,8 @@ TEST_P(SimDeviceTest, PortableAndSimdKernelsAgree) {
     DeviceBuffer ib = Upload(inp), wb = Upload(wgt),
                  ob = Zeros(n * config_.OutElemBytes());
     std::vector<Uop> uops;
-    for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) uops.push_back(Uop{i, i, (i * 3) % n});
+    for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i)
+      uops.push_back(Uop{i, i, (i * 3) % n});
     DeviceBuffer ub = UopBuffer(uops);
     MemInsn lw = Load(MemoryType::kWgt, 0, Elem(wb, MemoryType::kWgt), 1, n, n);
     lw.dep.push_next = true;
@@ -562,8 +602,8 @@ TEST_P(SimDeviceTest, PortableAndSimdKernelsAgree) {
     nop.dep.pop_next = true;
     ASSERT_THAT(
         RunRaw({Load(MemoryType::kUop, 0, Elem(ub, MemoryType::kUop), 1, n, n),
-                Load(MemoryType::kInp, 0, Elem(ib, MemoryType::kInp), 1, n, n), lw,
-                reset, g, shr, st, nop, FinishInsn{}}),
+                Load(MemoryType::kInp, 0, Elem(ib, MemoryType::kInp), 1, n, n),
+                lw, reset, g, shr, st, nop, FinishInsn{}}),
         IsOk());
     results.push_back(Download(ob));
   }
@@ -576,32 +616,39 @@ TEST_P(SimDeviceTest, GemmSplitOverThreadsMatchesOneThread) {
   // GEMM whose inner loop repeats one destination, split over 2 threads
   // (any size) or run on one, with either kernel: same OUT and cycles.
   const uint32_t w = 30, rows = 3, co_n = 2, kh = 3, pitch = 32;
-  const uint32_t n_inp = (rows + kh - 1) * pitch, n_wgt = co_n * kh * 3, n_acc = co_n * rows * w;
+  const uint32_t n_inp = (rows + kh - 1) * pitch, n_wgt = co_n * kh * 3,
+                 n_acc = co_n * rows * w;
   std::vector<Uop> uops;
   for (uint32_t r = 0; r < kh; ++r) {
     for (uint32_t co = 0; co < co_n; ++co) {
       for (uint32_t h = 0; h < rows; ++h) {
-        uops.push_back(Uop{(co * rows + h) * w, (h + r) * pitch, (co * kh + r) * 3});
+        uops.push_back(
+            Uop{(co * rows + h) * w, (h + r) * pitch, (co * kh + r) * 3});
       }
     }
   }
   const uint32_t conv_uops = static_cast<uint32_t>(uops.size());
   uops.push_back(Uop{7, 0, 1});
-  const std::vector<uint8_t> inp = RandomBytes(n_inp * config_.InpElemBytes(), 11);
-  const std::vector<uint8_t> wgt = RandomBytes(n_wgt * config_.WgtElemBytes(), 12);
+  const std::vector<uint8_t> inp =
+      RandomBytes(n_inp * config_.InpElemBytes(), 11);
+  const std::vector<uint8_t> wgt =
+      RandomBytes(n_wgt * config_.WgtElemBytes(), 12);
   std::vector<std::vector<uint8_t>> results;
   std::vector<uint64_t> cycles;
   for (int threads : {1, 2}) {
     for (bool portable : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "threads " << threads << " portable " << portable);
+      SCOPED_TRACE(::testing::Message()
+                   << "threads " << threads << " portable " << portable);
       sim::SimOptions options;
       options.force_portable_kernels = portable;
       if (threads > 1) options.runner = cpu::CreateCpuParallelRunner(threads);
       options.parallel_min_uops = 0;
       ResetDevice(options);
-      DeviceBuffer ib = Upload(inp), wb = Upload(wgt), ob = Zeros(n_acc * config_.OutElemBytes());
+      DeviceBuffer ib = Upload(inp), wb = Upload(wgt),
+                   ob = Zeros(n_acc * config_.OutElemBytes());
       DeviceBuffer ub = UopBuffer(uops);
-      MemInsn lw = Load(MemoryType::kWgt, 0, Elem(wb, MemoryType::kWgt), 1, n_wgt, n_wgt);
+      MemInsn lw = Load(MemoryType::kWgt, 0, Elem(wb, MemoryType::kWgt), 1,
+                        n_wgt, n_wgt);
       lw.dep.push_next = true;
       GemmInsn reset = Gemm(0, 1, 1, n_acc, true);
       reset.dst_factor_in = 1;
@@ -625,9 +672,11 @@ TEST_P(SimDeviceTest, GemmSplitOverThreadsMatchesOneThread) {
       VTASERVE_ASSERT_OK_AND_ASSIGN(
           RunStats stats,
           RunRaw({Load(MemoryType::kUop, 0, Elem(ub, MemoryType::kUop), 1,
-                       static_cast<uint32_t>(uops.size()), static_cast<uint32_t>(uops.size())),
-                  Load(MemoryType::kInp, 0, Elem(ib, MemoryType::kInp), 1, n_inp, n_inp), lw,
-                  reset, conv, repeat, shr, st, nop, FinishInsn{}}));
+                       static_cast<uint32_t>(uops.size()),
+                       static_cast<uint32_t>(uops.size())),
+                  Load(MemoryType::kInp, 0, Elem(ib, MemoryType::kInp), 1,
+                       n_inp, n_inp),
+                  lw, reset, conv, repeat, shr, st, nop, FinishInsn{}}));
       results.push_back(Download(ob));
       cycles.push_back(stats.cycles);
     }
@@ -658,13 +707,15 @@ TEST_P(SimDeviceFsimTest, LoadAcc8BitSignExtends) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(
       RunStats stats,
       RunRaw({Load(MemoryType::kUop, 0, Elem(ub, MemoryType::kUop), 1, 1, 1),
-              Load(MemoryType::kAcc8Bit, 0, Elem(sb, MemoryType::kAcc8Bit), 1, 1, 1),
+              Load(MemoryType::kAcc8Bit, 0, Elem(sb, MemoryType::kAcc8Bit), 1,
+                   1, 1),
               shr, st, nop, FinishInsn{}}));
   std::vector<uint8_t> out = Download(ob);
   for (int l = 0; l < lanes; ++l) {
     EXPECT_EQ(static_cast<int8_t>(out[l]), static_cast<int8_t>(src[l]) >> 1);
   }
-  EXPECT_EQ(stats.sim.acc_load_nbytes, static_cast<uint64_t>(config_.AccElemBytes()));
+  EXPECT_EQ(stats.sim.acc_load_nbytes,
+            static_cast<uint64_t>(config_.AccElemBytes()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fsim, SimDeviceFsimTest, ::testing::Values("fsim"));

@@ -69,8 +69,8 @@ class VtaSimTest : public ::testing::TestWithParam<const char*> {
       isa::StoreEncodedInsn(*e, &bytes[i * 16]);
     }
     DeviceBuffer buf = Upload(bytes);
-    auto r = dev_->Run(buf.phys_addr, static_cast<uint32_t>(insns.size()),
-                       timeout);
+    auto r =
+        dev_->Run(buf.phys_addr, static_cast<uint32_t>(insns.size()), timeout);
     EXPECT_TRUE(dev_->FreeBuffer(buf).ok());
     return r;
   }
@@ -86,9 +86,8 @@ class VtaSimTest : public ::testing::TestWithParam<const char*> {
     return Upload(bytes);
   }
 
-  static isa::MemInsn Load(isa::MemoryType type, uint32_t sram,
-                           uint32_t dram, uint32_t y, uint32_t x,
-                           uint32_t stride) {
+  static isa::MemInsn Load(isa::MemoryType type, uint32_t sram, uint32_t dram,
+                           uint32_t y, uint32_t x, uint32_t stride) {
     isa::MemInsn m;
     m.opcode = isa::Opcode::kLoad;
     m.memory_type = type;

@@ -17,8 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -36,7 +36,7 @@
 #include "tools/bench/bench_util.h"
 
 #if __has_include("engine/zoo/resnet_generator.h") && \
-    __has_include("engine/onnx/onnx_importer.h")
+                  __has_include("engine/onnx/onnx_importer.h")
 #define VTASERVE_CPU_BENCH_HAS_ZOO 1
 #include "engine/onnx/onnx_importer.h"
 #include "engine/zoo/resnet_generator.h"
@@ -157,9 +157,11 @@ class CpuRunner {
       if (!t.ok()) return t.status();
       if (t->dtype() == DataType::kFloat32) {
         std::uniform_real_distribution<float> d(-2.0f, 2.0f);
-        for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] = d(rng);
+        for (int64_t i = 0; i < t->num_elements(); ++i)
+          t->data<float>()[i] = d(rng);
       } else {
-        for (size_t i = 0; i < t->byte_size(); ++i) t->bytes()[i] = rng() & 0xff;
+        for (size_t i = 0; i < t->byte_size(); ++i)
+          t->bytes()[i] = rng() & 0xff;
       }
       r->ins_.push_back(std::move(*t));
     }
@@ -190,15 +192,17 @@ class CpuRunner {
     ops_.seconds.clear();
     for (const auto& l : profile) {
       if (l.op == vtaserve::engine::OpKind::kConv) conv += l.wall_seconds;
-      ops_.seconds[std::string(vtaserve::engine::OpKindName(l.op))] += l.wall_seconds;
+      ops_.seconds[std::string(vtaserve::engine::OpKindName(l.op))] +=
+          l.wall_seconds;
     }
     layer_s_.push_back(conv);
     if (layer_runs_.size() < profile.size()) layer_runs_.resize(profile.size());
     layer_names_.resize(profile.size());
     for (size_t i = 0; i < profile.size(); ++i) {
       layer_runs_[i].push_back(profile[i].wall_seconds);
-      layer_names_[i] = {profile[i].layer,
-                         std::string(vtaserve::engine::OpKindName(profile[i].op))};
+      layer_names_[i] = {
+          profile[i].layer,
+          std::string(vtaserve::engine::OpKindName(profile[i].op))};
     }
     return s;
   }
@@ -247,10 +251,9 @@ class OneDnnRunner {
     memory::desc wei_md({c.cout, c.cin, c.k, c.k}, dt::s8, tag::any);
     memory::desc bia_md({c.cout}, dt::s32, tag::a);
     memory::desc dst_md({1, c.cout, oh, ow}, dt::s8, tag::any);
-    convolution_forward::desc desc(prop_kind::forward_inference,
-                                   algorithm::convolution_direct, src_md, wei_md,
-                                   bia_md, dst_md, {c.s, c.s}, {c.p, c.p},
-                                   {c.p, c.p});
+    convolution_forward::desc desc(
+        prop_kind::forward_inference, algorithm::convolution_direct, src_md,
+        wei_md, bia_md, dst_md, {c.s, c.s}, {c.p, c.p}, {c.p, c.p});
     primitive_attr attr;
     attr.set_output_scales(1 << 1, std::vector<float>(c.cout, 1.0f / 4096));
     if (c.relu) {
@@ -318,10 +321,10 @@ double TimeOrt(const std::string& model_path, int threads, int runs,
     why = "onnxruntime-node not installed (npm ci in tests/peer)";
     return -1;
   }
-  const std::string cmd = absl::StrCat("node '", script, "' '", model_path,
-                                       "' random --time ", runs, " --threads ",
-                                       threads, " --warmup ", kWarmupRuns,
-                                       " --warmup-ms ", kWarmupMs, " 2>&1");
+  const std::string cmd =
+      absl::StrCat("node '", script, "' '", model_path, "' random --time ",
+                   runs, " --threads ", threads, " --warmup ", kWarmupRuns,
+                   " --warmup-ms ", kWarmupMs, " 2>&1");
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) {
     why = "cannot start node";
@@ -371,8 +374,8 @@ void PrintLayers(const std::vector<Row>& rows) {
   for (size_t first = 0; first < rows.size();) {
     size_t end = first;
     while (end < rows.size() && rows[end].name == rows[first].name) ++end;
-    std::printf("\nlayers of %s (median us):\n%-28s %-18s", rows[first].name.c_str(),
-                "layer", "op");
+    std::printf("\nlayers of %s (median us):\n%-28s %-18s",
+                rows[first].name.c_str(), "layer", "op");
     for (size_t r = first; r < end; ++r) std::printf(" %7dT", rows[r].threads);
     std::printf(" %8s\n", "speedup");
     const auto& base = rows[first].cpu.layers;
@@ -449,7 +452,8 @@ int RunCpuBench(int argc, char** argv) {
   const vtaserve::cpu::CpuIsa used =
       isa == vtaserve::cpu::CpuIsa::kAuto ? vtaserve::cpu::BestCpuIsa() : isa;
   std::printf(
-      "cpu bench: isa %s, %d runs per figure (median) in %d alternating blocks, "
+      "cpu bench: isa %s, %d runs per figure (median) in %d alternating "
+      "blocks, "
       "host cores %u\n",
       std::string(vtaserve::cpu::CpuIsaName(used)).c_str(), runs,
       std::min(blocks, runs), std::thread::hardware_concurrency());
@@ -488,7 +492,8 @@ int RunCpuBench(int argc, char** argv) {
       spec.depth = name == "resnet18" ? 18 : 50;
       auto m = vtaserve::zoo::GenerateResNet(spec);
       if (!m.ok()) {
-        std::printf("%s: %s\n", name.c_str(), std::string(m.status().message()).c_str());
+        std::printf("%s: %s\n", name.c_str(),
+                    std::string(m.status().message()).c_str());
         continue;
       }
       auto g = vtaserve::engine::ImportOnnxModel(*m, {});
@@ -535,13 +540,15 @@ int RunCpuBench(int argc, char** argv) {
     std::vector<std::string> ort_why(threads.size());
     for (int block = 0; block < nblocks && !failed; ++block) {
       // Runs [first, last) of `runs`.
-      const int first = runs * block / nblocks, last = runs * (block + 1) / nblocks;
+      const int first = runs * block / nblocks,
+                last = runs * (block + 1) / nblocks;
       // ORT's share: its invocation o covers runs [runs*o/5, runs*(o+1)/5),
       // started in the block where that range begins.
       const int ort_o = kOrtBlocks * block / nblocks;
-      const bool ort_here = block == 0 || ort_o != kOrtBlocks * (block - 1) / nblocks;
-      const int ort_runs =
-          std::max(1, runs * (ort_o + 1) / kOrtBlocks - runs * ort_o / kOrtBlocks);
+      const bool ort_here =
+          block == 0 || ort_o != kOrtBlocks * (block - 1) / nblocks;
+      const int ort_runs = std::max(
+          1, runs * (ort_o + 1) / kOrtBlocks - runs * ort_o / kOrtBlocks);
       for (size_t i = 0; i < threads.size() && !failed; ++i) {
         Settle();
         // Every block starts with unrecorded warm-up runs, at least 3 and
@@ -549,9 +556,11 @@ int RunCpuBench(int argc, char** argv) {
         // workers sleep, clocks drop and caches hold the other runtime's
         // data; on this VM a woken second core runs slow for ~10 ms.
         absl::Status s = WarmUp([&] { return ours[i]->RunOnce(false); });
-        for (int run = first; s.ok() && run < last; ++run) s = ours[i]->RunOnce(true);
+        for (int run = first; s.ok() && run < last; ++run)
+          s = ours[i]->RunOnce(true);
         if (!s.ok()) {
-          std::printf("%s: cpu failed: %s\n", name.c_str(), std::string(s.message()).c_str());
+          std::printf("%s: cpu failed: %s\n", name.c_str(),
+                      std::string(s.message()).c_str());
           failed = true;
           continue;
         }
@@ -568,7 +577,8 @@ int RunCpuBench(int argc, char** argv) {
         // pooled below.
         if (ort_here && !onnx_path.empty() && ort_why[i].empty()) {
           Settle();
-          const double us = TimeOrt(onnx_path, threads[i], ort_runs, ort_why[i]);
+          const double us =
+              TimeOrt(onnx_path, threads[i], ort_runs, ort_why[i]);
           if (us > 0) ort_blocks[i].push_back(us);
         }
       }
@@ -607,7 +617,8 @@ int RunCpuBench(int argc, char** argv) {
                 r.ort_us, Ratio(ours, r.ort_us).c_str(), r.note.c_str());
   }
   std::printf(
-      "ratios are ours / peer (< 1 = faster); convs compare cpu_layer (pack from "
+      "ratios are ours / peer (< 1 = faster); convs compare cpu_layer (pack "
+      "from "
       "NCHW + compute, as inside a CPU partition), ResNets the whole graph.\n");
   std::printf(
       "\n1-thread CPU time of the calling thread (ignores descheduling; still "
@@ -641,8 +652,10 @@ int RunCpuBench(int argc, char** argv) {
     if (r.threads == 1) continue;
     for (const Row& base : rows) {
       if (base.name == r.name && base.threads == 1) {
-        const double a = r.name.rfind("resnet", 0) == 0 ? base.cpu.graph_us : base.cpu.layer_us;
-        const double b = r.name.rfind("resnet", 0) == 0 ? r.cpu.graph_us : r.cpu.layer_us;
+        const double a = r.name.rfind("resnet", 0) == 0 ? base.cpu.graph_us
+                                                        : base.cpu.layer_us;
+        const double b =
+            r.name.rfind("resnet", 0) == 0 ? r.cpu.graph_us : r.cpu.layer_us;
         std::printf("speedup %s 1 -> %d threads: %.2fx\n", r.name.c_str(),
                     r.threads, a / b);
       }
@@ -665,7 +678,8 @@ int RunCpuBench(int argc, char** argv) {
   const bool a_known = stem2 != nullptr && stem2->onednn_us > 0;
   const double a_ratio = a_known ? stem2->cpu.layer_us / stem2->onednn_us : -1;
   const bool b_known = stem1 != nullptr && stem2 != nullptr;
-  const double b_speedup = b_known ? stem1->cpu.layer_us / stem2->cpu.layer_us : -1;
+  const double b_speedup =
+      b_known ? stem1->cpu.layer_us / stem2->cpu.layer_us : -1;
   const bool c_known = rn2 != nullptr && rn2->ort_us > 0;
   const double c_ratio = c_known ? rn2->cpu.graph_us / rn2->ort_us : -1;
   std::printf("\nfloors (issue #5), from these medians:\n");
@@ -676,9 +690,10 @@ int RunCpuBench(int argc, char** argv) {
   std::printf("  (c) resnet18 2T / ORT 2T = %.2f (<= 1.00): %s\n", c_ratio,
               verdict(c_known, c_ratio <= 1.0));
   if (json) {
-    std::string j = absl::StrCat("{\"bench\":\"cpu\",\"isa\":\"",
-                                 vtaserve::cpu::CpuIsaName(used), "\",\"runs\":",
-                                 runs, ",\"blocks\":", std::min(blocks, runs), ",\"results\":[");
+    std::string j =
+        absl::StrCat("{\"bench\":\"cpu\",\"isa\":\"",
+                     vtaserve::cpu::CpuIsaName(used), "\",\"runs\":", runs,
+                     ",\"blocks\":", std::min(blocks, runs), ",\"results\":[");
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       absl::StrAppend(&j, i ? "," : "", "{\"case\":\"", r.name,
@@ -688,8 +703,7 @@ int RunCpuBench(int argc, char** argv) {
                       ",\"cpu_thread_cpu_us\":", r.cpu.thread_cpu_us,
                       ",\"onednn_us\":", r.onednn_us,
                       ",\"onednn_thread_cpu_us\":", r.onednn_thread_cpu_us,
-                      ",\"ort_us\":", r.ort_us,
-                      ",\"note\":\"", r.note, "\"}");
+                      ",\"ort_us\":", r.ort_us, ",\"note\":\"", r.note, "\"}");
     }
     absl::StrAppend(&j, "],\"load_average\":", loadavg[0],
                     ",\"floors\":{\"stem_2t_vs_onednn\":", a_ratio,

@@ -64,7 +64,8 @@ struct Stem {
 struct Row {
   std::string stem, config, strategy;
   bool ext = false;
-  double macs = 0, mac_slots = 0, gemm_uops = 0, gemm_cycles = 0, alu_cycles = 0, cycles = 0;
+  double macs = 0, mac_slots = 0, gemm_uops = 0, gemm_cycles = 0,
+         alu_cycles = 0, cycles = 0;
   double dram_bytes = 0, dram_inp = 0;
   double host_median_s = 0, sim_wall_median_s = 0;
   double modeled_s = 0;
@@ -81,7 +82,8 @@ using vtaserve::bench::Counter;
 using vtaserve::bench::Median;
 
 // The stem's conv alone, as the VTA backend sees it (int8 input).
-absl::StatusOr<engine::ModelGraph> StemGraph(const Stem& stem, int shift_group) {
+absl::StatusOr<engine::ModelGraph> StemGraph(const Stem& stem,
+                                             int shift_group) {
   vtaserve::zoo::ConvSpec spec;
   spec.in_channels = 3;
   spec.out_channels = stem.out_channels;
@@ -109,10 +111,9 @@ absl::StatusOr<engine::ModelGraph> StemGraph(const Stem& stem, int shift_group) 
   return absl::InternalError("generated stem has no conv");
 }
 
-absl::StatusOr<std::vector<Tensor>> RunOnce(engine::CompiledModel& model,
-                                            const engine::ModelGraph& g,
-                                            const Tensor& x,
-                                            std::vector<engine::LayerTiming>* profile) {
+absl::StatusOr<std::vector<Tensor>> RunOnce(
+    engine::CompiledModel& model, const engine::ModelGraph& g, const Tensor& x,
+    std::vector<engine::LayerTiming>* profile) {
   std::vector<Tensor> outs;
   std::vector<Tensor*> ptrs;
   for (engine::ValueId v : g.outputs) {
@@ -130,13 +131,15 @@ absl::StatusOr<std::vector<Tensor>> RunOnce(engine::CompiledModel& model,
 }
 
 bool SameBytes(const Tensor& a, const Tensor& b) {
-  return a.byte_size() == b.byte_size() && std::memcmp(a.bytes(), b.bytes(), a.byte_size()) == 0;
+  return a.byte_size() == b.byte_size() &&
+         std::memcmp(a.bytes(), b.bytes(), a.byte_size()) == 0;
 }
 
 Row MeasureStrategy(const Stem& stem, const std::string& config_name,
                     const vta::VtaConfig& config, const engine::ModelGraph& g,
-                    const Tensor& x, const Tensor& expected, const std::string& strategy,
-                    bool ext, std::shared_ptr<engine::ParallelRunner> runner, int runs) {
+                    const Tensor& x, const Tensor& expected,
+                    const std::string& strategy, bool ext,
+                    std::shared_ptr<engine::ParallelRunner> runner, int runs) {
   Row row;
   row.stem = stem.name;
   row.config = config_name;
@@ -171,7 +174,8 @@ Row MeasureStrategy(const Stem& stem, const std::string& config_name,
     if (r == 0) {  // warm-up run: counters (identical every run) and the check
       row.bit_exact = SameBytes((*out)[0], expected);
       row.gemm_uops = Counter(t, "gemm_ops");
-      row.mac_slots = row.gemm_uops * config.Batch() * config.BlockIn() * config.BlockOut();
+      row.mac_slots =
+          row.gemm_uops * config.Batch() * config.BlockIn() * config.BlockOut();
       row.gemm_cycles = Counter(t, "gemm_cycles");
       row.alu_cycles = Counter(t, "alu_cycles");
       row.cycles = Counter(t, "modeled_cycles");
@@ -196,7 +200,9 @@ int RunFirstConvBench(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    auto value = [&]() -> const char* {
+      return i + 1 < argc ? argv[++i] : nullptr;
+    };
     if (a == "--json") {
       args.json = true;
     } else if (a == "--config") {
@@ -210,7 +216,8 @@ int RunFirstConvBench(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: vtaserve-bench first-conv [--config NAME|FILE] [--runs N] [--json]\n");
+                   "usage: vtaserve-bench first-conv [--config NAME|FILE] "
+                   "[--runs N] [--json]\n");
       return 2;
     }
   }
@@ -220,8 +227,10 @@ int RunFirstConvBench(int argc, char** argv) {
   std::vector<Row> rows;
   std::vector<std::string> cpu_json, auto_json;
   if (!args.json) {
-    std::printf("first-conv bench: host transforms on %d CPU pool threads, %d timed runs\n",
-                runner->NumThreads(), args.runs);
+    std::printf(
+        "first-conv bench: host transforms on %d CPU pool threads, %d timed "
+        "runs\n",
+        runner->NumThreads(), args.runs);
   }
   for (const std::string& config_name : args.configs) {
     auto config = vta::LoadVtaConfig(config_name);
@@ -230,25 +239,30 @@ int RunFirstConvBench(int argc, char** argv) {
       auto g = StemGraph(stem, config->BlockOut());
       if (!g.ok()) return Fail(std::string(g.status().message()));
       // Input: a pseudo-random uint8 image carried in the int8 domain.
-      auto x = Tensor::Create(vtaserve::DataType::kInt8, g->value(g->inputs[0]).shape);
+      auto x = Tensor::Create(vtaserve::DataType::kInt8,
+                              g->value(g->inputs[0]).shape);
       if (!x.ok()) return Fail("input allocation");
       std::mt19937 rng(42);
-      for (int64_t i = 0; i < x->num_elements(); ++i) x->data<int8_t>()[i] = int8_t(rng());
+      for (int64_t i = 0; i < x->num_elements(); ++i)
+        x->data<int8_t>()[i] = int8_t(rng());
       auto ref = engine::CreateReferenceBackend();
       auto ref_model = ref->Compile(*g, {});
-      if (!ref_model.ok()) return Fail(std::string(ref_model.status().message()));
+      if (!ref_model.ok())
+        return Fail(std::string(ref_model.status().message()));
       auto expected = RunOnce(**ref_model, *g, *x, nullptr);
       if (!expected.ok()) return Fail(std::string(expected.status().message()));
 
       std::vector<std::pair<std::string, bool>> variants;
       for (auto s : vta::compiler::kAllFirstConvStrategies) {
-        variants.emplace_back(std::string(vta::compiler::FirstConvStrategyName(s)),
-                              config->ext_im2col_load);
+        variants.emplace_back(
+            std::string(vta::compiler::FirstConvStrategyName(s)),
+            config->ext_im2col_load);
       }
       if (!config->ext_im2col_load) variants.emplace_back("vta_im2col", true);
       for (const auto& [strategy, ext] : variants) {
-        rows.push_back(MeasureStrategy(stem, config_name, *config, *g, *x, (*expected)[0],
-                                       strategy, ext, runner, args.runs));
+        rows.push_back(MeasureStrategy(stem, config_name, *config, *g, *x,
+                                       (*expected)[0], strategy, ext, runner,
+                                       args.runs));
       }
       // The CPU pool on the same layer, 1 thread and all threads.
       double cpu_s[2] = {0, 0};
@@ -263,7 +277,8 @@ int RunFirstConvBench(int argc, char** argv) {
         cpu_s[k] = cost->seconds;
       }
       cpu_json.push_back(absl::StrFormat(
-          "{\"stem\": \"%s\", \"config\": \"%s\", \"cpu_1_thread_seconds\": %.6f, "
+          "{\"stem\": \"%s\", \"config\": \"%s\", \"cpu_1_thread_seconds\": "
+          "%.6f, "
           "\"cpu_all_threads_seconds\": %.6f, \"cpu_threads\": %d}",
           stem.name, config_name, cpu_s[0], cpu_s[1], runner->NumThreads()));
       // What the executor's auto placement picks between VTA and the CPU pool.
@@ -287,7 +302,8 @@ int RunFirstConvBench(int argc, char** argv) {
       const engine::NodePlacement& pl = (*ex)->placements()[0];
       // The VTA backend's own pick among its strategies.
       std::string vta_pick = "n/a";
-      if (auto c = registry.Find("vta")->EstimateCost(*g, 0, placement.backend_options);
+      if (auto c = registry.Find("vta")->EstimateCost(
+              *g, 0, placement.backend_options);
           c.ok()) {
         vta_pick = c->strategy;
       }
@@ -295,15 +311,16 @@ int RunFirstConvBench(int argc, char** argv) {
           "{\"stem\": \"%s\", \"config\": \"%s\", \"auto_backend\": \"%s\", "
           "\"auto_strategy\": \"%s\", \"auto_cost_seconds\": %.6f, "
           "\"vta_best_strategy\": \"%s\", \"costs\": \"%s\"}",
-          stem.name, config_name, pl.backend, pl.strategy, pl.cost_seconds, vta_pick,
-          absl::StrReplaceAll(pl.costs, {{"\"", "'"}})));
+          stem.name, config_name, pl.backend, pl.strategy, pl.cost_seconds,
+          vta_pick, absl::StrReplaceAll(pl.costs, {{"\"", "'"}})));
       if (!args.json) {
         std::printf("\n%s on %s (%s, %.0f MHz): %lld MACs\n", stem.name.c_str(),
-                    config_name.c_str(), config->BitstreamName().c_str(), config->clock_mhz,
-                    static_cast<long long>(g->NodeMacs(0)));
-        std::printf("%-16s %11s %6s %10s %10s %9s %10s %9s %10s %9s %9s %5s\n", "strategy",
-                    "MAC_slots", "util", "gemm_uops", "gemm_cyc", "alu_cyc", "total_cyc",
-                    "modeled", "DRAM_B", "host_ms", "sim_ms", "exact");
+                    config_name.c_str(), config->BitstreamName().c_str(),
+                    config->clock_mhz, static_cast<long long>(g->NodeMacs(0)));
+        std::printf("%-16s %11s %6s %10s %10s %9s %10s %9s %10s %9s %9s %5s\n",
+                    "strategy", "MAC_slots", "util", "gemm_uops", "gemm_cyc",
+                    "alu_cyc", "total_cyc", "modeled", "DRAM_B", "host_ms",
+                    "sim_ms", "exact");
         for (const Row& r : rows) {
           if (r.stem != stem.name || r.config != config_name) continue;
           const std::string label = r.strategy + (r.ext ? "+ext" : "");
@@ -312,29 +329,34 @@ int RunFirstConvBench(int argc, char** argv) {
             continue;
           }
           std::printf(
-              "%-16s %11.0f %5.1f%% %10.0f %10.0f %9.0f %10.0f %7.2fms %10.0f %9.3f %9.1f %5s\n",
-              label.c_str(), r.mac_slots, 100 * r.macs / r.mac_slots, r.gemm_uops, r.gemm_cycles,
-              r.alu_cycles, r.cycles, 1e3 * r.modeled_s, r.dram_bytes, 1e3 * r.host_median_s,
+              "%-16s %11.0f %5.1f%% %10.0f %10.0f %9.0f %10.0f %7.2fms %10.0f "
+              "%9.3f %9.1f %5s\n",
+              label.c_str(), r.mac_slots, 100 * r.macs / r.mac_slots,
+              r.gemm_uops, r.gemm_cycles, r.alu_cycles, r.cycles,
+              1e3 * r.modeled_s, r.dram_bytes, 1e3 * r.host_median_s,
               1e3 * r.sim_wall_median_s, r.bit_exact ? "yes" : "NO");
         }
         for (const Row& r : rows) {
-          if (r.stem != stem.name || r.config != config_name || r.strategy != "vta_im2col" ||
-              r.ext || !r.error.empty()) {
+          if (r.stem != stem.name || r.config != config_name ||
+              r.strategy != "vta_im2col" || r.ext || !r.error.empty()) {
             continue;
           }
           // GEMM and ALU instructions run one after the other in the compute
           // module, so their sum bounds the total from below.
           std::printf(
-              "vta_im2col: total %.0f cycles = %.3fx its %.0f GEMM uops; the compute module "
+              "vta_im2col: total %.0f cycles = %.3fx its %.0f GEMM uops; the "
+              "compute module "
               "alone (GEMM incl. reset + requant ALU) needs %.0f = %.3fx\n",
-              r.cycles, r.cycles / r.gemm_uops, r.gemm_uops, r.gemm_cycles + r.alu_cycles,
+              r.cycles, r.cycles / r.gemm_uops, r.gemm_uops,
+              r.gemm_cycles + r.alu_cycles,
               (r.gemm_cycles + r.alu_cycles) / r.gemm_uops);
         }
-        std::printf("cpu pool: %.3f ms on 1 thread, %.3f ms on %d threads\n", 1e3 * cpu_s[0],
-                    1e3 * cpu_s[1], runner->NumThreads());
-        std::printf("auto picks: %s (%s), cost %.4f ms; VTA's best strategy: %s\n",
-                    pl.backend.c_str(), pl.strategy.c_str(), 1e3 * pl.cost_seconds,
-                    vta_pick.c_str());
+        std::printf("cpu pool: %.3f ms on 1 thread, %.3f ms on %d threads\n",
+                    1e3 * cpu_s[0], 1e3 * cpu_s[1], runner->NumThreads());
+        std::printf(
+            "auto picks: %s (%s), cost %.4f ms; VTA's best strategy: %s\n",
+            pl.backend.c_str(), pl.strategy.c_str(), 1e3 * pl.cost_seconds,
+            vta_pick.c_str());
       }
     }
   }
@@ -342,26 +364,32 @@ int RunFirstConvBench(int argc, char** argv) {
     std::vector<std::string> rj;
     for (const Row& r : rows) {
       rj.push_back(absl::StrFormat(
-          "{\"stem\": \"%s\", \"config\": \"%s\", \"strategy\": \"%s\", \"ext_im2col_load\": %s, "
-          "\"error\": \"%s\", \"macs\": %.0f, \"mac_slots\": %.0f, \"utilization\": %.4f, "
-          "\"gemm_uop_cycles\": %.0f, \"gemm_insn_cycles\": %.0f, \"alu_cycles\": %.0f, "
+          "{\"stem\": \"%s\", \"config\": \"%s\", \"strategy\": \"%s\", "
+          "\"ext_im2col_load\": %s, "
+          "\"error\": \"%s\", \"macs\": %.0f, \"mac_slots\": %.0f, "
+          "\"utilization\": %.4f, "
+          "\"gemm_uop_cycles\": %.0f, \"gemm_insn_cycles\": %.0f, "
+          "\"alu_cycles\": %.0f, "
           "\"total_cycles\": %.0f, "
-          "\"modeled_seconds\": %.6f, \"dram_bytes\": %.0f, \"dram_bytes_inp\": %.0f, "
-          "\"host_transform_median_seconds\": %.6f, \"sim_wall_median_seconds\": %.6f, "
+          "\"modeled_seconds\": %.6f, \"dram_bytes\": %.0f, "
+          "\"dram_bytes_inp\": %.0f, "
+          "\"host_transform_median_seconds\": %.6f, "
+          "\"sim_wall_median_seconds\": %.6f, "
           "\"bit_exact\": %s}",
           r.stem, r.config, r.strategy, r.ext ? "true" : "false",
           absl::StrReplaceAll(r.error, {{"\"", "'"}}), r.macs, r.mac_slots,
-          r.mac_slots > 0 ? r.macs / r.mac_slots : 0.0, r.gemm_uops, r.gemm_cycles, r.alu_cycles,
-          r.cycles,
-          r.modeled_s, r.dram_bytes, r.dram_inp, r.host_median_s, r.sim_wall_median_s,
+          r.mac_slots > 0 ? r.macs / r.mac_slots : 0.0, r.gemm_uops,
+          r.gemm_cycles, r.alu_cycles, r.cycles, r.modeled_s, r.dram_bytes,
+          r.dram_inp, r.host_median_s, r.sim_wall_median_s,
           r.bit_exact ? "true" : "false"));
     }
-    std::printf("{\n  \"bench\": \"first-conv\", \"host_threads\": %d, \"runs\": %d,\n"
-                "  \"strategies\": [\n    %s\n  ],\n  \"cpu\": [\n    %s\n  ],\n"
-                "  \"auto\": [\n    %s\n  ]\n}\n",
-                runner->NumThreads(), args.runs, absl::StrJoin(rj, ",\n    ").c_str(),
-                absl::StrJoin(cpu_json, ",\n    ").c_str(),
-                absl::StrJoin(auto_json, ",\n    ").c_str());
+    std::printf(
+        "{\n  \"bench\": \"first-conv\", \"host_threads\": %d, \"runs\": %d,\n"
+        "  \"strategies\": [\n    %s\n  ],\n  \"cpu\": [\n    %s\n  ],\n"
+        "  \"auto\": [\n    %s\n  ]\n}\n",
+        runner->NumThreads(), args.runs, absl::StrJoin(rj, ",\n    ").c_str(),
+        absl::StrJoin(cpu_json, ",\n    ").c_str(),
+        absl::StrJoin(auto_json, ",\n    ").c_str());
   }
   return 0;
 }

@@ -21,7 +21,8 @@ constexpr BenchEntry kBenches[] = {
 };
 
 void Usage() {
-  std::fprintf(stderr, "usage: vtaserve-bench <benchmark|all> [flags]\nbenchmarks:");
+  std::fprintf(stderr,
+               "usage: vtaserve-bench <benchmark|all> [flags]\nbenchmarks:");
   for (const BenchEntry& b : kBenches) std::fprintf(stderr, " %s", b.name);
   std::fprintf(stderr, "\n");
 }

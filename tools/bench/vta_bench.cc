@@ -64,7 +64,9 @@ int RunVtaBench(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    auto value = [&]() -> const char* {
+      return i + 1 < argc ? argv[++i] : nullptr;
+    };
     if (a == "--json") {
       args.json = true;
     } else if (a == "--model") {
@@ -77,10 +79,12 @@ int RunVtaBench(int argc, char** argv) {
       args.config = v;
     } else if (a == "--size") {
       const char* v = value();
-      if (v == nullptr || !absl::SimpleAtoi(v, &args.size)) return Fail("--size needs an integer");
+      if (v == nullptr || !absl::SimpleAtoi(v, &args.size))
+        return Fail("--size needs an integer");
     } else if (a == "--threads") {
       const char* v = value();
-      if (v == nullptr || !absl::SimpleAtoi(v, &args.threads) || args.threads < 0) {
+      if (v == nullptr || !absl::SimpleAtoi(v, &args.threads) ||
+          args.threads < 0) {
         return Fail("--threads needs a non-negative integer");
       }
     } else if (a == "--runs") {
@@ -91,7 +95,8 @@ int RunVtaBench(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: vtaserve-bench vta [--model resnet18|resnet50] "
-                   "[--config NAME|FILE] [--size N] [--runs N] [--threads N] [--json]\n");
+                   "[--config NAME|FILE] [--size N] [--runs N] [--threads N] "
+                   "[--json]\n");
       return 2;
     }
   }
@@ -119,7 +124,8 @@ int RunVtaBench(int argc, char** argv) {
   int sim_threads = 1;
 #ifdef VTASERVE_VTA_BENCH_HAS_CPU
   if (args.threads != 1) {
-    vta_options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(args.threads);
+    vta_options.host_runner =
+        vtaserve::cpu::CreateCpuParallelRunner(args.threads);
     sim_threads = vta_options.host_runner->NumThreads();
   }
 #endif
@@ -127,9 +133,11 @@ int RunVtaBench(int argc, char** argv) {
   if (!vta.ok()) return Fail(std::string(vta.status().message()));
   if (!registry.Register(*std::move(vta)).ok()) return Fail("register vta");
 #ifdef VTASERVE_VTA_BENCH_HAS_CPU
-  if (!registry.Register(vtaserve::cpu::CreateCpuBackend({})).ok()) return Fail("register cpu");
+  if (!registry.Register(vtaserve::cpu::CreateCpuBackend({})).ok())
+    return Fail("register cpu");
 #endif
-  if (!registry.Register(engine::CreateReferenceBackend()).ok()) return Fail("register ref");
+  if (!registry.Register(engine::CreateReferenceBackend()).ok())
+    return Fail("register ref");
   engine::PlacementOptions placement;
   placement.backend_options[engine::kFirstConvOption] = "cpu";
   const absl::Time c0 = absl::Now();
@@ -137,7 +145,8 @@ int RunVtaBench(int argc, char** argv) {
   if (!executor.ok()) return Fail(std::string(executor.status().message()));
   const double compile_s = absl::ToDoubleSeconds(absl::Now() - c0);
 
-  const std::vector<float> image = vtaserve::zoo::CalibrationImage(7, 0, args.size);
+  const std::vector<float> image =
+      vtaserve::zoo::CalibrationImage(7, 0, args.size);
   auto input = vtaserve::Tensor::Create(vtaserve::DataType::kFloat32,
                                         {1, 3, args.size, args.size});
   if (!input.ok()) return Fail("input allocation");
@@ -182,14 +191,16 @@ int RunVtaBench(int argc, char** argv) {
   } all, convs;
   std::string rows_json;
   if (!args.json) {
-    std::printf("vta bench: %s %dx%d on %s (%s, %.0f MHz), simulator threads %d, compile "
-                "%.2f s, run %.2f s\n",
-                args.model.c_str(), args.size, args.size, args.config.c_str(),
-                config->BitstreamName().c_str(), config->clock_mhz, sim_threads, compile_s,
-                run_s);
-    std::printf("%-22s %-5s %12s %10s %10s %6s %9s %9s %8s %7s %9s %8s\n", "layer", "op",
-                "MACs", "gemm_cyc", "cycles", "util", "inp_B", "wgt_B", "acc_B", "uop_B",
-                "out_B", "sim_ms");
+    std::printf(
+        "vta bench: %s %dx%d on %s (%s, %.0f MHz), simulator threads %d, "
+        "compile "
+        "%.2f s, run %.2f s\n",
+        args.model.c_str(), args.size, args.size, args.config.c_str(),
+        config->BitstreamName().c_str(), config->clock_mhz, sim_threads,
+        compile_s, run_s);
+    std::printf("%-22s %-5s %12s %10s %10s %6s %9s %9s %8s %7s %9s %8s\n",
+                "layer", "op", "MACs", "gemm_cyc", "cycles", "util", "inp_B",
+                "wgt_B", "acc_B", "uop_B", "out_B", "sim_ms");
   }
   for (const auto& t : profile) {
     if (t.device != "vta") continue;
@@ -198,9 +209,11 @@ int RunVtaBench(int argc, char** argv) {
     const double cycles = Counter(t, "modeled_cycles");
     const double util = cycles > 0 ? macs / (cycles * lanes) : 0.0;
     std::map<std::string, double> bytes;
-    for (const char* ty : kTypes) bytes[ty] = Counter(t, absl::StrCat("dram_bytes_", ty).c_str());
+    for (const char* ty : kTypes)
+      bytes[ty] = Counter(t, absl::StrCat("dram_bytes_", ty).c_str());
     for (Total* tot : {&all, &convs}) {
-      if (tot == &convs && (t.op != engine::OpKind::kConv || t.layer == stem)) continue;
+      if (tot == &convs && (t.op != engine::OpKind::kConv || t.layer == stem))
+        continue;
       tot->macs += macs;
       tot->gemm += gemm;
       tot->cycles += cycles;
@@ -210,29 +223,34 @@ int RunVtaBench(int argc, char** argv) {
       ++tot->layers;
     }
     if (args.json) {
-      absl::StrAppend(&rows_json, rows_json.empty() ? "" : ",\n    ",
-                      absl::StrFormat(
-                          "{\"layer\": \"%s\", \"op\": \"%s\", \"macs\": %.0f, "
-                          "\"gemm_cycles\": %.0f, \"modeled_cycles\": %.0f, "
-                          "\"utilization\": %.4f, \"dram_bytes\": {\"inp\": %.0f, "
-                          "\"wgt\": %.0f, \"acc\": %.0f, \"uop\": %.0f, \"out\": %.0f}, "
-                          "\"sim_wall_seconds\": %.6f, \"host_transform_seconds\": %.6f}",
-                          t.layer, engine::OpKindName(t.op), macs, gemm, cycles, util,
-                          bytes["inp"], bytes["wgt"], bytes["acc"], bytes["uop"],
-                          bytes["out"], t.wall_seconds, t.host_transform_seconds));
+      absl::StrAppend(
+          &rows_json, rows_json.empty() ? "" : ",\n    ",
+          absl::StrFormat(
+              "{\"layer\": \"%s\", \"op\": \"%s\", \"macs\": %.0f, "
+              "\"gemm_cycles\": %.0f, \"modeled_cycles\": %.0f, "
+              "\"utilization\": %.4f, \"dram_bytes\": {\"inp\": %.0f, "
+              "\"wgt\": %.0f, \"acc\": %.0f, \"uop\": %.0f, \"out\": %.0f}, "
+              "\"sim_wall_seconds\": %.6f, \"host_transform_seconds\": %.6f}",
+              t.layer, engine::OpKindName(t.op), macs, gemm, cycles, util,
+              bytes["inp"], bytes["wgt"], bytes["acc"], bytes["uop"],
+              bytes["out"], t.wall_seconds, t.host_transform_seconds));
     } else {
-      std::printf("%-22s %-5s %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f %9.0f %8.2f\n",
-                  t.layer.c_str(), std::string(engine::OpKindName(t.op)).substr(0, 5).c_str(),
-                  macs, gemm, cycles, 100 * util, bytes["inp"], bytes["wgt"], bytes["acc"],
-                  bytes["uop"], bytes["out"], 1e3 * t.wall_seconds);
+      std::printf(
+          "%-22s %-5s %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f "
+          "%9.0f %8.2f\n",
+          t.layer.c_str(),
+          std::string(engine::OpKindName(t.op)).substr(0, 5).c_str(), macs,
+          gemm, cycles, 100 * util, bytes["inp"], bytes["wgt"], bytes["acc"],
+          bytes["uop"], bytes["out"], 1e3 * t.wall_seconds);
     }
   }
   // Every run's total VTA-layer wall time, seconds (json) or ms (text).
   auto runs_list = [&](bool json) {
     std::string list;
     for (double w : run_walls) {
-      absl::StrAppend(&list, list.empty() ? "" : (json ? ", " : " "),
-                      json ? absl::StrFormat("%.6f", w) : absl::StrFormat("%.2f", 1e3 * w));
+      absl::StrAppend(
+          &list, list.empty() ? "" : (json ? ", " : " "),
+          json ? absl::StrFormat("%.6f", w) : absl::StrFormat("%.2f", 1e3 * w));
     }
     return list;
   };
@@ -242,49 +260,61 @@ int RunVtaBench(int argc, char** argv) {
   if (args.json) {
     auto total_json = [&](const Total& t) {
       return absl::StrFormat(
-          "{\"layers\": %d, \"macs\": %.0f, \"gemm_cycles\": %.0f, \"modeled_cycles\": %.0f, "
-          "\"modeled_seconds\": %.6f, \"utilization\": %.4f, \"dram_bytes\": {\"inp\": %.0f, "
+          "{\"layers\": %d, \"macs\": %.0f, \"gemm_cycles\": %.0f, "
+          "\"modeled_cycles\": %.0f, "
+          "\"modeled_seconds\": %.6f, \"utilization\": %.4f, \"dram_bytes\": "
+          "{\"inp\": %.0f, "
           "\"wgt\": %.0f, \"acc\": %.0f, \"uop\": %.0f, \"out\": %.0f}, "
           "\"sim_wall_seconds\": %.4f, \"host_transform_seconds\": %.4f}",
-          t.layers, t.macs, t.gemm, t.cycles, t.cycles / (config->clock_mhz * 1e6),
+          t.layers, t.macs, t.gemm, t.cycles,
+          t.cycles / (config->clock_mhz * 1e6),
           t.cycles > 0 ? t.macs / (t.cycles * lanes) : 0.0, t.bytes.at("inp"),
-          t.bytes.at("wgt"), t.bytes.at("acc"), t.bytes.at("uop"), t.bytes.at("out"), t.wall,
-          t.host);
+          t.bytes.at("wgt"), t.bytes.at("acc"), t.bytes.at("uop"),
+          t.bytes.at("out"), t.wall, t.host);
     };
     std::printf(
-        "{\n  \"bench\": \"vta\", \"model\": \"%s\", \"input_size\": %d, \"config\": \"%s\", "
-        "\"bitstream\": \"%s\", \"clock_mhz\": %.1f, \"simulator_threads\": %d,\n"
+        "{\n  \"bench\": \"vta\", \"model\": \"%s\", \"input_size\": %d, "
+        "\"config\": \"%s\", "
+        "\"bitstream\": \"%s\", \"clock_mhz\": %.1f, \"simulator_threads\": "
+        "%d,\n"
         "  \"compile_seconds\": %.3f, "
-        "\"run_wall_seconds\": %.3f,\n  \"layers\": [\n    %s\n  ],\n  \"total_vta\": %s,\n"
-        "  \"convs_except_stem\": %s,\n  \"convs_except_stem_ideal_gemm_cycles\": %.0f,\n"
+        "\"run_wall_seconds\": %.3f,\n  \"layers\": [\n    %s\n  ],\n  "
+        "\"total_vta\": %s,\n"
+        "  \"convs_except_stem\": %s,\n  "
+        "\"convs_except_stem_ideal_gemm_cycles\": %.0f,\n"
         "  \"convs_except_stem_cycles_over_ideal\": %.4f,\n"
         "  \"runs\": %d, \"run_vta_sim_wall_seconds\": [%s],\n"
         "  \"median_run_vta_sim_wall_seconds\": %.6f\n}\n",
-        args.model.c_str(), args.size, args.config.c_str(), config->BitstreamName().c_str(),
-        config->clock_mhz, sim_threads, compile_s, run_s, rows_json.c_str(),
-        total_json(all).c_str(),
-        total_json(convs).c_str(), ideal, ratio, args.runs, runs_list(true).c_str(),
-        median_wall);
+        args.model.c_str(), args.size, args.config.c_str(),
+        config->BitstreamName().c_str(), config->clock_mhz, sim_threads,
+        compile_s, run_s, rows_json.c_str(), total_json(all).c_str(),
+        total_json(convs).c_str(), ideal, ratio, args.runs,
+        runs_list(true).c_str(), median_wall);
   } else {
     for (const Total* t : {&all, &convs}) {
-      std::printf("%-22s %-5d %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f %9.0f %8.2f\n",
-                  t == &all ? "TOTAL vta layers" : "TOTAL convs (no stem)", t->layers,
-                  t->macs, t->gemm, t->cycles,
-                  t->cycles > 0 ? 100 * t->macs / (t->cycles * lanes) : 0.0,
-                  t->bytes.count("inp") ? t->bytes.at("inp") : 0.0,
-                  t->bytes.count("wgt") ? t->bytes.at("wgt") : 0.0,
-                  t->bytes.count("acc") ? t->bytes.at("acc") : 0.0,
-                  t->bytes.count("uop") ? t->bytes.at("uop") : 0.0,
-                  t->bytes.count("out") ? t->bytes.at("out") : 0.0, 1e3 * t->wall);
+      std::printf(
+          "%-22s %-5d %12.0f %10.0f %10.0f %5.1f%% %9.0f %9.0f %8.0f %7.0f "
+          "%9.0f %8.2f\n",
+          t == &all ? "TOTAL vta layers" : "TOTAL convs (no stem)", t->layers,
+          t->macs, t->gemm, t->cycles,
+          t->cycles > 0 ? 100 * t->macs / (t->cycles * lanes) : 0.0,
+          t->bytes.count("inp") ? t->bytes.at("inp") : 0.0,
+          t->bytes.count("wgt") ? t->bytes.at("wgt") : 0.0,
+          t->bytes.count("acc") ? t->bytes.at("acc") : 0.0,
+          t->bytes.count("uop") ? t->bytes.at("uop") : 0.0,
+          t->bytes.count("out") ? t->bytes.at("out") : 0.0, 1e3 * t->wall);
     }
-    std::printf("convs except the stem: %.0f modeled cycles vs %.0f ideal GEMM cycles = %.3fx "
-                "(modeled %.2f ms at %.0f MHz)\n",
-                convs.cycles, ideal, ratio, 1e3 * convs.cycles / (config->clock_mhz * 1e6),
-                config->clock_mhz);
+    std::printf(
+        "convs except the stem: %.0f modeled cycles vs %.0f ideal GEMM cycles "
+        "= %.3fx "
+        "(modeled %.2f ms at %.0f MHz)\n",
+        convs.cycles, ideal, ratio,
+        1e3 * convs.cycles / (config->clock_mhz * 1e6), config->clock_mhz);
     if (args.runs > 1) {
-      std::printf("%d runs, total VTA-layer wall ms (the fastest is shown above): %s; "
-                  "median %.2f\n",
-                  args.runs, runs_list(false).c_str(), 1e3 * median_wall);
+      std::printf(
+          "%d runs, total VTA-layer wall ms (the fastest is shown above): %s; "
+          "median %.2f\n",
+          args.runs, runs_list(false).c_str(), 1e3 * median_wall);
     }
   }
   return 0;

@@ -11,15 +11,15 @@
 //        default): smallest GEMM (uop executions) that is split.
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "cpu_backend/parallel_runner.h"
 #include "vta_backend/config.h"
 #include "vta_backend/runtime/command_queue.h"
@@ -57,7 +57,8 @@ int RunVtaSimBench(int argc, char** argv) {
     if (absl::StartsWith(a, "--config=")) {
       config_name = a.substr(9);
     } else if (absl::StartsWith(a, "--gmac=")) {
-      if (!absl::SimpleAtod(a.substr(7), &gmac) || gmac <= 0) return Fail(absl::InvalidArgumentError("bad --gmac"));
+      if (!absl::SimpleAtod(a.substr(7), &gmac) || gmac <= 0)
+        return Fail(absl::InvalidArgumentError("bad --gmac"));
     } else if (a == "--portable") {
       portable = true;
     } else if (absl::StartsWith(a, "--threads=")) {
@@ -69,10 +70,12 @@ int RunVtaSimBench(int argc, char** argv) {
         return Fail(absl::InvalidArgumentError("bad --min-split"));
       }
     } else if (absl::StartsWith(a, "--repeat=")) {
-      if (!absl::SimpleAtoi(a.substr(9), &repeat) || repeat < 1) return Fail(absl::InvalidArgumentError("bad --repeat"));
+      if (!absl::SimpleAtoi(a.substr(9), &repeat) || repeat < 1)
+        return Fail(absl::InvalidArgumentError("bad --repeat"));
     } else {
       std::fprintf(stderr,
-                   "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] [--repeat=3] "
+                   "usage: vta-sim [--config=pynq] [--gmac=1.8] [--portable] "
+                   "[--repeat=3] "
                    "[--threads=1] [--min-split=N]\n");
       return 2;
     }
@@ -82,9 +85,12 @@ int RunVtaSimBench(int argc, char** argv) {
   const VtaConfig config = *config_or;
   vtaserve::vta::sim::SimOptions options;
   options.force_portable_kernels = portable;
-  if (min_split >= 0) options.parallel_min_uops = static_cast<uint64_t>(min_split);
-  if (threads != 1) options.runner = vtaserve::cpu::CreateCpuParallelRunner(threads);
-  const int sim_threads = options.runner == nullptr ? 1 : options.runner->NumThreads();
+  if (min_split >= 0)
+    options.parallel_min_uops = static_cast<uint64_t>(min_split);
+  if (threads != 1)
+    options.runner = vtaserve::cpu::CreateCpuParallelRunner(threads);
+  const int sim_threads =
+      options.runner == nullptr ? 1 : options.runner->NumThreads();
   auto dev_or = vtaserve::vta::sim::SimDevice::Create(config, options);
   if (!dev_or.ok()) return Fail(dev_or.status());
   auto& dev = **dev_or;
@@ -95,10 +101,13 @@ int RunVtaSimBench(int argc, char** argv) {
   const uint32_t hp = h_t + kh - 1, wp = w_t + kw - 1;
   const uint64_t macs_per_uop =
       uint64_t{1} * config.Batch() * config.BlockIn() * config.BlockOut();
-  const uint64_t uop_execs_per_tile = uint64_t{ci_t} * kh * co_t * h_t * w_t * kw;
+  const uint64_t uop_execs_per_tile =
+      uint64_t{ci_t} * kh * co_t * h_t * w_t * kw;
   const uint64_t macs_per_tile = uop_execs_per_tile * macs_per_uop;
-  const uint64_t tiles = std::max<uint64_t>(1, static_cast<uint64_t>(gmac * 1e9 / macs_per_tile));
-  if (ci_t * hp * wp > config.InpDepth() || co_t * ci_t * kh * kw > config.WgtDepth() ||
+  const uint64_t tiles =
+      std::max<uint64_t>(1, static_cast<uint64_t>(gmac * 1e9 / macs_per_tile));
+  if (ci_t * hp * wp > config.InpDepth() ||
+      co_t * ci_t * kh * kw > config.WgtDepth() ||
       co_t * h_t * w_t > config.AccDepth()) {
     return Fail(absl::InvalidArgumentError("tile does not fit this config"));
   }
@@ -114,7 +123,8 @@ int RunVtaSimBench(int argc, char** argv) {
     return *buf;
   };
   auto inp = random_buffer(size_t{ci_t} * hp * wp * config.InpElemBytes());
-  auto wgt = random_buffer(size_t{co_t} * ci_t * kh * kw * config.WgtElemBytes());
+  auto wgt =
+      random_buffer(size_t{co_t} * ci_t * kh * kw * config.WgtElemBytes());
   auto out = dev.AllocBuffer(size_t{co_t} * h_t * w_t * config.OutElemBytes());
   if (!inp.ok()) return Fail(inp.status());
   if (!wgt.ok()) return Fail(wgt.status());
@@ -130,7 +140,8 @@ int RunVtaSimBench(int argc, char** argv) {
     for (uint32_t r = 0; r < kh; ++r) {
       for (uint32_t co = 0; co < co_t; ++co) {
         for (uint32_t h = 0; h < h_t; ++h) {
-          k.uops.push_back(Uop{(co * h_t + h) * w_t, c * hp * wp + h * wp + r * wp,
+          k.uops.push_back(Uop{(co * h_t + h) * w_t,
+                               c * hp * wp + h * wp + r * wp,
                                ((co * ci_t + c) * kh + r) * kw});
         }
       }
@@ -151,9 +162,10 @@ int RunVtaSimBench(int argc, char** argv) {
   for (uint64_t t = 0; t < tiles; ++t) {
     absl::Status s;
     if (t > 0) s.Update(q.DepPop(Stage::kCompute, Stage::kLoad));
-    s.Update(q.Load2D(MemoryType::kInp, 0, elem(*inp, MemoryType::kInp), ci_t * hp, wp, wp));
-    s.Update(q.Load2D(MemoryType::kWgt, 0, elem(*wgt, MemoryType::kWgt), 1, co_t * ci_t * kh * kw,
-                      co_t * ci_t * kh * kw));
+    s.Update(q.Load2D(MemoryType::kInp, 0, elem(*inp, MemoryType::kInp),
+                      ci_t * hp, wp, wp));
+    s.Update(q.Load2D(MemoryType::kWgt, 0, elem(*wgt, MemoryType::kWgt), 1,
+                      co_t * ci_t * kh * kw, co_t * ci_t * kh * kw));
     s.Update(q.DepPush(Stage::kLoad, Stage::kCompute));
     s.Update(q.DepPop(Stage::kLoad, Stage::kCompute));
     if (t > 0) s.Update(q.DepPop(Stage::kStore, Stage::kCompute));
@@ -166,7 +178,8 @@ int RunVtaSimBench(int argc, char** argv) {
     s.Update(q.Alu(*lin_id, AluOpcode::kMax, true, -127));
     s.Update(q.DepPush(Stage::kCompute, Stage::kStore));
     s.Update(q.DepPop(Stage::kCompute, Stage::kStore));
-    s.Update(q.Store2D(0, elem(*out, MemoryType::kOut), co_t, h_t * w_t, h_t * w_t));
+    s.Update(
+        q.Store2D(0, elem(*out, MemoryType::kOut), co_t, h_t * w_t, h_t * w_t));
     s.Update(q.DepPush(Stage::kStore, Stage::kCompute));
     if (!s.ok()) return Fail(s);
   }
@@ -198,28 +211,37 @@ int RunVtaSimBench(int argc, char** argv) {
     best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
     best_cpu = std::min(best_cpu, c1 - c0);
   }
-  const double total_macs = static_cast<double>(stats.sim.gemm_counter) * macs_per_uop;
+  const double total_macs =
+      static_cast<double>(stats.sim.gemm_counter) * macs_per_uop;
   const double gmacs = total_macs / best / 1e9;
   const double gmacs_cpu = total_macs / best_cpu / 1e9;
   std::printf("vta-sim: config=%s kernel=%s threads=%d insns=%u tiles=%llu\n",
-              config_name.c_str(), dev.KernelName(), sim_threads, loaded->insn_count(),
-              static_cast<unsigned long long>(tiles));
-  std::printf("  %.3f G MAC in %.2f ms wall (best of %d) = %.1f GMAC/s; %.2f ms thread CPU = "
-              "%.1f GMAC/s\n",
-              total_macs / 1e9, best * 1e3, repeat, gmacs, best_cpu * 1e3, gmacs_cpu);
-  std::printf("  modeled: %llu cycles (%.2f ms at %.0f MHz), GEMM %llu cycles (%.1f%%), "
-              "compute stall %llu, load busy %llu\n",
-              static_cast<unsigned long long>(stats.cycles), stats.device_seconds * 1e3,
-              config.clock_mhz, static_cast<unsigned long long>(stats.sim.gemm_cycles),
-              100.0 * stats.sim.gemm_cycles / std::max<uint64_t>(1, stats.cycles),
-              static_cast<unsigned long long>(stats.sim.compute_stall_cycles),
-              static_cast<unsigned long long>(stats.sim.load_busy_cycles));
+              config_name.c_str(), dev.KernelName(), sim_threads,
+              loaded->insn_count(), static_cast<unsigned long long>(tiles));
   std::printf(
-      "{\"bench\":\"vta-sim\",\"config\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"gmac\":%.4f,"
-      "\"wall_ms\":%.3f,\"gmac_per_s\":%.2f,\"cpu_ms\":%.3f,\"gmac_per_cpu_s\":%.2f,\"modeled_cycles\":%llu,"
-      "\"modeled_ms\":%.3f,\"gemm_cycles\":%llu,\"insns\":%u}\n",
-      config_name.c_str(), dev.KernelName(), sim_threads, total_macs / 1e9, best * 1e3, gmacs, best_cpu * 1e3, gmacs_cpu,
+      "  %.3f G MAC in %.2f ms wall (best of %d) = %.1f GMAC/s; %.2f ms thread "
+      "CPU = "
+      "%.1f GMAC/s\n",
+      total_macs / 1e9, best * 1e3, repeat, gmacs, best_cpu * 1e3, gmacs_cpu);
+  std::printf(
+      "  modeled: %llu cycles (%.2f ms at %.0f MHz), GEMM %llu cycles "
+      "(%.1f%%), "
+      "compute stall %llu, load busy %llu\n",
       static_cast<unsigned long long>(stats.cycles), stats.device_seconds * 1e3,
-      static_cast<unsigned long long>(stats.sim.gemm_cycles), loaded->insn_count());
+      config.clock_mhz, static_cast<unsigned long long>(stats.sim.gemm_cycles),
+      100.0 * stats.sim.gemm_cycles / std::max<uint64_t>(1, stats.cycles),
+      static_cast<unsigned long long>(stats.sim.compute_stall_cycles),
+      static_cast<unsigned long long>(stats.sim.load_busy_cycles));
+  std::printf(
+      "{\"bench\":\"vta-sim\",\"config\":\"%s\",\"kernel\":\"%s\",\"threads\":%"
+      "d,\"gmac\":%.4f,"
+      "\"wall_ms\":%.3f,\"gmac_per_s\":%.2f,\"cpu_ms\":%.3f,\"gmac_per_cpu_s\":"
+      "%.2f,\"modeled_cycles\":%llu,"
+      "\"modeled_ms\":%.3f,\"gemm_cycles\":%llu,\"insns\":%u}\n",
+      config_name.c_str(), dev.KernelName(), sim_threads, total_macs / 1e9,
+      best * 1e3, gmacs, best_cpu * 1e3, gmacs_cpu,
+      static_cast<unsigned long long>(stats.cycles), stats.device_seconds * 1e3,
+      static_cast<unsigned long long>(stats.sim.gemm_cycles),
+      loaded->insn_count());
   return 0;
 }

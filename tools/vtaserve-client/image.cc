@@ -1,12 +1,12 @@
 #include "tools/vtaserve-client/image.h"
 
+#include <jpeglib.h>
 #include <png.h>
 #include <stdio.h>
-#include <jpeglib.h>
-#include <csetjmp>
 
 #include <algorithm>
 #include <cmath>
+#include <csetjmp>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -73,7 +73,8 @@ absl::StatusOr<RgbImage> DecodeJpeg(const std::string& bytes,
   out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
   while (cinfo.output_scanline < cinfo.output_height) {
     unsigned char* row =
-        out.pixels.data() + static_cast<size_t>(cinfo.output_scanline) * out.width * 3;
+        out.pixels.data() +
+        static_cast<size_t>(cinfo.output_scanline) * out.width * 3;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
@@ -89,7 +90,8 @@ absl::StatusOr<RgbImage> DecodeImage(const std::string& path) {
   std::ostringstream buf;
   buf << in.rdbuf();
   const std::string bytes = buf.str();
-  if (bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
+  if (bytes.size() >= 8 &&
+      png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
     return DecodePng(bytes, path);
   }
   if (bytes.size() >= 3 && static_cast<uint8_t>(bytes[0]) == 0xFF &&
@@ -120,7 +122,8 @@ RgbImage Resize(const RgbImage& image, int width, int height) {
       for (int c = 0; c < 3; ++c) {
         auto px = [&](int yy, int xx) {
           return static_cast<float>(
-              image.pixels[(static_cast<size_t>(yy) * image.width + xx) * 3 + c]);
+              image.pixels[(static_cast<size_t>(yy) * image.width + xx) * 3 +
+                           c]);
         };
         const float v = (1 - wy) * ((1 - wx) * px(y0, x0) + wx * px(y0, x1)) +
                         wy * ((1 - wx) * px(y1, x0) + wx * px(y1, x1));
@@ -146,13 +149,15 @@ absl::StatusOr<std::string> ToNchwTensor(const RgbImage& image,
             (image.pixels[i * 3 + c] / 255.0f - kMean[c]) / kStd[c];
       }
     }
-    out.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    out.assign(reinterpret_cast<const char*>(v.data()),
+               v.size() * sizeof(float));
   } else if (datatype == "UINT8" || datatype == "INT8") {
     out.resize(plane * 3);
     const int offset = datatype == "INT8" ? 128 : 0;
     for (int c = 0; c < 3; ++c) {
       for (size_t i = 0; i < plane; ++i) {
-        out[c * plane + i] = static_cast<char>(image.pixels[i * 3 + c] - offset);
+        out[c * plane + i] =
+            static_cast<char>(image.pixels[i * 3 + c] - offset);
       }
     }
   } else {

@@ -81,23 +81,29 @@ int Fail(const grpc::Status& s, const char* what) {
 int Health(const Flags& flags) {
   auto stub = grpc::health::v1::Health::NewStub(MakeChannel(flags));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(Flag(flags, "service"));
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status s = stub->Check(&context, request, &response);
   if (!s.ok()) return Fail(s, "health check");
-  std::printf("%s: %s\n",
-              request.service().empty() ? "(server)" : request.service().c_str(),
-              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                  response.status()).c_str());
-  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 3;
+  std::printf(
+      "%s: %s\n",
+      request.service().empty() ? "(server)" : request.service().c_str(),
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+          response.status())
+          .c_str());
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? 0
+             : 3;
 }
 
-bool GetMetadata(inference::GRPCInferenceService::Stub& stub, const Flags& flags,
-                 inference::ModelMetadataResponse* meta) {
+bool GetMetadata(inference::GRPCInferenceService::Stub& stub,
+                 const Flags& flags, inference::ModelMetadataResponse* meta) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   inference::ModelMetadataRequest request;
   request.set_name(Flag(flags, "model"));
   request.set_version(Flag(flags, "version"));
@@ -114,7 +120,8 @@ int Metadata(const Flags& flags) {
   inference::ModelMetadataResponse meta;
   if (!GetMetadata(*stub, flags, &meta)) return 1;
   std::printf("model %s versions [%s] platform %s\n", meta.name().c_str(),
-              absl::StrJoin(meta.versions(), ",").c_str(), meta.platform().c_str());
+              absl::StrJoin(meta.versions(), ",").c_str(),
+              meta.platform().c_str());
   for (const auto& t : meta.inputs()) {
     std::printf("  input  %s %s [%s]\n", t.name().c_str(), t.datatype().c_str(),
                 absl::StrJoin(t.shape(), ",").c_str());
@@ -195,7 +202,9 @@ bool BuildRequest(const inference::ModelMetadataResponse& meta,
 }
 
 void PrintTop5(const inference::ModelInferResponse& response) {
-  for (int o = 0; o < response.outputs_size() && o < response.raw_output_contents_size(); ++o) {
+  for (int o = 0;
+       o < response.outputs_size() && o < response.raw_output_contents_size();
+       ++o) {
     const auto& out = response.outputs(o);
     const std::string& raw = response.raw_output_contents(o);
     std::vector<float> values;
@@ -228,7 +237,8 @@ int Infer(const Flags& flags) {
   inference::ModelInferRequest request;
   if (!BuildRequest(meta, flags, 1, &request)) return 2;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
   inference::ModelInferResponse response;
   const absl::Time start = absl::Now();
   grpc::Status s = stub->ModelInfer(&context, request, &response);
@@ -241,8 +251,9 @@ int Infer(const Flags& flags) {
   if (!response.parameters().empty()) {
     std::map<std::string, std::string> sorted;
     for (const auto& [key, p] : response.parameters()) {
-      sorted[key] = p.has_double_param() ? absl::StrCat(p.double_param() * 1e3, " ms")
-                                         : p.string_param();
+      sorted[key] = p.has_double_param()
+                        ? absl::StrCat(p.double_param() * 1e3, " ms")
+                        : p.string_param();
     }
     for (const auto& [key, value] : sorted) {
       std::printf("  %s: %s\n", key.c_str(), value.c_str());
@@ -273,7 +284,8 @@ int Load(const Flags& flags) {
       std::map<std::string, int> my_errors;
       while (absl::Now() < end) {
         grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+        context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(60));
         inference::ModelInferResponse response;
         const absl::Time t0 = absl::Now();
         grpc::Status s = stub->ModelInfer(&context, request, &response);
@@ -302,8 +314,10 @@ int Load(const Flags& flags) {
   std::printf("requests ok %zu, throughput %.1f infer/s\n", latencies_ms.size(),
               latencies_ms.size() / seconds);
   std::printf("latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f\n", pct(0.50),
-              pct(0.90), pct(0.99), latencies_ms.empty() ? 0.0 : latencies_ms.back());
-  for (const auto& [k, v] : errors) std::printf("errors %s: %d\n", k.c_str(), v);
+              pct(0.90), pct(0.99),
+              latencies_ms.empty() ? 0.0 : latencies_ms.back());
+  for (const auto& [k, v] : errors)
+    std::printf("errors %s: %d\n", k.c_str(), v);
   return errors.empty() ? 0 : 1;
 }
 
@@ -311,10 +325,11 @@ int Load(const Flags& flags) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: vtaserve-client health|metadata|infer|load [--server=H:P] "
-                 "[--model=M] [--image=F] [--timing] [--concurrency=N] "
-                 "[--duration-secs=S] [--tls-ca=PEM]\n");
+    std::fprintf(
+        stderr,
+        "usage: vtaserve-client health|metadata|infer|load [--server=H:P] "
+        "[--model=M] [--image=F] [--timing] [--concurrency=N] "
+        "[--duration-secs=S] [--tls-ca=PEM]\n");
     return 2;
   }
   const std::string command = argv[1];

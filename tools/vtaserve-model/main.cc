@@ -56,9 +56,9 @@ absl::Status WriteImageNpy(int size, uint64_t seed, int index,
   }
   const std::vector<float> img =
       vtaserve::zoo::CalibrationImage(seed, index, size);
-  std::string header = absl::StrCat(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, ", size, ", ",
-      size, "), }");
+  std::string header =
+      absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, ",
+                   size, ", ", size, "), }");
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
@@ -71,7 +71,8 @@ absl::Status WriteImageNpy(int size, uint64_t seed, int index,
   bytes.append(reinterpret_cast<const char*>(img.data()),
                img.size() * sizeof(float));
   FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open ", path));
+  if (f == nullptr)
+    return absl::InternalError(absl::StrCat("cannot open ", path));
   const size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
   if (std::fclose(f) != 0 || n != bytes.size()) {
     return absl::InternalError(absl::StrCat("cannot write ", path));
@@ -130,9 +131,9 @@ absl::Status Run(const std::vector<char*>& args) {
     spec.calibration_images = absl::GetFlag(FLAGS_calibration_images);
     model = vtaserve::zoo::GenerateResNet(spec);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown model kind '", kind,
-        "' (expected resnet18, resnet34, resnet50 or conv)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown model kind '", kind,
+                     "' (expected resnet18, resnet34, resnet50 or conv)"));
   }
   if (!model.ok()) return model.status();
   const absl::Duration generated = absl::Now() - start;

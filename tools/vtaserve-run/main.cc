@@ -4,7 +4,8 @@
 //
 //   vtaserve-run MODEL.onnx --input IN.npy|random --output OUT.npy
 //       [--device reference|cpu|vta|auto] [--repeat N] [--seed S]
-//       [--shift-group G] [--first-conv auto|cpu|vta_pad|vta_im2col|vta_s2d|vta_kwfold]
+//       [--shift-group G] [--first-conv
+//       auto|cpu|vta_pad|vta_im2col|vta_s2d|vta_kwfold]
 //       [--cpu-threads N]
 //
 // --device D places every node D supports on D and the rest on the reference
@@ -27,12 +28,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel_runner.h"
 #include "engine/backend_registry.h"
 #include "engine/executor.h"
 #include "engine/npy.h"
 #include "engine/onnx/onnx_importer.h"
-#include "cpu_backend/cpu_backend.h"
-#include "cpu_backend/parallel_runner.h"
 #include "engine/reference_backend.h"
 #include "vta_backend/vta_backend.h"
 
@@ -51,7 +52,7 @@ struct Args {
   uint64_t seed = 1;
   int shift_group = engine::RequantOptions{}.shift_group;
   std::string first_conv;  // engine::kFirstConvOption; empty: the default
-  int cpu_threads = 0;      // the CPU pool's threads; 0: every core
+  int cpu_threads = 0;     // the CPU pool's threads; 0: every core
 };
 
 // Backends this build can run. Adding one is one line here. As in the
@@ -59,7 +60,8 @@ struct Args {
 // simulator GEMMs) runs on a oneTBB arena of the CPU pool's size.
 struct DeviceFactory {
   const char* name;
-  std::function<absl::StatusOr<std::unique_ptr<engine::Backend>>(const Args&)> create;
+  std::function<absl::StatusOr<std::unique_ptr<engine::Backend>>(const Args&)>
+      create;
 };
 const std::vector<DeviceFactory>& Devices() {
   static const auto* devices = new std::vector<DeviceFactory>{
@@ -68,15 +70,18 @@ const std::vector<DeviceFactory>& Devices() {
          return engine::CreateReferenceBackend();
        }},
       {"cpu",
-       [](const Args& args) -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+       [](const Args& args)
+           -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
          vtaserve::cpu::CpuOptions options;
          options.threads = args.cpu_threads;
          return vtaserve::cpu::CreateCpuBackend(options);
        }},
       {"vta",
-       [](const Args& args) -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
+       [](const Args& args)
+           -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
          vtaserve::vta::VtaOptions options;
-         options.host_runner = vtaserve::cpu::CreateCpuParallelRunner(args.cpu_threads);
+         options.host_runner =
+             vtaserve::cpu::CreateCpuParallelRunner(args.cpu_threads);
          return vtaserve::vta::CreateVtaBackend(options);
        }},
   };
@@ -132,7 +137,8 @@ int ParseArgs(int argc, char** argv, Args& args) {
       if (!need()) return UsageError("--device needs a value");
       args.device = value;
     } else if (a == "--repeat") {
-      if (!need() || !absl::SimpleAtoi(value, &args.repeat) || args.repeat < 1) {
+      if (!need() || !absl::SimpleAtoi(value, &args.repeat) ||
+          args.repeat < 1) {
         return UsageError("--repeat needs a positive integer");
       }
     } else if (a == "--seed") {
@@ -143,8 +149,10 @@ int ParseArgs(int argc, char** argv, Args& args) {
       if (!need()) return UsageError("--first-conv needs a value");
       args.first_conv = value;
     } else if (a == "--cpu-threads") {
-      if (!need() || !absl::SimpleAtoi(value, &args.cpu_threads) || args.cpu_threads < 0) {
-        return UsageError("--cpu-threads needs an integer >= 0 (0: every core)");
+      if (!need() || !absl::SimpleAtoi(value, &args.cpu_threads) ||
+          args.cpu_threads < 0) {
+        return UsageError(
+            "--cpu-threads needs an integer >= 0 (0: every core)");
       }
     } else if (a == "--shift-group") {
       if (!need() || !absl::SimpleAtoi(value, &args.shift_group) ||
@@ -275,7 +283,8 @@ int Main(int argc, char** argv) {
               graph->name.c_str(), graph->nodes.size(), graph->values.size(),
               absl::ToDoubleMilliseconds(absl::Now() - t_import));
   if (graph->inputs.size() != 1) {
-    std::fprintf(stderr, "vtaserve-run: the model has %zu inputs; one is supported\n",
+    std::fprintf(stderr,
+                 "vtaserve-run: the model has %zu inputs; one is supported\n",
                  graph->inputs.size());
     return 1;
   }
@@ -289,8 +298,8 @@ int Main(int argc, char** argv) {
   }
   for (const engine::NodePlacement& p : (*executor)->placements()) {
     if (p.op == engine::OpKind::kConv && !p.costs.empty()) {
-      std::printf("first conv %s: %s (%s); costs: %s\n", p.node.c_str(), p.backend.c_str(),
-                  p.strategy.c_str(), p.costs.c_str());
+      std::printf("first conv %s: %s (%s); costs: %s\n", p.node.c_str(),
+                  p.backend.c_str(), p.strategy.c_str(), p.costs.c_str());
     }
   }
   int fallbacks = 0;
@@ -298,8 +307,9 @@ int Main(int argc, char** argv) {
     if (args.device != "auto" && p.backend != args.device) ++fallbacks;
   }
   if (fallbacks > 0) {
-    std::printf("%d node(s) not supported by '%s' run on the reference backend\n",
-                fallbacks, args.device.c_str());
+    std::printf(
+        "%d node(s) not supported by '%s' run on the reference backend\n",
+        fallbacks, args.device.c_str());
   }
 
   absl::StatusOr<Tensor> input = args.input == "random"

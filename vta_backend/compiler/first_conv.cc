@@ -26,7 +26,6 @@ int MaxPad(const ConvParams& p) {
   return std::max({p.pad_top, p.pad_left, p.pad_bottom, p.pad_right});
 }
 
-
 // Splits `bias` into weights of the bias lanes (lane 0 input 1, the others
 // kBiasLaneBig); false if it needs more than `lanes` lanes.
 bool SplitBias(int64_t bias, int lanes, std::vector<int8_t>& w) {
@@ -68,7 +67,8 @@ std::vector<Run> MakeRuns(const FirstConvPlan& plan) {
         continue;
       }
     }
-    runs.push_back(Run{k, 1, plan.source_channel[k], plan.off_h[k], plan.off_w[k]});
+    runs.push_back(
+        Run{k, 1, plan.source_channel[k], plan.off_h[k], plan.off_w[k]});
   }
   return runs;
 }
@@ -81,10 +81,12 @@ bool ConvZeroPointFoldable(const ConvParams& p) {
     const int32_t s = p.shift[c];
     if (s < 0 || s > 30) return false;
     int64_t wsum = 0;
-    for (int64_t k = 0; k < taps; ++k) wsum += std::abs(p.weights[c * taps + k]);
-    const int64_t bound = std::llabs(int64_t{p.bias[c]}) +
-                          std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << s) +
-                          128 * wsum;
+    for (int64_t k = 0; k < taps; ++k)
+      wsum += std::abs(p.weights[c * taps + k]);
+    const int64_t bound =
+        std::llabs(int64_t{p.bias[c]}) +
+        std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << s) +
+        128 * wsum;
     if (bound >= kInt32Limit) return false;
   }
   return true;
@@ -92,21 +94,26 @@ bool ConvZeroPointFoldable(const ConvParams& p) {
 
 absl::string_view FirstConvStrategyName(FirstConvStrategy s) {
   switch (s) {
-    case FirstConvStrategy::kPad: return "vta_pad";
-    case FirstConvStrategy::kIm2col: return "vta_im2col";
-    case FirstConvStrategy::kSpaceToDepth: return "vta_s2d";
-    case FirstConvStrategy::kKwFold: return "vta_kwfold";
+    case FirstConvStrategy::kPad:
+      return "vta_pad";
+    case FirstConvStrategy::kIm2col:
+      return "vta_im2col";
+    case FirstConvStrategy::kSpaceToDepth:
+      return "vta_s2d";
+    case FirstConvStrategy::kKwFold:
+      return "vta_kwfold";
   }
   return "?";
 }
 
-absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(absl::string_view name) {
+absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(
+    absl::string_view name) {
   for (FirstConvStrategy s : kAllFirstConvStrategies) {
     if (FirstConvStrategyName(s) == name) return s;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown first-conv strategy '", name,
-      "' (expected vta_pad, vta_im2col, vta_s2d or vta_kwfold)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown first-conv strategy '", name,
+                   "' (expected vta_pad, vta_im2col, vta_s2d or vta_kwfold)"));
 }
 
 absl::StatusOr<std::vector<FirstConvStrategy>> CandidateStrategies(
@@ -115,7 +122,8 @@ absl::StatusOr<std::vector<FirstConvStrategy>> CandidateStrategies(
     return std::vector<FirstConvStrategy>(std::begin(kAllFirstConvStrategies),
                                           std::end(kAllFirstConvStrategies));
   }
-  VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s, ParseFirstConvStrategy(requested));
+  VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
+                            ParseFirstConvStrategy(requested));
   return std::vector<FirstConvStrategy>{s};
 }
 
@@ -132,8 +140,9 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
   if (p.dilation_h != 1 || p.dilation_w != 1) {
     return absl::UnimplementedError("first-conv strategies need dilation 1");
   }
-  if (p.in_channels <= 0 || p.kernel_h <= 0 || p.kernel_w <= 0 || p.stride_h <= 0 ||
-      p.stride_w <= 0 || in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0) {
+  if (p.in_channels <= 0 || p.kernel_h <= 0 || p.kernel_w <= 0 ||
+      p.stride_h <= 0 || p.stride_w <= 0 || in_h <= 0 || in_w <= 0 ||
+      out_h <= 0 || out_w <= 0) {
     return absl::InvalidArgumentError("inconsistent conv geometry");
   }
   const int lanes = config.BlockIn();
@@ -180,8 +189,8 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
     case FirstConvStrategy::kIm2col: {
       kh2 = kw2 = 1;
       const int taps = C * KH * KW;
-      plan.device_gather = config.ext_im2col_load && KH <= 16 && KW <= 16 && C <= 16 &&
-                           SH == SW && SH <= 16 &&
+      plan.device_gather = config.ext_im2col_load && KH <= 16 && KW <= 16 &&
+                           C <= 16 && SH == SW && SH <= 16 &&
                            int64_t{(out_w - 1) * SW + KW} * C <= 0xffff;
       if (plan.device_gather) {
         // The host writes the bordered HWC image; the device gathers
@@ -201,7 +210,8 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
       lay.w = out_w;
       for (int c = 0; c < C; ++c) {
         for (int a = 0; a < KH; ++a) {
-          for (int b = 0; b < KW; ++b) add_channel(c, a - p.pad_top, b - p.pad_left);
+          for (int b = 0; b < KW; ++b)
+            add_channel(c, a - p.pad_top, b - p.pad_left);
         }
       }
       weight = [&p, taps](int o, int k, int, int) {
@@ -218,7 +228,8 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
       lay.w = out_w + kw2 - 1;
       for (int c = 0; c < C; ++c) {
         for (int dy = 0; dy < SH; ++dy) {
-          for (int dx = 0; dx < SW; ++dx) add_channel(c, dy - p.pad_top, dx - p.pad_left);
+          for (int dx = 0; dx < SW; ++dx)
+            add_channel(c, dy - p.pad_top, dx - p.pad_left);
         }
       }
       weight = [&p, C, KH, KW, SH, SW](int o, int k, int a, int b) -> int8_t {
@@ -305,14 +316,14 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
     }
   }
   if (lay.PaddedW() > 0xffff || lay.PlaneElems() > (int64_t{1} << 31) / lanes) {
-    return absl::UnimplementedError("first-conv image too large for VTA fields");
+    return absl::UnimplementedError(
+        "first-conv image too large for VTA fields");
   }
   return plan;
 }
 
-void TransformFirstConvInput(const FirstConvPlan& plan,
-                             const int8_t* x, int8_t* image,
-                             engine::ParallelRunner* runner) {
+void TransformFirstConvInput(const FirstConvPlan& plan, const int8_t* x,
+                             int8_t* image, engine::ParallelRunner* runner) {
   const ActivationLayout& lay = plan.image;
   const int lanes = plan.image_lanes;
   const int PH = lay.PaddedH(), PW = lay.PaddedW();
@@ -324,7 +335,8 @@ void TransformFirstConvInput(const FirstConvPlan& plan,
   const std::vector<Run> runs = MakeRuns(plan);
   auto rows = [&](int64_t begin, int64_t end) {
     std::vector<int8_t> vec(KL, 0);
-    for (size_t l = 0; l < plan.const_value.size(); ++l) vec[K + l] = plan.const_value[l];
+    for (size_t l = 0; l < plan.const_value.size(); ++l)
+      vec[K + l] = plan.const_value[l];
     for (int64_t i = begin; i < end; ++i) {
       for (int j = 0; j < PW; ++j) {
         for (const Run& r : runs) {
@@ -401,7 +413,8 @@ std::vector<int8_t> PackFirstConvWeights(const VtaConfig& c,
   for (int oc = 0; oc < q.out_channels; ++oc) {
     for (int ic = 0; ic < q.in_channels; ++ic) {
       for (int k = 0; k < kk; ++k) {
-        const size_t elem = (size_t{1} * (oc / bo) * ci_blocks + ic / bi) * kk + k;
+        const size_t elem =
+            (size_t{1} * (oc / bo) * ci_blocks + ic / bi) * kk + k;
         w[elem * bo * bi + (oc % bo) * bi + ic % bi] =
             q.weights[(size_t{1} * oc * q.in_channels + ic) * kk + k];
       }
@@ -443,7 +456,8 @@ std::vector<FirstConvEstimate> EstimateFirstConv(
   const auto& p = std::get<ConvParams>(n.params);
   const engine::Value& xv = graph.value(n.inputs[0]);
   const ActivationLayout out = FirstConvOutputLayout(config, graph, n);
-  const int in_h = static_cast<int>(xv.shape[2]), in_w = static_cast<int>(xv.shape[3]);
+  const int in_h = static_cast<int>(xv.shape[2]),
+            in_w = static_cast<int>(xv.shape[3]);
   // Synthetic input for timing the host transform.
   std::vector<int8_t> x(size_t{1} * p.in_channels * in_h * in_w);
   std::mt19937 rng(7);
@@ -480,7 +494,8 @@ std::vector<FirstConvEstimate> EstimateFirstConv(
     // memory is host memory, so each copy is a memcpy, as here).
     std::vector<int8_t> image(static_cast<size_t>(e.image_bytes));
     std::vector<int8_t> device_copy(image.size());
-    const size_t out_bytes = static_cast<size_t>(out.Elems()) * config.BlockOut();
+    const size_t out_bytes =
+        static_cast<size_t>(out.Elems()) * config.BlockOut();
     std::vector<int8_t> out_device(out_bytes, 1), out_host(out_bytes);
     std::vector<int8_t> y(size_t{1} * out.channels * out.h * out.w);
     std::vector<double> seconds;

@@ -54,7 +54,8 @@ absl::string_view FirstConvStrategyName(FirstConvStrategy strategy);
 // rule for every conv lowering (the epilogue's expected bias depends on it).
 bool ConvZeroPointFoldable(const engine::ConvParams& p);
 // Inverse of FirstConvStrategyName; InvalidArgument for anything else.
-absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(absl::string_view name);
+absl::StatusOr<FirstConvStrategy> ParseFirstConvStrategy(
+    absl::string_view name);
 
 // True when VTA needs a first-conv strategy for `node`: a kConv whose input
 // channels are not a multiple of BLOCK_IN.
@@ -79,7 +80,7 @@ struct FirstConvPlan {
   int reduction = 0;  // real transformed channels (before bias lanes)
   bool bias_in_gemm = false;
   std::vector<int8_t> const_value;  // bias lanes' input constants
-  ActivationLayout layout;  // the conv's input as the lowering sees it
+  ActivationLayout layout;          // the conv's input as the lowering sees it
   // The host image: `image` with image_lanes bytes per element. Equal to
   // layout / BLOCK_IN except with device_gather (one block of C lanes:
   // the bordered HWC byte image LOAD INP_IM2COL reads).
@@ -107,9 +108,8 @@ absl::StatusOr<FirstConvPlan> PlanFirstConv(const VtaConfig& config,
 // Writes the whole host image (plan.ImageBytes() bytes) from the NCHW int8
 // input x [in_channels][in_h][in_w]. Rows of the plane are split over
 // `runner` (nullptr: the calling thread does all of them).
-void TransformFirstConvInput(const FirstConvPlan& plan,
-                             const int8_t* x, int8_t* image,
-                             engine::ParallelRunner* runner);
+void TransformFirstConvInput(const FirstConvPlan& plan, const int8_t* x,
+                             int8_t* image, engine::ParallelRunner* runner);
 
 // The lowering's view of the plan with output image layout `out`.
 ConvLayer MakeFirstConvLayer(const VtaConfig& config, const FirstConvPlan& plan,
@@ -132,13 +132,13 @@ ActivationLayout FirstConvOutputLayout(const VtaConfig& config,
 // One strategy's estimate for one node.
 struct FirstConvEstimate {
   FirstConvStrategy strategy = FirstConvStrategy::kPad;
-  absl::Status status;  // not OK: the strategy cannot run this node (why)
-  uint64_t cycles = 0;       // modeled total (planner's cycle model)
-  uint64_t gemm_uops = 0;    // GEMM uop executions (cycles of pure GEMM)
-  int64_t macs = 0;          // useful multiply-accumulates
-  int64_t image_bytes = 0;   // host image copied to the device
-  double host_seconds = 0;   // measured median transform + copy
-  std::string plan;          // tiling
+  absl::Status status;      // not OK: the strategy cannot run this node (why)
+  uint64_t cycles = 0;      // modeled total (planner's cycle model)
+  uint64_t gemm_uops = 0;   // GEMM uop executions (cycles of pure GEMM)
+  int64_t macs = 0;         // useful multiply-accumulates
+  int64_t image_bytes = 0;  // host image copied to the device
+  double host_seconds = 0;  // measured median transform + copy
+  std::string plan;         // tiling
   double device_seconds(const VtaConfig& c) const {
     return static_cast<double>(cycles) / (c.clock_mhz * 1e6);
   }

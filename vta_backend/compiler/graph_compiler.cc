@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "engine/common/status_macros.h"
 #include "vta_backend/compiler/first_conv.h"
 
@@ -43,13 +43,14 @@ int32_t BlockShift(const ConvParams& p, int b, int bo) {
   return b * bo < p.out_channels ? p.shift[b * bo] : 0;
 }
 
-
 // The add's bias with the zero point folded in, when that is exact.
 std::optional<int32_t> AddFoldedBias(const AddParams& p) {
-  const int64_t folded = int64_t{p.bias} + int64_t{p.output_zero_point} * (int64_t{1} << p.shift);
-  const int64_t bound = 128 * (int64_t{p.multiplier_a} + p.multiplier_b) +
-                        std::llabs(int64_t{p.bias}) +
-                        std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << p.shift);
+  const int64_t folded =
+      int64_t{p.bias} + int64_t{p.output_zero_point} * (int64_t{1} << p.shift);
+  const int64_t bound =
+      128 * (int64_t{p.multiplier_a} + p.multiplier_b) +
+      std::llabs(int64_t{p.bias}) +
+      std::llabs(int64_t{p.output_zero_point}) * (int64_t{1} << p.shift);
   if (bound >= kInt32Limit || !AddBiasSupported(static_cast<int32_t>(folded))) {
     return std::nullopt;
   }
@@ -95,7 +96,8 @@ ConvLayer MakeConvLayer(const VtaConfig& c, const ModelGraph& g, const Node& n,
   l.sw = p.stride_w;
   l.pad_top = p.pad_top;
   l.pad_left = p.pad_left;
-  for (int b = 0; b < l.out.blocks; ++b) l.block_shift.push_back(BlockShift(p, b, bo));
+  for (int b = 0; b < l.out.blocks; ++b)
+    l.block_shift.push_back(BlockShift(p, b, bo));
   l.zp_folded = ConvZeroPointFoldable(p);
   l.output_zero_point = p.output_zero_point;
   l.clamp_min = p.clamp_min;
@@ -130,7 +132,8 @@ std::vector<int8_t> PackConvWeights(const VtaConfig& c, const ConvParams& p,
   for (int oc = 0; oc < p.out_channels; ++oc) {
     for (int ic = 0; ic < p.in_channels; ++ic) {
       for (int k = 0; k < kk; ++k) {
-        const size_t elem = (size_t{1} * (oc / bo) * ci_blocks + ic / bi) * kk + k;
+        const size_t elem =
+            (size_t{1} * (oc / bo) * ci_blocks + ic / bi) * kk + k;
         w[elem * bo * bi + (oc % bo) * bi + ic % bi] =
             p.weights[(size_t{1} * oc * p.in_channels + ic) * kk + k];
       }
@@ -144,7 +147,8 @@ std::vector<int32_t> PackConvBias(const ConvParams& p, int co_blocks, int bo,
   std::vector<int32_t> b(size_t{1} * co_blocks * bo, 0);
   for (int c = 0; c < p.out_channels; ++c) {
     int64_t v = p.bias[c];
-    if (zp_folded) v += int64_t{p.output_zero_point} * (int64_t{1} << p.shift[c]);
+    if (zp_folded)
+      v += int64_t{p.output_zero_point} * (int64_t{1} << p.shift[c]);
     b[c] = static_cast<int32_t>(v);
   }
   return b;
@@ -173,12 +177,13 @@ absl::StatusOr<FirstConvStrategy> SelectFirstConvStrategy(
     const VtaConfig& c, const ModelGraph& g, const Node& n,
     const CompilerOptions& options) {
   std::string requested;
-  if (auto it = options.node_strategy.find(n.name); it != options.node_strategy.end() &&
-                                                    it->second.rfind("vta_", 0) == 0) {
+  if (auto it = options.node_strategy.find(n.name);
+      it != options.node_strategy.end() && it->second.rfind("vta_", 0) == 0) {
     requested = it->second;
   }
   auto candidates = CandidateStrategies(requested);
-  if (!candidates.ok()) return absl::UnimplementedError(candidates.status().message());
+  if (!candidates.ok())
+    return absl::UnimplementedError(candidates.status().message());
   NodeId id = -1;
   for (size_t i = 0; i < g.nodes.size() && id < 0; ++i) {
     if (g.nodes[i].name == n.name) id = static_cast<NodeId>(i);
@@ -220,20 +225,26 @@ absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
   const int bi = c.BlockIn(), bo = c.BlockOut();
   const bool first_conv = NeedsFirstConvStrategy(c, n);
   if (!first_conv && p.in_channels % bi != 0) {
-    return Unsupported(n, absl::StrCat(
-        "input channels ", p.in_channels, " are not a multiple of BLOCK_IN ", bi,
-        options.first_conv.empty()
-            ? " (no first-conv strategy selected: BackendOptions first_conv)"
-            : absl::StrCat(" (first_conv strategy \"", options.first_conv,
-                           "\" is not implemented)")));
+    return Unsupported(
+        n, absl::StrCat("input channels ", p.in_channels,
+                        " are not a multiple of BLOCK_IN ", bi,
+                        options.first_conv.empty()
+                            ? " (no first-conv strategy selected: "
+                              "BackendOptions first_conv)"
+                            : absl::StrCat(" (first_conv strategy \"",
+                                           options.first_conv,
+                                           "\" is not implemented)")));
   }
-  if (p.dilation_h != 1 || p.dilation_w != 1) return Unsupported(n, "dilation != 1");
+  if (p.dilation_h != 1 || p.dilation_w != 1)
+    return Unsupported(n, "dilation != 1");
   for (int b = 0; b * bo < p.out_channels; ++b) {
     for (int ch = b * bo; ch < std::min(p.out_channels, (b + 1) * bo); ++ch) {
       if (p.shift[ch] != p.shift[b * bo]) {
-        return Unsupported(n, absl::StrCat(
-            "shifts differ inside output block ", b, " (re-import with "
-            "RequantOptions{shift_group = ", bo, "})"));
+        return Unsupported(n,
+                           absl::StrCat("shifts differ inside output block ", b,
+                                        " (re-import with "
+                                        "RequantOptions{shift_group = ",
+                                        bo, "})"));
       }
     }
   }
@@ -247,8 +258,10 @@ absl::Status CheckConv(const VtaConfig& c, const ModelGraph& g, const Node& n,
       const auto* op = std::get_if<ConvParams>(&other->params);
       if (other->op == OpKind::kConv && op != nullptr && MaxPad(*op) > 0 &&
           op->input_zero_point != p.input_zero_point) {
-        return Unsupported(n, absl::StrCat(
-            "input is also padded with a different zero point by ", other->name));
+        return Unsupported(
+            n,
+            absl::StrCat("input is also padded with a different zero point by ",
+                         other->name));
       }
     }
   }
@@ -280,8 +293,8 @@ absl::Status CheckAdd(const VtaConfig& c, const ModelGraph& g, const Node& n) {
     return Unsupported(n, "needs equal int8 NCHW shapes of batch 1");
   }
   if (y.shape[1] % c.BlockOut() != 0) {
-    return Unsupported(n, absl::StrCat("channels not a multiple of BLOCK_OUT ",
-                                       c.BlockOut()));
+    return Unsupported(
+        n, absl::StrCat("channels not a multiple of BLOCK_OUT ", c.BlockOut()));
   }
   const AddParams& p = *pp;
   if (p.multiplier_a < 0 || p.multiplier_a > engine::kMaxAddMultiplier ||
@@ -302,10 +315,12 @@ absl::Status CheckAdd(const VtaConfig& c, const ModelGraph& g, const Node& n) {
 
 }  // namespace
 
-absl::Status CheckNodeSupported(const VtaConfig& config, const ModelGraph& graph,
-                                const Node& node, const CompilerOptions& options) {
+absl::Status CheckNodeSupported(const VtaConfig& config,
+                                const ModelGraph& graph, const Node& node,
+                                const CompilerOptions& options) {
   if (config.Batch() != 1 || config.BlockIn() != config.BlockOut()) {
-    return Unsupported(node, "the compiler needs BATCH 1 and BLOCK_IN == BLOCK_OUT");
+    return Unsupported(node,
+                       "the compiler needs BATCH 1 and BLOCK_IN == BLOCK_OUT");
   }
   switch (node.op) {
     case OpKind::kConv:
@@ -330,12 +345,14 @@ absl::StatusOr<NodeEstimate> EstimateNode(const VtaConfig& config,
   for (ValueId v : n.inputs) e.host_bytes += NumElements(graph.value(v).shape);
   e.host_bytes += NumElements(graph.value(n.outputs[0]).shape);
   if (n.op == OpKind::kAdd) {
-    VTASERVE_ASSIGN_OR_RETURN(AddTiling t, PlanAdd(config, MakeAddLayer(config, graph, n, 0, 0, 0)));
+    VTASERVE_ASSIGN_OR_RETURN(
+        AddTiling t, PlanAdd(config, MakeAddLayer(config, graph, n, 0, 0, 0)));
     e.cycles = t.est_cycles;
     e.plan = absl::StrCat("add c", t.c_t, " h", t.h_t);
   } else if (NeedsFirstConvStrategy(config, n)) {
-    VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
-                              SelectFirstConvStrategy(config, graph, n, options));
+    VTASERVE_ASSIGN_OR_RETURN(
+        FirstConvStrategy s,
+        SelectFirstConvStrategy(config, graph, n, options));
     const std::vector<FirstConvEstimate> fe =
         EstimateFirstConv(config, graph, id, {s}, nullptr, /*timed_runs=*/0);
     VTASERVE_RETURN_IF_ERROR(fe[0].status);
@@ -345,8 +362,9 @@ absl::StatusOr<NodeEstimate> EstimateNode(const VtaConfig& config,
     e.plan = absl::StrCat(FirstConvStrategyName(s), " ", fe[0].plan);
   } else {
     const auto& p = std::get<ConvParams>(n.params);
-    VTASERVE_ASSIGN_OR_RETURN(ConvTiling t,
-                              PlanConv(config, MakeConvLayer(config, graph, n, MaxPad(p), 0)));
+    VTASERVE_ASSIGN_OR_RETURN(
+        ConvTiling t,
+        PlanConv(config, MakeConvLayer(config, graph, n, MaxPad(p), 0)));
     e.cycles = t.est_cycles;
     e.plan = t.ToString();
   }
@@ -361,8 +379,8 @@ struct CompiledGraph::ValueBuffer {
   int32_t border_value = 0;
   bool graph_input = false;
   bool graph_output = false;
-  int input_index = -1;   // in graph.inputs
-  int output_index = -1;  // in graph.outputs
+  int input_index = -1;         // in graph.inputs
+  int output_index = -1;        // in graph.outputs
   std::vector<int8_t> staging;  // host image (inputs: border pre-filled)
 };
 
@@ -399,7 +417,8 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
   }
   VtaDevice& dev = *cg->device_;
   auto alloc = [&](size_t bytes) -> absl::StatusOr<DeviceBuffer> {
-    VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer b, dev.AllocBuffer(std::max<size_t>(bytes, 64)));
+    VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer b,
+                              dev.AllocBuffer(std::max<size_t>(bytes, 64)));
     cg->owned_.push_back(b);
     return b;
   };
@@ -415,10 +434,12 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
     int32_t zp = val.zero_point;
     int min_blocks = 0;
     for (const Node& n : g.nodes) {
-      const bool reads = std::find(n.inputs.begin(), n.inputs.end(), ValueId(v)) != n.inputs.end();
+      const bool reads = std::find(n.inputs.begin(), n.inputs.end(),
+                                   ValueId(v)) != n.inputs.end();
       const bool writes = !n.outputs.empty() && n.outputs[0] == ValueId(v);
       used |= reads || writes;
-      if (reads && n.op == OpKind::kConv && !NeedsFirstConvStrategy(config, n)) {
+      if (reads && n.op == OpKind::kConv &&
+          !NeedsFirstConvStrategy(config, n)) {
         const auto& p = std::get<ConvParams>(n.params);
         if (MaxPad(p) > 0) {
           border = std::max(border, MaxPad(p));
@@ -427,7 +448,8 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       }
       if (writes && (n.op == OpKind::kConv || n.op == OpKind::kDense)) {
         const auto& p = std::get<ConvParams>(n.params);
-        const int64_t pixels = val.shape.size() == 4 ? val.shape[2] * val.shape[3] : 1;
+        const int64_t pixels =
+            val.shape.size() == 4 ? val.shape[2] * val.shape[3] : 1;
         min_blocks = ConvOutBlocks(p, lanes, pixels);
       }
     }
@@ -452,7 +474,8 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
     vb->staging.assign(bytes, static_cast<int8_t>(vb->border_value));
     VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(
         vb->buffer, 0,
-        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(vb->staging.data()), bytes)));
+        absl::MakeConstSpan(
+            reinterpret_cast<const uint8_t*>(vb->staging.data()), bytes)));
     if (!vb->graph_input) vb->staging.clear();
     cg->values_[v] = std::move(vb);
   }
@@ -471,8 +494,8 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       const ValueBuffer& a = *cg->values_[n.inputs[0]];
       const ValueBuffer& b = *cg->values_[n.inputs[1]];
       const ValueBuffer& y = *cg->values_[n.outputs[0]];
-      AddLayer layer = MakeAddLayer(config, g, n, a.layout.border, b.layout.border,
-                                    y.layout.border);
+      AddLayer layer = MakeAddLayer(config, g, n, a.layout.border,
+                                    b.layout.border, y.layout.border);
       layer.a = a.layout;
       layer.b = b.layout;
       layer.out = y.layout;
@@ -480,14 +503,21 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       const std::vector<int8_t> w = PackAddWeights(config, layer);
       VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer wb, alloc(w.size()));
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(
-          wb, 0, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(w.data()), w.size())));
+          wb, 0,
+          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(w.data()),
+                              w.size())));
       AddAddrs addrs;
-      VTASERVE_ASSIGN_OR_RETURN(addrs.a, elem_addr(a.buffer, isa::MemoryType::kInp));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.b, elem_addr(b.buffer, isa::MemoryType::kInp));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.wgt, elem_addr(wb, isa::MemoryType::kWgt));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.out, elem_addr(y.buffer, isa::MemoryType::kOut));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.a,
+                                elem_addr(a.buffer, isa::MemoryType::kInp));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.b,
+                                elem_addr(b.buffer, isa::MemoryType::kInp));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.wgt,
+                                elem_addr(wb, isa::MemoryType::kWgt));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.out,
+                                elem_addr(y.buffer, isa::MemoryType::kOut));
       VTASERVE_RETURN_IF_ERROR(EmitAdd(q, layer, t, addrs));
-      plan = absl::StrCat("add c", t.c_t, " h", t.h_t, " est ", t.est_cycles, " cycles");
+      plan = absl::StrCat("add c", t.c_t, " h", t.h_t, " est ", t.est_cycles,
+                          " cycles");
     } else {
       const auto& p = std::get<ConvParams>(n.params);
       const ValueBuffer& x = *cg->values_[n.inputs[0]];
@@ -498,8 +528,9 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
       DeviceBuffer inp_buffer = x.buffer;
       isa::MemoryType inp_type = isa::MemoryType::kInp;
       if (NeedsFirstConvStrategy(config, n)) {
-        VTASERVE_ASSIGN_OR_RETURN(FirstConvStrategy s,
-                                  SelectFirstConvStrategy(config, g, n, options));
+        VTASERVE_ASSIGN_OR_RETURN(
+            FirstConvStrategy s,
+            SelectFirstConvStrategy(config, g, n, options));
         VTASERVE_ASSIGN_OR_RETURN(
             FirstConvPlan fp, PlanFirstConv(config, p, x.layout.h, x.layout.w,
                                             y.layout.h, y.layout.w, s));
@@ -511,43 +542,53 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
         VTASERVE_ASSIGN_OR_RETURN(inp_buffer, alloc(image_bytes));
         first_conv_staging.assign(image_bytes, 0);
         first_conv_input = inp_buffer;
-        plan = absl::StrCat(FirstConvStrategyName(s), fp.bias_in_gemm ? " (bias in GEMM)" : "",
-                            fp.device_gather ? " (device im2col gather)" : "", " ");
+        plan = absl::StrCat(
+            FirstConvStrategyName(s), fp.bias_in_gemm ? " (bias in GEMM)" : "",
+            fp.device_gather ? " (device im2col gather)" : "", " ");
         first_conv_plan.emplace(std::move(fp));
       } else {
         layer = MakeConvLayer(config, g, n, x.layout.border, y.layout.border);
         layer.in = x.layout;
         layer.out = y.layout;
         w = PackConvWeights(config, p, layer.in.blocks, layer.out.blocks);
-        bias = PackConvBias(p, layer.out.blocks, config.BlockOut(), layer.zp_folded);
+        bias = PackConvBias(p, layer.out.blocks, config.BlockOut(),
+                            layer.zp_folded);
       }
       VTASERVE_ASSIGN_OR_RETURN(ConvTiling t, PlanConv(config, layer));
       VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer wb, alloc(w.size()));
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(
-          wb, 0, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(w.data()), w.size())));
+          wb, 0,
+          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(w.data()),
+                              w.size())));
       VTASERVE_ASSIGN_OR_RETURN(DeviceBuffer bb, alloc(bias.size() * 4));
       std::vector<uint8_t> bias_bytes(bias.size() * 4);
       for (size_t i = 0; i < bias.size(); ++i) {
         const uint32_t u = static_cast<uint32_t>(bias[i]);
-        for (int k = 0; k < 4; ++k) bias_bytes[4 * i + k] = static_cast<uint8_t>(u >> (8 * k));
+        for (int k = 0; k < 4; ++k)
+          bias_bytes[4 * i + k] = static_cast<uint8_t>(u >> (8 * k));
       }
       VTASERVE_RETURN_IF_ERROR(dev.CopyToDevice(bb, 0, bias_bytes));
       ConvAddrs addrs;
       VTASERVE_ASSIGN_OR_RETURN(addrs.inp, elem_addr(inp_buffer, inp_type));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.wgt, elem_addr(wb, isa::MemoryType::kWgt));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.bias, elem_addr(bb, isa::MemoryType::kAcc));
-      VTASERVE_ASSIGN_OR_RETURN(addrs.out, elem_addr(y.buffer, isa::MemoryType::kOut));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.wgt,
+                                elem_addr(wb, isa::MemoryType::kWgt));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.bias,
+                                elem_addr(bb, isa::MemoryType::kAcc));
+      VTASERVE_ASSIGN_OR_RETURN(addrs.out,
+                                elem_addr(y.buffer, isa::MemoryType::kOut));
       VTASERVE_RETURN_IF_ERROR(EmitConv(q, layer, t, addrs));
       plan += t.ToString();
     }
     auto program = q.Finalize();
     if (!program.ok()) {
-      return absl::InternalError(absl::StrCat("node ", n.name, ": ", program.status().message()));
+      return absl::InternalError(
+          absl::StrCat("node ", n.name, ": ", program.status().message()));
     }
     auto loaded = LoadedProgram::Upload(dev, config, *program);
     if (!loaded.ok()) {
-      return absl::Status(loaded.status().code(),
-                          absl::StrCat("node ", n.name, ": ", loaded.status().message()));
+      return absl::Status(
+          loaded.status().code(),
+          absl::StrCat("node ", n.name, ": ", loaded.status().message()));
     }
     auto layer = std::make_unique<Layer>();
     layer->node = static_cast<NodeId>(id);
@@ -557,8 +598,8 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Compile(
     layer->first_conv_input = first_conv_input;
     layer->first_conv_staging = std::move(first_conv_staging);
     cg->layers_.push_back(std::move(layer));
-    cg->plans_.push_back(absl::StrCat(n.name, ": ", plan, ", ", program->insns.size(),
-                                      " insns"));
+    cg->plans_.push_back(absl::StrCat(n.name, ": ", plan, ", ",
+                                      program->insns.size(), " insns"));
   }
   return cg;
 }
@@ -578,7 +619,8 @@ absl::Status CompiledGraph::Execute(const engine::ExecutionContext& context,
     const absl::Time start = absl::Now();
     double host_seconds = 0.0;
     if (layer->first_conv.has_value()) {
-      VTASERVE_ASSIGN_OR_RETURN(host_seconds, PrepareFirstConvInput(*layer, inputs));
+      VTASERVE_ASSIGN_OR_RETURN(host_seconds,
+                                PrepareFirstConvInput(*layer, inputs));
     }
     for (ValueId v : n.inputs) {
       ValueBuffer& vb = *values_[v];
@@ -587,22 +629,25 @@ absl::Status CompiledGraph::Execute(const engine::ExecutionContext& context,
       const absl::Time h0 = absl::Now();
       const Tensor& t = *inputs[vb.input_index];
       if (t.dtype() != DataType::kInt8 ||
-          t.num_elements() != int64_t{vb.layout.channels} * vb.layout.h * vb.layout.w) {
-        return absl::InvalidArgumentError(absl::StrCat("input ", g.value(v).name,
-                                                       " does not match the graph"));
+          t.num_elements() !=
+              int64_t{vb.layout.channels} * vb.layout.h * vb.layout.w) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input ", g.value(v).name, " does not match the graph"));
       }
       PackActivation(vb.layout, lanes, t.data<int8_t>(), vb.staging.data());
       VTASERVE_RETURN_IF_ERROR(device_->CopyToDevice(
           vb.buffer, 0,
-          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(vb.staging.data()),
-                              vb.staging.size())));
+          absl::MakeConstSpan(
+              reinterpret_cast<const uint8_t*>(vb.staging.data()),
+              vb.staging.size())));
       uploaded[v] = true;
       host_seconds += absl::ToDoubleSeconds(absl::Now() - h0);
     }
     auto stats = layer->program->Run(options_.run_timeout);
     if (!stats.ok()) {
-      return absl::Status(stats.status().code(),
-                          absl::StrCat("VTA layer ", n.name, ": ", stats.status().message()));
+      return absl::Status(
+          stats.status().code(),
+          absl::StrCat("VTA layer ", n.name, ": ", stats.status().message()));
     }
     for (ValueId v : n.outputs) {
       ValueBuffer& vb = *values_[v];
@@ -610,14 +655,16 @@ absl::Status CompiledGraph::Execute(const engine::ExecutionContext& context,
       const absl::Time h0 = absl::Now();
       Tensor& t = *outputs[vb.output_index];
       if (t.dtype() != DataType::kInt8 ||
-          t.num_elements() != int64_t{vb.layout.channels} * vb.layout.h * vb.layout.w) {
-        return absl::InvalidArgumentError(absl::StrCat("output ", g.value(v).name,
-                                                       " does not match the graph"));
+          t.num_elements() !=
+              int64_t{vb.layout.channels} * vb.layout.h * vb.layout.w) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "output ", g.value(v).name, " does not match the graph"));
       }
       std::vector<int8_t> image(static_cast<size_t>(vb.layout.Elems()) * lanes);
       VTASERVE_RETURN_IF_ERROR(device_->CopyFromDevice(
           vb.buffer, 0,
-          absl::MakeSpan(reinterpret_cast<uint8_t*>(image.data()), image.size())));
+          absl::MakeSpan(reinterpret_cast<uint8_t*>(image.data()),
+                         image.size())));
       UnpackActivation(vb.layout, lanes, image.data(), t.data<int8_t>());
       host_seconds += absl::ToDoubleSeconds(absl::Now() - h0);
     }
@@ -665,8 +712,9 @@ absl::StatusOr<double> CompiledGraph::PrepareFirstConvInput(
   if (vb.graph_input) {
     const Tensor& t = *inputs[vb.input_index];
     if (t.dtype() != DataType::kInt8 || t.num_elements() != elems) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input ", graph_.value(n.inputs[0]).name, " does not match the graph"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input ", graph_.value(n.inputs[0]).name,
+                       " does not match the graph"));
     }
     nchw = t.data<int8_t>();
   } else {
@@ -674,16 +722,20 @@ absl::StatusOr<double> CompiledGraph::PrepareFirstConvInput(
     const int lanes = config_.BlockOut();
     std::vector<int8_t> image(static_cast<size_t>(vb.layout.Elems()) * lanes);
     VTASERVE_RETURN_IF_ERROR(device_->CopyFromDevice(
-        vb.buffer, 0, absl::MakeSpan(reinterpret_cast<uint8_t*>(image.data()), image.size())));
+        vb.buffer, 0,
+        absl::MakeSpan(reinterpret_cast<uint8_t*>(image.data()),
+                       image.size())));
     produced.resize(static_cast<size_t>(elems));
     UnpackActivation(vb.layout, lanes, image.data(), produced.data());
     nchw = produced.data();
   }
-  TransformFirstConvInput(plan, nchw, layer.first_conv_staging.data(), options_.host_runner);
+  TransformFirstConvInput(plan, nchw, layer.first_conv_staging.data(),
+                          options_.host_runner);
   VTASERVE_RETURN_IF_ERROR(device_->CopyToDevice(
       layer.first_conv_input, 0,
-      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(layer.first_conv_staging.data()),
-                          layer.first_conv_staging.size())));
+      absl::MakeConstSpan(
+          reinterpret_cast<const uint8_t*>(layer.first_conv_staging.data()),
+          layer.first_conv_staging.size())));
   return absl::ToDoubleSeconds(absl::Now() - h0);
 }
 
@@ -694,8 +746,9 @@ std::string CompiledGraph::Describe() const {
     dense += n.op == OpKind::kDense;
     add += n.op == OpKind::kAdd;
   }
-  return absl::StrCat("vta: ", conv, " conv, ", dense, " dense, ", add, " add on ",
-                      config_.BitstreamName(), " @ ", config_.clock_mhz, " MHz");
+  return absl::StrCat("vta: ", conv, " conv, ", dense, " dense, ", add,
+                      " add on ", config_.BitstreamName(), " @ ",
+                      config_.clock_mhz, " MHz");
 }
 
 }  // namespace vtaserve::vta::compiler

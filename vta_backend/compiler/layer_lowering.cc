@@ -74,7 +74,9 @@ struct CostModel {
 struct PipelineModel {
   uint64_t load_free = 0, comp_free = 0, store_free = 0;
   std::vector<uint64_t> comp_end, store_end;
-  uint64_t Finish() const { return std::max({load_free, comp_free, store_free}); }
+  uint64_t Finish() const {
+    return std::max({load_free, comp_free, store_free});
+  }
 };
 
 // ---- conv geometry helpers ----
@@ -113,30 +115,35 @@ std::vector<ConvShape> EdgeShapes(const ConvLayer& l, const ConvTiling& t) {
 }
 
 // SRAM / field feasibility of a conv tiling.
-bool ConvTilingFits(const VtaConfig& c, const ConvLayer& l, const ConvTiling& t) {
+bool ConvTilingFits(const VtaConfig& c, const ConvLayer& l,
+                    const ConvTiling& t) {
   const SramSplit s = SplitSram(c, l.out.blocks);
   const int kk = l.kh * l.kw;
   const int pitch = Pitch(l, t.w_t);
-  if (uint64_t{1} * t.ci_t * InRows(l, t.h_t) * pitch > s.inp_half) return false;
+  if (uint64_t{1} * t.ci_t * InRows(l, t.h_t) * pitch > s.inp_half)
+    return false;
   if (uint64_t{1} * t.co_t * t.h_t * t.w_t > s.acc_half) return false;
   if (t.wgt_resident) {
     if (t.ci_t != l.in.blocks) return false;
-    if (uint64_t{1} * l.out.blocks * l.in.blocks * kk > c.WgtDepth()) return false;
+    if (uint64_t{1} * l.out.blocks * l.in.blocks * kk > c.WgtDepth())
+      return false;
   } else {
     if (uint64_t{1} * t.co_t * t.ci_t * kk > s.wgt_half) return false;
     if (uint64_t{1} * l.in.blocks * kk > kMax16) return false;
   }
-  if (l.gather_kh > 0 && (t.ci_t != l.in.blocks || l.kh != 1 ||
-                          l.kw != 1 || l.gather_row_bytes > static_cast<int>(kMax16))) {
+  if (l.gather_kh > 0 && (t.ci_t != l.in.blocks || l.kh != 1 || l.kw != 1 ||
+                          l.gather_row_bytes > static_cast<int>(kMax16))) {
     return false;  // LOAD INP_IM2COL fills every block of whole rows
   }
-  if (pitch > static_cast<int>(kMax16) || l.in.PaddedW() > static_cast<int>(kMax16) ||
+  if (pitch > static_cast<int>(kMax16) ||
+      l.in.PaddedW() > static_cast<int>(kMax16) ||
       l.out.PaddedW() > static_cast<int>(kMax16)) {
     return false;
   }
   for (const ConvShape& e : EdgeShapes(l, t)) {
     if (e.co_n * e.h_n * e.w_n < 3) return false;  // pipeline hazard (4.7)
-    if (static_cast<uint32_t>(KernelUops(l, e)) > c.UopDepth() / 8) return false;
+    if (static_cast<uint32_t>(KernelUops(l, e)) > c.UopDepth() / 8)
+      return false;
   }
   return true;
 }
@@ -156,7 +163,8 @@ struct ShrOp {
   int first_block, num_blocks;
   int16_t amount;
 };
-std::vector<ShrOp> ShiftOps(const std::vector<int32_t>& shifts, int co0, int n) {
+std::vector<ShrOp> ShiftOps(const std::vector<int32_t>& shifts, int co0,
+                            int n) {
   std::vector<ShrOp> ops;
   int b = 0;
   while (b < n) {
@@ -185,12 +193,14 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
   std::vector<uint64_t> store_done;  // per tile
   uint64_t insns = 2;
   // Prologue: bias (compute) and resident weights (load).
-  comp_free = l.bias_in_gemm
-                  ? 0
-                  : m.Mem(static_cast<uint64_t>(l.out.blocks) * c.AccElemBytes());
+  comp_free =
+      l.bias_in_gemm
+          ? 0
+          : m.Mem(static_cast<uint64_t>(l.out.blocks) * c.AccElemBytes());
   bus_free = comp_free;
   if (t.wgt_resident) {
-    load_free = m.Mem(static_cast<uint64_t>(l.out.blocks) * l.in.blocks * kk * wb);
+    load_free =
+        m.Mem(static_cast<uint64_t>(l.out.blocks) * l.in.blocks * kk * wb);
     bus_free += load_free - c.timing.mem_request_latency;
   }
   uint64_t kernel_uops_loaded = 0;
@@ -209,7 +219,8 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
           uint64_t l_start = load_free;
           if (step >= 2) l_start = std::max(l_start, comp_done[step - 2]);
           const int rows = InRows(l, h_n);
-          const int cols = FullWidth(l, t.w_t) ? l.in.PaddedW() : InCols(l, w_n);
+          const int cols =
+              FullWidth(l, t.w_t) ? l.in.PaddedW() : InCols(l, w_n);
           const int nloads = MergedInpLoad(l, t.w_t, h_n) ? 1 : ci_n;
           uint64_t bytes = uint64_t{1} * ci_n * rows * cols * ib;
           uint64_t lt = nloads * c.timing.mem_request_latency;
@@ -255,7 +266,8 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
           if (last) {
             if (!l.bias_in_gemm) ct += m.AluTensor(n);
             const auto shr = ShiftOps(l.block_shift, co0, co_n);
-            for (const ShrOp& s : shr) ct += m.AluImm(uint64_t{1} * s.num_blocks * h_n * w_n);
+            for (const ShrOp& s : shr)
+              ct += m.AluImm(uint64_t{1} * s.num_blocks * h_n * w_n);
             ct += 2 * m.AluImm(n);
             insns += 3 + shr.size();
             if (!l.zp_folded) {
@@ -269,8 +281,9 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
             uint64_t s_start = std::max(store_free, comp_free);
             const int nst = MergedStore(l, h_n, w_n) ? 1 : co_n;
             const uint64_t sbytes = n * ob;
-            const uint64_t sx = std::max(s_start + uint64_t{1} * nst * c.timing.mem_request_latency,
-                                         bus_free);
+            const uint64_t sx = std::max(
+                s_start + uint64_t{1} * nst * c.timing.mem_request_latency,
+                bus_free);
             store_free = sx + (sbytes + c.BusBytes() - 1) / c.BusBytes();
             bus_free = std::max(bus_free, store_free);
             store_done.push_back(store_free);
@@ -281,8 +294,9 @@ uint64_t EstimateConv(const VtaConfig& c, const ConvLayer& l,
     }
   }
   uint64_t total = std::max({load_free, comp_free, store_free});
-  const uint64_t fetch = c.timing.fetch_latency +
-                         insns * ((VtaConfig::kInsnBytes + c.BusBytes() - 1) / c.BusBytes());
+  const uint64_t fetch =
+      c.timing.fetch_latency +
+      insns * ((VtaConfig::kInsnBytes + c.BusBytes() - 1) / c.BusBytes());
   total = std::max(total, fetch);
   // Uop thrash penalty when kernels do not all fit the uop ring.
   if (kernel_uops_loaded > c.UopDepth() / 2) total += kernel_uops_loaded;
@@ -313,7 +327,8 @@ class KernelCache {
   template <typename... T>
   static std::string KeyString(const std::tuple<T...>& t) {
     std::string s;
-    std::apply([&](const auto&... v) { ((absl::StrAppend(&s, v, ",")), ...); }, t);
+    std::apply([&](const auto&... v) { ((absl::StrAppend(&s, v, ",")), ...); },
+               t);
     return s;
   }
   CommandQueue& q_;
@@ -342,8 +357,8 @@ absl::Status AluAddConstant(CommandQueue& q, KernelCache& cache, uint32_t dst,
                             uint32_t n, int64_t value) {
   while (value != 0) {
     const int64_t step = std::clamp<int64_t>(value, -kMaxImm, kMaxImm);
-    VTASERVE_RETURN_IF_ERROR(AluImm(q, cache, dst, n, AluOpcode::kAdd,
-                                    static_cast<int32_t>(step)));
+    VTASERVE_RETURN_IF_ERROR(
+        AluImm(q, cache, dst, n, AluOpcode::kAdd, static_cast<int32_t>(step)));
     value -= step;
   }
   return absl::OkStatus();
@@ -399,8 +414,8 @@ void UnpackActivation(const ActivationLayout& layout, int lanes,
 
 std::string ConvTiling::ToString() const {
   return absl::StrCat("h", h_t, " w", w_t, " co", co_t, " ci", ci_t,
-                      wgt_resident ? " wgt-resident" : " wgt-streamed",
-                      " est ", est_cycles, " cycles");
+                      wgt_resident ? " wgt-resident" : " wgt-streamed", " est ",
+                      est_cycles, " cycles");
 }
 
 absl::StatusOr<ConvTiling> PlanConv(const VtaConfig& config,
@@ -417,15 +432,18 @@ absl::StatusOr<ConvTiling> PlanConv(const VtaConfig& config,
   const int last_col = (l.out.w - 1) * l.sw + l.kw - 1 - l.pad_left;
   if (l.pad_top > l.in.border || l.pad_left > l.in.border ||
       last_row >= l.in.h + l.in.border || last_col >= l.in.w + l.in.border) {
-    return absl::InvalidArgumentError("conv input border smaller than its padding");
+    return absl::InvalidArgumentError(
+        "conv input border smaller than its padding");
   }
   if (static_cast<uint64_t>(l.out.blocks) > config.AccDepth() / 4) {
-    return absl::ResourceExhaustedError("too many output channel blocks for the ACC buffer");
+    return absl::ResourceExhaustedError(
+        "too many output channel blocks for the ACC buffer");
   }
   ConvTiling best;
   bool found = false;
   std::vector<int> w_cands = {l.out.w};
-  for (int k = 2; k <= 16 && k <= l.out.w; ++k) w_cands.push_back(CeilDiv(l.out.w, k));
+  for (int k = 2; k <= 16 && k <= l.out.w; ++k)
+    w_cands.push_back(CeilDiv(l.out.w, k));
   const SramSplit s = SplitSram(config, l.out.blocks);
   for (bool resident : {true, false}) {
     for (int co_t : ChunkSizes(l.out.blocks)) {
@@ -467,8 +485,8 @@ absl::StatusOr<ConvTiling> PlanConv(const VtaConfig& config,
   return best;
 }
 
-absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
-                      const ConvTiling& t, const ConvAddrs& addrs) {
+absl::Status EmitConv(CommandQueue& q, const ConvLayer& l, const ConvTiling& t,
+                      const ConvAddrs& addrs) {
   const VtaConfig& c = q.config();
   VTASERVE_RETURN_IF_ERROR(CheckLayoutCommon(c));
   if (!ConvTilingFits(c, l, t)) {
@@ -495,8 +513,8 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
           steps.push_back(Step{co0, std::min(t.co_t, CO - co0), oh0,
                                std::min(t.h_t, l.out.h - oh0), ow0,
                                std::min(t.w_t, l.out.w - ow0), ci0,
-                               std::min(t.ci_t, CI - ci0), num_tiles,
-                               ci0 == 0, ci0 + t.ci_t >= CI});
+                               std::min(t.ci_t, CI - ci0), num_tiles, ci0 == 0,
+                               ci0 + t.ci_t >= CI});
         }
       }
     }
@@ -506,18 +524,20 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
 
   // Prologue: biases (compute stage) into the reserved ACC region.
   if (!l.bias_in_gemm) {
-    VTASERVE_RETURN_IF_ERROR(Annotate(
-        q.Load2D(MemoryType::kAcc, bias_base, addrs.bias, 1, CO, CO), "bias load"));
+    VTASERVE_RETURN_IF_ERROR(
+        Annotate(q.Load2D(MemoryType::kAcc, bias_base, addrs.bias, 1, CO, CO),
+                 "bias load"));
   }
 
   auto emit_load = [&](int k) -> absl::Status {
     const Step& st = steps[k];
     const int par = k % 2;
-    if (k >= 2) VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kLoad));
+    if (k >= 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kLoad));
     if (k == 0 && t.wgt_resident) {
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kWgt, 0, addrs.wgt, 1, CO * CI * kk, CO * CI * kk),
-          "resident weight load"));
+      VTASERVE_RETURN_IF_ERROR(Annotate(q.Load2D(MemoryType::kWgt, 0, addrs.wgt,
+                                                 1, CO * CI * kk, CO * CI * kk),
+                                        "resident weight load"));
     }
     const uint32_t inp_base = par * s.inp_half;
     const int rows = InRows(l, st.h_n);
@@ -531,33 +551,34 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
           static_cast<uint32_t>(st.oh0) * l.gather_stride *
               static_cast<uint32_t>(l.gather_row_bytes) +
           static_cast<uint32_t>(st.ow0) * l.gather_stride * l.gather_channels;
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.LoadIm2col(inp_base, dram, st.h_n, st.w_n, l.gather_row_bytes, l.gather_kh,
-                       l.gather_kw, l.gather_channels, l.gather_stride),
-          "im2col gather load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.LoadIm2col(inp_base, dram, st.h_n, st.w_n,
+                                l.gather_row_bytes, l.gather_kh, l.gather_kw,
+                                l.gather_channels, l.gather_stride),
+                   "im2col gather load"));
     } else if (MergedInpLoad(l, t.w_t, st.h_n)) {
       const uint32_t dram = addrs.inp + st.ci0 * l.in.PlaneElems() +
                             int64_t{row0} * l.in.PaddedW();
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kInp, inp_base, dram, st.ci_n, blk,
-                   st.ci_n > 1 ? l.in.PlaneElems() : blk),
-          "input load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Load2D(MemoryType::kInp, inp_base, dram, st.ci_n, blk,
+                            st.ci_n > 1 ? l.in.PlaneElems() : blk),
+                   "input load"));
     } else {
       for (int cb = 0; cb < st.ci_n; ++cb) {
         const uint32_t dram = addrs.inp + (st.ci0 + cb) * l.in.PlaneElems() +
                               int64_t{row0} * l.in.PaddedW() + col0;
-        VTASERVE_RETURN_IF_ERROR(Annotate(
-            q.Load2D(MemoryType::kInp, inp_base + cb * blk, dram, rows, cols,
-                     l.in.PaddedW()),
-            "input load"));
+        VTASERVE_RETURN_IF_ERROR(
+            Annotate(q.Load2D(MemoryType::kInp, inp_base + cb * blk, dram, rows,
+                              cols, l.in.PaddedW()),
+                     "input load"));
       }
     }
     if (!t.wgt_resident) {
       const uint32_t dram = addrs.wgt + (st.co0 * CI + st.ci0) * kk;
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kWgt, par * s.wgt_half, dram, st.co_n,
-                   st.ci_n * kk, CI * kk),
-          "weight load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Load2D(MemoryType::kWgt, par * s.wgt_half, dram, st.co_n,
+                            st.ci_n * kk, CI * kk),
+                   "weight load"));
     }
     return q.DepPush(Stage::kLoad, Stage::kCompute);
   };
@@ -569,10 +590,12 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
     const uint32_t n = st.co_n * st.h_n * st.w_n;
     const uint32_t hw = st.h_n * st.w_n;
     if (st.first) {
-      if (st.tile >= 2) VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kStore, Stage::kCompute));
+      if (st.tile >= 2)
+        VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kStore, Stage::kCompute));
       VTASERVE_ASSIGN_OR_RETURN(
-          KernelId rid, cache.Get(std::make_tuple(std::string("ew"), acc_base, n),
-                                  [&] { return ElementwiseKernel(acc_base, n); }));
+          KernelId rid,
+          cache.Get(std::make_tuple(std::string("ew"), acc_base, n),
+                    [&] { return ElementwiseKernel(acc_base, n); }));
       VTASERVE_RETURN_IF_ERROR(q.Gemm(rid, /*reset=*/true));
     }
     VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kLoad, Stage::kCompute));
@@ -589,65 +612,75 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
     };
     VTASERVE_ASSIGN_OR_RETURN(
         KernelId gid,
-        cache.Get(std::make_tuple(std::string("gemm"), par, acc_base, st.co_n, st.h_n,
-                                  st.w_n, st.ci_n,
-                                  t.wgt_resident ? st.co0 * CI + st.ci0 : -1),
-                  [&] {
-                    UopKernel kern;
-                    for (int cb = 0; cb < st.ci_n; ++cb) {
-                      for (int kh = 0; kh < l.kh; ++kh) {
-                        for (int co = 0; co < st.co_n; ++co) {
-                          for (int h = 0; h < st.h_n; ++h) {
-                            const uint32_t dst = acc_base + (co * st.h_n + h) * st.w_n;
-                            const uint32_t src = inp_base + cb * blk +
-                                                 (h * l.sh + kh) * pitch + col_off;
-                            const uint32_t wgt = wgt_index(co, cb) + kh * l.kw;
-                            if (standard) {
-                              kern.uops.push_back(Uop{dst, src, wgt});
-                            } else {
-                              for (int w = 0; w < st.w_n; ++w) {
-                                kern.uops.push_back(Uop{dst + w, src + w * l.sw, wgt});
-                              }
-                            }
-                          }
+        cache.Get(
+            std::make_tuple(std::string("gemm"), par, acc_base, st.co_n, st.h_n,
+                            st.w_n, st.ci_n,
+                            t.wgt_resident ? st.co0 * CI + st.ci0 : -1),
+            [&] {
+              UopKernel kern;
+              for (int cb = 0; cb < st.ci_n; ++cb) {
+                for (int kh = 0; kh < l.kh; ++kh) {
+                  for (int co = 0; co < st.co_n; ++co) {
+                    for (int h = 0; h < st.h_n; ++h) {
+                      const uint32_t dst =
+                          acc_base + (co * st.h_n + h) * st.w_n;
+                      const uint32_t src = inp_base + cb * blk +
+                                           (h * l.sh + kh) * pitch + col_off;
+                      const uint32_t wgt = wgt_index(co, cb) + kh * l.kw;
+                      if (standard) {
+                        kern.uops.push_back(Uop{dst, src, wgt});
+                      } else {
+                        for (int w = 0; w < st.w_n; ++w) {
+                          kern.uops.push_back(
+                              Uop{dst + w, src + w * l.sw, wgt});
                         }
                       }
                     }
-                    if (standard) {
-                      kern.loops.push_back(UopLoop{static_cast<uint32_t>(st.w_n), 1,
-                                                   static_cast<uint32_t>(l.sw), 0});
-                      kern.loops.push_back(UopLoop{static_cast<uint32_t>(l.kw), 0, 1, 1});
-                    } else {
-                      kern.loops.push_back(UopLoop{static_cast<uint32_t>(l.kw), 0, 1, 1});
-                    }
-                    return kern;
-                  }));
-    VTASERVE_RETURN_IF_ERROR(Annotate(q.Gemm(gid, /*reset=*/false), "conv GEMM"));
-    if (k < K - 2) VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kCompute, Stage::kLoad));
+                  }
+                }
+              }
+              if (standard) {
+                kern.loops.push_back(UopLoop{static_cast<uint32_t>(st.w_n), 1,
+                                             static_cast<uint32_t>(l.sw), 0});
+                kern.loops.push_back(
+                    UopLoop{static_cast<uint32_t>(l.kw), 0, 1, 1});
+              } else {
+                kern.loops.push_back(
+                    UopLoop{static_cast<uint32_t>(l.kw), 0, 1, 1});
+              }
+              return kern;
+            }));
+    VTASERVE_RETURN_IF_ERROR(
+        Annotate(q.Gemm(gid, /*reset=*/false), "conv GEMM"));
+    if (k < K - 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kCompute, Stage::kLoad));
     if (!st.last) return absl::OkStatus();
     // Epilogue: + bias[c] (unless in the GEMM), SHR per block, clamp (+ zero
     // point).
     if (!l.bias_in_gemm) {
       VTASERVE_ASSIGN_OR_RETURN(
           KernelId bid,
-          cache.Get(std::make_tuple(std::string("bias"), acc_base, st.co0, st.co_n, hw),
+          cache.Get(std::make_tuple(std::string("bias"), acc_base, st.co0,
+                                    st.co_n, hw),
                     [&] {
                       UopKernel kern;
                       kern.uops.push_back(Uop{acc_base, bias_base + st.co0, 0});
-                      kern.loops.push_back(UopLoop{static_cast<uint32_t>(st.co_n), hw, 1, 0});
+                      kern.loops.push_back(
+                          UopLoop{static_cast<uint32_t>(st.co_n), hw, 1, 0});
                       kern.loops.push_back(UopLoop{hw, 1, 0, 0});
                       return kern;
                     }));
-      VTASERVE_RETURN_IF_ERROR(q.Alu(bid, AluOpcode::kAdd, /*use_imm=*/false, 0));
+      VTASERVE_RETURN_IF_ERROR(
+          q.Alu(bid, AluOpcode::kAdd, /*use_imm=*/false, 0));
     }
     for (const ShrOp& op : ShiftOps(l.block_shift, st.co0, st.co_n)) {
       VTASERVE_RETURN_IF_ERROR(AluImm(q, cache, acc_base + op.first_block * hw,
                                       op.num_blocks * hw, AluOpcode::kShr,
                                       op.amount));
     }
-    VTASERVE_RETURN_IF_ERROR(EmitClampAndZeroPoint(q, cache, acc_base, n, l.zp_folded,
-                                                   l.output_zero_point, l.clamp_min,
-                                                   l.clamp_max));
+    VTASERVE_RETURN_IF_ERROR(
+        EmitClampAndZeroPoint(q, cache, acc_base, n, l.zp_folded,
+                              l.output_zero_point, l.clamp_min, l.clamp_max));
     return q.DepPush(Stage::kCompute, Stage::kStore);
   };
 
@@ -658,15 +691,17 @@ absl::Status EmitConv(CommandQueue& q, const ConvLayer& l,
     VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kStore));
     if (MergedStore(l, st.h_n, st.w_n)) {
       VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Store2D(acc_base, addrs.out + st.co0 * l.out.PlaneElems(), st.co_n, hw,
-                    st.co_n > 1 ? l.out.PlaneElems() : hw),
+          q.Store2D(acc_base, addrs.out + st.co0 * l.out.PlaneElems(), st.co_n,
+                    hw, st.co_n > 1 ? l.out.PlaneElems() : hw),
           "output store"));
     } else {
       for (int co = 0; co < st.co_n; ++co) {
-        const uint32_t dram = addrs.out + l.out.ElemIndex(st.co0 + co, st.oh0, st.ow0);
-        VTASERVE_RETURN_IF_ERROR(Annotate(
-            q.Store2D(acc_base + co * hw, dram, st.h_n, st.w_n, l.out.PaddedW()),
-            "output store"));
+        const uint32_t dram =
+            addrs.out + l.out.ElemIndex(st.co0 + co, st.oh0, st.ow0);
+        VTASERVE_RETURN_IF_ERROR(
+            Annotate(q.Store2D(acc_base + co * hw, dram, st.h_n, st.w_n,
+                               l.out.PaddedW()),
+                     "output store"));
       }
     }
     if (st.tile < num_tiles - 2) {
@@ -699,7 +734,8 @@ std::vector<int8_t> PackAddWeights(const VtaConfig& c, const AddLayer& l) {
                            l.multiplier_a & 127, l.multiplier_b & 127};
   for (int e = 0; e < 4; ++e) {
     for (int o = 0; o < bo; ++o) {
-      w[static_cast<size_t>(e) * bo * bi + o * bi + o] = static_cast<int8_t>(vals[e]);
+      w[static_cast<size_t>(e) * bo * bi + o * bi + o] =
+          static_cast<int8_t>(vals[e]);
     }
   }
   return w;
@@ -715,14 +751,16 @@ bool AddTilingFits(const VtaConfig& c, const AddLayer& l, const AddTiling& t) {
   const int c_edge = l.out.blocks % t.c_t == 0 ? t.c_t : l.out.blocks % t.c_t;
   const int h_edge = l.out.h % t.h_t == 0 ? t.h_t : l.out.h % t.h_t;
   if (int64_t{c_edge} * h_edge * l.out.w < 3) return false;
-  if (l.a.PaddedW() > static_cast<int>(kMax16) || l.b.PaddedW() > static_cast<int>(kMax16) ||
+  if (l.a.PaddedW() > static_cast<int>(kMax16) ||
+      l.b.PaddedW() > static_cast<int>(kMax16) ||
       l.out.PaddedW() > static_cast<int>(kMax16) || 2 * n > kMax16) {
     return false;
   }
   return true;
 }
 
-uint64_t EstimateAdd(const VtaConfig& c, const AddLayer& l, const AddTiling& t) {
+uint64_t EstimateAdd(const VtaConfig& c, const AddLayer& l,
+                     const AddTiling& t) {
   const CostModel m{c};
   uint64_t load_free = 0, comp_free = 0, store_free = 0;
   std::vector<uint64_t> comp_done, store_done;
@@ -734,7 +772,8 @@ uint64_t EstimateAdd(const VtaConfig& c, const AddLayer& l, const AddTiling& t) 
       const uint64_t n = uint64_t{1} * cn * hn * l.out.w;
       uint64_t ls = load_free;
       if (k >= 2) ls = std::max(ls, comp_done[k - 2]);
-      load_free = ls + 2 * cn * m.Mem(uint64_t{1} * hn * l.out.w * c.InpElemBytes());
+      load_free =
+          ls + 2 * cn * m.Mem(uint64_t{1} * hn * l.out.w * c.InpElemBytes());
       uint64_t cs = std::max(comp_free, load_free);
       if (k >= 2) cs = std::max(cs, store_done[k - 2]);
       comp_free = cs + m.Gemm(n) + 2 * m.Gemm(2 * n) + 6 * m.AluImm(n);
@@ -753,7 +792,8 @@ absl::StatusOr<AddTiling> PlanAdd(const VtaConfig& config, const AddLayer& l) {
   VTASERVE_RETURN_IF_ERROR(CheckLayoutCommon(config));
   if (l.out.blocks <= 0 || l.out.h <= 0 || l.out.w <= 0 ||
       l.a.blocks < l.out.blocks || l.b.blocks < l.out.blocks ||
-      l.a.h != l.out.h || l.b.h != l.out.h || l.a.w != l.out.w || l.b.w != l.out.w) {
+      l.a.h != l.out.h || l.b.h != l.out.h || l.a.w != l.out.w ||
+      l.b.w != l.out.w) {
     return absl::InvalidArgumentError("inconsistent add layer");
   }
   if (!AddBiasSupported(l.bias)) {
@@ -774,7 +814,8 @@ absl::StatusOr<AddTiling> PlanAdd(const VtaConfig& config, const AddLayer& l) {
     }
   }
   if (!found) {
-    return absl::ResourceExhaustedError("no add tiling fits the VTA SRAM buffers");
+    return absl::ResourceExhaustedError(
+        "no add tiling fits the VTA SRAM buffers");
   }
   return best;
 }
@@ -809,24 +850,26 @@ absl::Status EmitAdd(CommandQueue& q, const AddLayer& l, const AddTiling& t,
 
   auto emit_load = [&](int k) -> absl::Status {
     const Step& st = steps[k];
-    if (k >= 2) VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kLoad));
+    if (k >= 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kLoad));
     if (k == 0) {
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kWgt, wbase, addrs.wgt, 1, 4, 4), "add weight load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Load2D(MemoryType::kWgt, wbase, addrs.wgt, 1, 4, 4),
+                   "add weight load"));
     }
     const uint32_t base = (k % 2) * s.inp_half;
     const uint32_t n = st.cn * st.hn * W;
     for (int cb = 0; cb < st.cn; ++cb) {
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kInp, base + cb * st.hn * W,
-                   addrs.a + l.a.ElemIndex(st.c0 + cb, st.h0, 0), st.hn, W,
-                   l.a.PaddedW()),
-          "add input load"));
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Load2D(MemoryType::kInp, base + n + cb * st.hn * W,
-                   addrs.b + l.b.ElemIndex(st.c0 + cb, st.h0, 0), st.hn, W,
-                   l.b.PaddedW()),
-          "add input load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Load2D(MemoryType::kInp, base + cb * st.hn * W,
+                            addrs.a + l.a.ElemIndex(st.c0 + cb, st.h0, 0),
+                            st.hn, W, l.a.PaddedW()),
+                   "add input load"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Load2D(MemoryType::kInp, base + n + cb * st.hn * W,
+                            addrs.b + l.b.ElemIndex(st.c0 + cb, st.h0, 0),
+                            st.hn, W, l.b.PaddedW()),
+                   "add input load"));
     }
     return q.DepPush(Stage::kLoad, Stage::kCompute);
   };
@@ -835,7 +878,8 @@ absl::Status EmitAdd(CommandQueue& q, const AddLayer& l, const AddTiling& t,
     const uint32_t acc = (k % 2) * s.acc_half;
     const uint32_t inp = (k % 2) * s.inp_half;
     const uint32_t n = st.cn * st.hn * W;
-    if (k >= 2) VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kStore, Stage::kCompute));
+    if (k >= 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kStore, Stage::kCompute));
     VTASERVE_ASSIGN_OR_RETURN(
         KernelId rid, cache.Get(std::make_tuple(std::string("ew"), acc, n),
                                 [&] { return ElementwiseKernel(acc, n); }));
@@ -845,20 +889,23 @@ absl::Status EmitAdd(CommandQueue& q, const AddLayer& l, const AddTiling& t,
     auto gemm_pair = [&](uint32_t first_wgt) -> absl::Status {
       VTASERVE_ASSIGN_OR_RETURN(
           KernelId id,
-          cache.Get(std::make_tuple(std::string("addgemm"), acc, inp, n, first_wgt), [&] {
-            UopKernel kern;
-            kern.uops.push_back(Uop{acc, inp, wbase + first_wgt});
-            kern.loops.push_back(UopLoop{2, 0, n, 1});
-            kern.loops.push_back(UopLoop{n, 1, 1, 0});
-            return kern;
-          }));
+          cache.Get(
+              std::make_tuple(std::string("addgemm"), acc, inp, n, first_wgt),
+              [&] {
+                UopKernel kern;
+                kern.uops.push_back(Uop{acc, inp, wbase + first_wgt});
+                kern.loops.push_back(UopLoop{2, 0, n, 1});
+                kern.loops.push_back(UopLoop{n, 1, 1, 0});
+                return kern;
+              }));
       return Annotate(q.Gemm(id, /*reset=*/false), "add GEMM");
     };
     VTASERVE_RETURN_IF_ERROR(gemm_pair(0));  // high parts
     VTASERVE_RETURN_IF_ERROR(AluAddConstant(q, cache, acc, n, qv));
     VTASERVE_RETURN_IF_ERROR(AluImm(q, cache, acc, n, AluOpcode::kShr, -7));
     VTASERVE_RETURN_IF_ERROR(gemm_pair(2));  // low parts
-    if (k < K - 2) VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kCompute, Stage::kLoad));
+    if (k < K - 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kCompute, Stage::kLoad));
     VTASERVE_RETURN_IF_ERROR(AluAddConstant(q, cache, acc, n, r));
     int32_t sh = l.shift;
     while (sh > 0) {
@@ -866,9 +913,9 @@ absl::Status EmitAdd(CommandQueue& q, const AddLayer& l, const AddTiling& t,
       VTASERVE_RETURN_IF_ERROR(AluImm(q, cache, acc, n, AluOpcode::kShr, step));
       sh -= step;
     }
-    VTASERVE_RETURN_IF_ERROR(EmitClampAndZeroPoint(q, cache, acc, n, l.zp_folded,
-                                                   l.output_zero_point, l.clamp_min,
-                                                   l.clamp_max));
+    VTASERVE_RETURN_IF_ERROR(
+        EmitClampAndZeroPoint(q, cache, acc, n, l.zp_folded,
+                              l.output_zero_point, l.clamp_min, l.clamp_max));
     return q.DepPush(Stage::kCompute, Stage::kStore);
   };
   auto emit_store = [&](int k) -> absl::Status {
@@ -876,12 +923,14 @@ absl::Status EmitAdd(CommandQueue& q, const AddLayer& l, const AddTiling& t,
     const uint32_t acc = (k % 2) * s.acc_half;
     VTASERVE_RETURN_IF_ERROR(q.DepPop(Stage::kCompute, Stage::kStore));
     for (int cb = 0; cb < st.cn; ++cb) {
-      VTASERVE_RETURN_IF_ERROR(Annotate(
-          q.Store2D(acc + cb * st.hn * W, addrs.out + l.out.ElemIndex(st.c0 + cb, st.h0, 0),
-                    st.hn, W, l.out.PaddedW()),
-          "add output store"));
+      VTASERVE_RETURN_IF_ERROR(
+          Annotate(q.Store2D(acc + cb * st.hn * W,
+                             addrs.out + l.out.ElemIndex(st.c0 + cb, st.h0, 0),
+                             st.hn, W, l.out.PaddedW()),
+                   "add output store"));
     }
-    if (k < K - 2) VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kStore, Stage::kCompute));
+    if (k < K - 2)
+      VTASERVE_RETURN_IF_ERROR(q.DepPush(Stage::kStore, Stage::kCompute));
     return absl::OkStatus();
   };
   VTASERVE_RETURN_IF_ERROR(emit_load(0));

@@ -79,8 +79,8 @@ struct ConvLayer {
 
 // Tile sizes of a conv layer.
 struct ConvTiling {
-  int h_t = 1, w_t = 1;    // output rows / columns per tile
-  int co_t = 1, ci_t = 1;  // output / input channel blocks per tile
+  int h_t = 1, w_t = 1;       // output rows / columns per tile
+  int co_t = 1, ci_t = 1;     // output / input channel blocks per tile
   bool wgt_resident = false;  // all weights loaded once (requires ci_t = all)
   // Analytic estimate of the whole layer, cycles (see PlanConv).
   uint64_t est_cycles = 0;
@@ -116,8 +116,8 @@ absl::Status EmitConv(CommandQueue& queue, const ConvLayer& layer,
 struct AddLayer {
   ActivationLayout a, b, out;  // same blocks, h, w; borders may differ
   int32_t multiplier_a = 0, multiplier_b = 0;  // [0, 16383]
-  int32_t bias = 0;  // zp-folded when zp_folded
-  int32_t shift = 0;  // [0, 30]
+  int32_t bias = 0;                            // zp-folded when zp_folded
+  int32_t shift = 0;                           // [0, 30]
   bool zp_folded = false;
   int32_t output_zero_point = 0;
   int32_t clamp_min = -128, clamp_max = 127;

@@ -5,8 +5,8 @@
 
 namespace vtaserve::vta::isa {
 
-absl::StatusOr<std::vector<FieldPos>> PackBitfields(absl::Span<const int> widths,
-                                                    int max_words) {
+absl::StatusOr<std::vector<FieldPos>> PackBitfields(
+    absl::Span<const int> widths, int max_words) {
   std::vector<FieldPos> out;
   out.reserve(widths.size());
   int word = 0;
@@ -22,9 +22,9 @@ absl::StatusOr<std::vector<FieldPos>> PackBitfields(absl::Span<const int> widths
       used = 0;
     }
     if (word >= max_words) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bitfields do not fit in ", max_words * 64, " bits (field ", i,
-          " of width ", w, " overflows)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bitfields do not fit in ", max_words * 64,
+                       " bits (field ", i, " of width ", w, " overflows)"));
     }
     out.push_back(FieldPos{word, used, w});
     used += w;

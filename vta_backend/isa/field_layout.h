@@ -29,8 +29,8 @@ struct FieldPos {
 // Packs `widths` (each 1..64, in declaration order) into at most `max_words`
 // 64-bit words. InvalidArgument if a width is out of range or the fields do
 // not fit.
-absl::StatusOr<std::vector<FieldPos>> PackBitfields(absl::Span<const int> widths,
-                                                    int max_words);
+absl::StatusOr<std::vector<FieldPos>> PackBitfields(
+    absl::Span<const int> widths, int max_words);
 
 }  // namespace vtaserve::vta::isa
 

@@ -11,15 +11,43 @@ namespace {
 
 // Field indices in the layouts (declaration order of hw_spec.h).
 enum MemField {
-  kMOpcode, kMPopPrev, kMPopNext, kMPushPrev, kMPushNext, kMMemType, kMSram,
-  kMDram, kMYSize, kMXSize, kMXStride, kMYPad0, kMYPad1, kMXPad0, kMXPad1,
+  kMOpcode,
+  kMPopPrev,
+  kMPopNext,
+  kMPushPrev,
+  kMPushNext,
+  kMMemType,
+  kMSram,
+  kMDram,
+  kMYSize,
+  kMXSize,
+  kMXStride,
+  kMYPad0,
+  kMYPad1,
+  kMXPad0,
+  kMXPad1,
 };
 enum GemmField {
-  kGOpcode, kGPopPrev, kGPopNext, kGPushPrev, kGPushNext, kGReset, kGUopBgn,
-  kGUopEnd, kGIterOut, kGIterIn, kGDstOut, kGDstIn, kGSrcOut, kGSrcIn,
-  kGWgtOut, kGWgtIn,
+  kGOpcode,
+  kGPopPrev,
+  kGPopNext,
+  kGPushPrev,
+  kGPushNext,
+  kGReset,
+  kGUopBgn,
+  kGUopEnd,
+  kGIterOut,
+  kGIterIn,
+  kGDstOut,
+  kGDstIn,
+  kGSrcOut,
+  kGSrcIn,
+  kGWgtOut,
+  kGWgtIn,
   // ALU shares 0..kGSrcIn, then:
-  kAAluOpcode = kGWgtOut, kAUseImm, kAImm,
+  kAAluOpcode = kGWgtOut,
+  kAUseImm,
+  kAImm,
 };
 
 class BitWriter {
@@ -28,9 +56,9 @@ class BitWriter {
   void Put(int field, uint64_t value, const char* name) {
     const FieldPos& p = layout_[field];
     if ((value & ~p.Mask()) != 0 && status_.ok()) {
-      status_ = absl::InvalidArgumentError(absl::StrCat(
-          "instruction field ", name, " = ", value, " does not fit in ",
-          p.width, " bits"));
+      status_ = absl::InvalidArgumentError(
+          absl::StrCat("instruction field ", name, " = ", value,
+                       " does not fit in ", p.width, " bits"));
     }
     words_[p.word] |= (value & p.Mask()) << p.shift;
   }
@@ -81,24 +109,36 @@ std::string DepString(const DepFlags& d) {
 
 const char* MemTypeName(MemoryType t) {
   switch (t) {
-    case MemoryType::kUop: return "UOP";
-    case MemoryType::kWgt: return "WGT";
-    case MemoryType::kInp: return "INP";
-    case MemoryType::kAcc: return "ACC";
-    case MemoryType::kOut: return "OUT";
-    case MemoryType::kAcc8Bit: return "ACC_8BIT";
-    case MemoryType::kInpIm2col: return "INP_IM2COL";
+    case MemoryType::kUop:
+      return "UOP";
+    case MemoryType::kWgt:
+      return "WGT";
+    case MemoryType::kInp:
+      return "INP";
+    case MemoryType::kAcc:
+      return "ACC";
+    case MemoryType::kOut:
+      return "OUT";
+    case MemoryType::kAcc8Bit:
+      return "ACC_8BIT";
+    case MemoryType::kInpIm2col:
+      return "INP_IM2COL";
   }
   return "?";
 }
 
 const char* AluName(AluOpcode op) {
   switch (op) {
-    case AluOpcode::kMin: return "MIN";
-    case AluOpcode::kMax: return "MAX";
-    case AluOpcode::kAdd: return "ADD";
-    case AluOpcode::kShr: return "SHR";
-    case AluOpcode::kMul: return "MUL";
+    case AluOpcode::kMin:
+      return "MIN";
+    case AluOpcode::kMax:
+      return "MAX";
+    case AluOpcode::kAdd:
+      return "ADD";
+    case AluOpcode::kShr:
+      return "SHR";
+    case AluOpcode::kMul:
+      return "MUL";
   }
   return "?";
 }
@@ -107,10 +147,14 @@ const char* AluName(AluOpcode op) {
 
 Opcode OpcodeOf(const Insn& insn) {
   switch (insn.index()) {
-    case 0: return std::get<MemInsn>(insn).opcode;
-    case 1: return Opcode::kGemm;
-    case 2: return Opcode::kAlu;
-    default: return Opcode::kFinish;
+    case 0:
+      return std::get<MemInsn>(insn).opcode;
+    case 1:
+      return Opcode::kGemm;
+    case 2:
+      return Opcode::kAlu;
+    default:
+      return Opcode::kFinish;
   }
 }
 
@@ -137,13 +181,20 @@ DepFlags& MutableDepOf(Insn& insn) {
 
 int ElemBytes(const VtaConfig& config, MemoryType type) {
   switch (type) {
-    case MemoryType::kUop: return VtaConfig::kUopElemBytes;
-    case MemoryType::kWgt: return config.WgtElemBytes();
-    case MemoryType::kInp: return config.InpElemBytes();
-    case MemoryType::kAcc: return config.AccElemBytes();
-    case MemoryType::kOut: return config.OutElemBytes();
-    case MemoryType::kAcc8Bit: return config.OutElemBytes();
-    case MemoryType::kInpIm2col: return 1;  // byte-addressed source image
+    case MemoryType::kUop:
+      return VtaConfig::kUopElemBytes;
+    case MemoryType::kWgt:
+      return config.WgtElemBytes();
+    case MemoryType::kInp:
+      return config.InpElemBytes();
+    case MemoryType::kAcc:
+      return config.AccElemBytes();
+    case MemoryType::kOut:
+      return config.OutElemBytes();
+    case MemoryType::kAcc8Bit:
+      return config.OutElemBytes();
+    case MemoryType::kInpIm2col:
+      return 1;  // byte-addressed source image
   }
   return 0;
 }
@@ -194,20 +245,23 @@ std::string ToString(const Insn& insn) {
 }
 
 std::string ToString(const Uop& uop) {
-  return absl::StrFormat("uop(dst=%u src=%u wgt=%u)", uop.dst_idx,
-                         uop.src_idx, uop.wgt_idx);
+  return absl::StrFormat("uop(dst=%u src=%u wgt=%u)", uop.dst_idx, uop.src_idx,
+                         uop.wgt_idx);
 }
 
 absl::StatusOr<IsaCodec> IsaCodec::Create(const VtaConfig& config) {
   VTASERVE_RETURN_IF_ERROR(config.Validate());
   IsaCodec c;
-  const std::vector<int> mem = {3, 1, 1, 1, 1, 3, 16, 32, 16, 16, 16, 4, 4, 4, 4};
+  const std::vector<int> mem = {3,  1,  1,  1, 1, 3, 16, 32,
+                                16, 16, 16, 4, 4, 4, 4};
   const int u = config.LogUopDepth();
   const int a = config.LogAccDepth();
   const int s = config.SrcFactorBits();
   const int w = config.LogWgtDepth();
-  const std::vector<int> gemm = {3, 1, 1, 1, 1, 1, u, u + 1, 14, 14, a, a, s, s, w, w};
-  const std::vector<int> alu = {3, 1, 1, 1, 1, 1, u, u + 1, 14, 14, a, a, s, s, 3, 1, 16};
+  const std::vector<int> gemm = {3,  1,  1, 1, 1, 1, u, u + 1,
+                                 14, 14, a, a, s, s, w, w};
+  const std::vector<int> alu = {3,  1, 1, 1, 1, 1, u, u + 1, 14,
+                                14, a, a, s, s, 3, 1, 16};
   VTASERVE_ASSIGN_OR_RETURN(c.mem_, PackBitfields(mem, 2));
   VTASERVE_ASSIGN_OR_RETURN(c.gemm_, PackBitfields(gemm, 2));
   VTASERVE_ASSIGN_OR_RETURN(c.alu_, PackBitfields(alu, 2));
@@ -365,8 +419,8 @@ absl::StatusOr<Insn> IsaCodec::Decode(const EncodedInsn& bits) const {
 absl::StatusOr<uint32_t> IsaCodec::EncodeUop(const Uop& uop) const {
   if (uop.dst_idx > uop_dst_mask_ || uop.src_idx > uop_src_mask_ ||
       uop.wgt_idx > uop_wgt_mask_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "uop index does not fit its field: ", ToString(uop)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("uop index does not fit its field: ", ToString(uop)));
   }
   return uop.dst_idx | (uop.src_idx << uop_src_shift_) |
          (uop.wgt_idx << uop_wgt_shift_);

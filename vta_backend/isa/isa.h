@@ -111,10 +111,10 @@ struct MemInsn {
 struct GemmInsn {
   DepFlags dep;
   bool reset = false;
-  uint32_t uop_bgn = 0;  // LOG_UOP_DEPTH bits
-  uint32_t uop_end = 0;  // LOG_UOP_DEPTH + 1 bits, exclusive
-  uint32_t iter_out = 0;  // 14 bits, >= 1 to be valid
-  uint32_t iter_in = 0;   // 14 bits, >= 1 to be valid
+  uint32_t uop_bgn = 0;         // LOG_UOP_DEPTH bits
+  uint32_t uop_end = 0;         // LOG_UOP_DEPTH + 1 bits, exclusive
+  uint32_t iter_out = 0;        // 14 bits, >= 1 to be valid
+  uint32_t iter_in = 0;         // 14 bits, >= 1 to be valid
   uint32_t dst_factor_out = 0;  // LOG_ACC_DEPTH bits
   uint32_t dst_factor_in = 0;
   uint32_t src_factor_out = 0;  // LOG_INP_DEPTH bits

@@ -55,9 +55,12 @@ bool HasHazard(const UopKernel& k, bool check_src) {
     for (uint32_t i : ins) {
       for (uint64_t u = 0; u < n; ++u) {
         const uint64_t flat = (uint64_t{o} * in.extent + i) * n + u;
-        const uint64_t base_d = uint64_t{o} * out.dst_factor + uint64_t{i} * in.dst_factor;
-        const uint64_t base_s = uint64_t{o} * out.src_factor + uint64_t{i} * in.src_factor;
-        const Exec e{flat, k.uops[u].dst_idx + base_d, k.uops[u].src_idx + base_s};
+        const uint64_t base_d =
+            uint64_t{o} * out.dst_factor + uint64_t{i} * in.dst_factor;
+        const uint64_t base_s =
+            uint64_t{o} * out.src_factor + uint64_t{i} * in.src_factor;
+        const Exec e{flat, k.uops[u].dst_idx + base_d,
+                     k.uops[u].src_idx + base_s};
         for (int p = 0; p < std::min(count, 2); ++p) {
           const Exec& q = prev[p];
           if (flat - q.flat <= 2) {
@@ -79,7 +82,8 @@ bool HasHazard(const UopKernel& k, bool check_src) {
 absl::StatusOr<std::vector<uint8_t>> Program::Encode(
     const isa::IsaCodec& codec, uint32_t uop_phys_addr) const {
   if (uop_phys_addr % VtaConfig::kUopElemBytes != 0) {
-    return absl::InvalidArgumentError("uop staging buffer is not 4-byte aligned");
+    return absl::InvalidArgumentError(
+        "uop staging buffer is not 4-byte aligned");
   }
   std::vector<uint8_t> bytes(insns.size() * VtaConfig::kInsnBytes);
   size_t next_reloc = 0;
@@ -121,9 +125,9 @@ absl::StatusOr<uint32_t> CommandQueue::DramElemAddr(const VtaConfig& config,
                                                     uint64_t elem_offset) {
   const int eb = isa::ElemBytes(config, type);
   if (eb <= 0 || buffer.phys_addr % eb != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "buffer at 0x", absl::Hex(buffer.phys_addr),
-        " is not aligned to the element size ", eb));
+    return absl::InvalidArgumentError(
+        absl::StrCat("buffer at 0x", absl::Hex(buffer.phys_addr),
+                     " is not aligned to the element size ", eb));
   }
   const uint64_t addr = buffer.phys_addr / eb + elem_offset;
   if (!Fits(addr, 32)) {
@@ -152,7 +156,8 @@ absl::StatusOr<KernelId> CommandQueue::AddKernel(UopKernel kernel) {
     if (!Fits(l.dst_factor, config_.LogAccDepth()) ||
         !Fits(l.src_factor, config_.SrcFactorBits()) ||
         !Fits(l.wgt_factor, config_.LogWgtDepth())) {
-      return absl::InvalidArgumentError("uop loop factor does not fit its field");
+      return absl::InvalidArgumentError(
+          "uop loop factor does not fit its field");
     }
   }
   StagedKernel s;
@@ -210,9 +215,15 @@ absl::Status CommandQueue::Load2D(MemoryType type, uint32_t sram_base,
                                   Pad2D pad) {
   uint32_t depth = 0;
   switch (type) {
-    case MemoryType::kInp: depth = config_.InpDepth(); break;
-    case MemoryType::kWgt: depth = config_.WgtDepth(); break;
-    case MemoryType::kAcc: depth = config_.AccDepth(); break;
+    case MemoryType::kInp:
+      depth = config_.InpDepth();
+      break;
+    case MemoryType::kWgt:
+      depth = config_.WgtDepth();
+      break;
+    case MemoryType::kAcc:
+      depth = config_.AccDepth();
+      break;
     case MemoryType::kAcc8Bit:
       if (!config_.has_acc_8bit_load) {
         return absl::InvalidArgumentError(
@@ -230,13 +241,14 @@ absl::Status CommandQueue::Load2D(MemoryType type, uint32_t sram_base,
   }
   if (type == MemoryType::kWgt &&
       (pad.y_before | pad.y_after | pad.x_before | pad.x_after) != 0) {
-    return absl::InvalidArgumentError("WGT loads cannot be padded (HLS ignores it)");
+    return absl::InvalidArgumentError(
+        "WGT loads cannot be padded (HLS ignores it)");
   }
   if (!Fits(y_size, 16) || !Fits(x_size, 16) || !Fits(x_stride, 16) ||
       x_size == 0 || y_size == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Load2D sizes y=", y_size, " x=", x_size, " stride=", x_stride,
-        " must be 1..65535"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Load2D sizes y=", y_size, " x=", x_size,
+                     " stride=", x_stride, " must be 1..65535"));
   }
   if (y_size > 1 && x_stride < x_size) {
     return absl::InvalidArgumentError("Load2D x_stride < x_size");
@@ -264,7 +276,8 @@ absl::Status CommandQueue::Load2D(MemoryType type, uint32_t sram_base,
   return absl::OkStatus();
 }
 
-absl::Status CommandQueue::LoadIm2col(uint32_t sram_base, uint32_t dram_byte_addr,
+absl::Status CommandQueue::LoadIm2col(uint32_t sram_base,
+                                      uint32_t dram_byte_addr,
                                       uint32_t out_rows, uint32_t out_cols,
                                       uint32_t row_bytes, int kh, int kw,
                                       int channels, int stride) {
@@ -274,7 +287,8 @@ absl::Status CommandQueue::LoadIm2col(uint32_t sram_base, uint32_t dram_byte_add
   }
   for (int v : {kh, kw, channels, stride}) {
     if (v < 1 || v > 16) {
-      return absl::InvalidArgumentError("im2col kernel, channels and stride must be 1..16");
+      return absl::InvalidArgumentError(
+          "im2col kernel, channels and stride must be 1..16");
     }
   }
   if (!Fits(out_rows, 16) || !Fits(out_cols, 16) || !Fits(row_bytes, 16) ||
@@ -282,12 +296,15 @@ absl::Status CommandQueue::LoadIm2col(uint32_t sram_base, uint32_t dram_byte_add
     return absl::InvalidArgumentError("LoadIm2col sizes must be 1..65535");
   }
   const uint64_t blocks =
-      (uint64_t{1} * kh * kw * channels + config_.BlockIn() - 1) / config_.BlockIn();
+      (uint64_t{1} * kh * kw * channels + config_.BlockIn() - 1) /
+      config_.BlockIn();
   if (uint64_t{sram_base} + blocks * out_rows * out_cols > config_.InpDepth()) {
-    return absl::InvalidArgumentError("LoadIm2col SRAM range exceeds the INP buffer");
+    return absl::InvalidArgumentError(
+        "LoadIm2col SRAM range exceeds the INP buffer");
   }
   if (((uint64_t{out_cols} - 1) * stride + kw) * channels > row_bytes) {
-    return absl::InvalidArgumentError("LoadIm2col window row exceeds the image row");
+    return absl::InvalidArgumentError(
+        "LoadIm2col window row exceeds the image row");
   }
   MemInsn m;
   m.opcode = Opcode::kLoad;
@@ -313,7 +330,8 @@ absl::Status CommandQueue::Store2D(uint32_t sram_base, uint32_t dram_elem_addr,
     return absl::InvalidArgumentError("Store2D sizes must be 1..65535");
   }
   if (uint64_t{sram_base} + uint64_t{x_size} * y_size > config_.OutDepth()) {
-    return absl::InvalidArgumentError("Store2D SRAM range exceeds the OUT buffer");
+    return absl::InvalidArgumentError(
+        "Store2D SRAM range exceeds the OUT buffer");
   }
   MemInsn m;
   m.opcode = Opcode::kStore;
@@ -526,7 +544,8 @@ absl::StatusOr<LoadedProgram> LoadedProgram::Upload(VtaDevice& device,
     std::vector<uint8_t> bytes(program.uop_words.size() * 4);
     for (size_t i = 0; i < program.uop_words.size(); ++i) {
       for (int b = 0; b < 4; ++b) {
-        bytes[4 * i + b] = static_cast<uint8_t>(program.uop_words[i] >> (8 * b));
+        bytes[4 * i + b] =
+            static_cast<uint8_t>(program.uop_words[i] >> (8 * b));
       }
     }
     VTASERVE_RETURN_IF_ERROR(device.CopyToDevice(lp.uop_buffer_, 0, bytes));

@@ -102,8 +102,8 @@ class CommandQueue {
   // (load stage) or ACC / ACC_8BIT (compute stage). InvalidArgument if a
   // field does not fit or the SRAM block exceeds the buffer.
   absl::Status Load2D(isa::MemoryType type, uint32_t sram_base,
-                      uint32_t dram_elem_addr, uint32_t y_size,
-                      uint32_t x_size, uint32_t x_stride, Pad2D pad = {});
+                      uint32_t dram_elem_addr, uint32_t y_size, uint32_t x_size,
+                      uint32_t x_stride, Pad2D pad = {});
 
   // LOAD INP_IM2COL (extension, needs config.ext_im2col_load; see
   // isa::MemoryType::kInpIm2col): gathers the kh x kw x channels windows of
@@ -145,8 +145,8 @@ class CommandQueue {
  private:
   struct StagedKernel {
     UopKernel kernel;
-    uint32_t staging_offset = 0;  // in uops
-    bool hazard = false;          // dst RAW within 2 executions
+    uint32_t staging_offset = 0;     // in uops
+    bool hazard = false;             // dst RAW within 2 executions
     bool alu_tensor_hazard = false;  // also src reads a recent dst
     int iter_out = 1, iter_in = 1;   // GEMM mapping
     UopLoop out, in;

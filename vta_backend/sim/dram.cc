@@ -27,7 +27,8 @@ absl::StatusOr<DeviceBuffer> Dram::Alloc(size_t bytes) {
     const uint32_t first = it->first;
     const uint32_t count = it->second;
     free_pages_.erase(it);
-    if (count > need) free_pages_[first + need] = count - static_cast<uint32_t>(need);
+    if (count > need)
+      free_pages_[first + need] = count - static_cast<uint32_t>(need);
     Region r;
     r.data.reset(new (std::nothrow) uint8_t[bytes]());
     if (r.data == nullptr) {
@@ -37,13 +38,13 @@ absl::StatusOr<DeviceBuffer> Dram::Alloc(size_t bytes) {
     }
     r.size = bytes;
     r.pages = static_cast<uint32_t>(need);
-    const uint32_t phys = static_cast<uint32_t>((uint64_t{first} + 1) * kPageBytes);
+    const uint32_t phys =
+        static_cast<uint32_t>((uint64_t{first} + 1) * kPageBytes);
     regions_.emplace(phys, std::move(r));
     return DeviceBuffer{phys, bytes};
   }
-  return absl::ResourceExhaustedError(
-      absl::StrCat("simulated device memory exhausted allocating ", bytes,
-                   " bytes"));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "simulated device memory exhausted allocating ", bytes, " bytes"));
 }
 
 absl::Status Dram::Free(uint32_t phys_addr) {

@@ -41,7 +41,7 @@ class Dram {
     uint32_t pages = 0;
   };
   uint64_t max_alloc_bytes_;
-  std::map<uint32_t, Region> regions_;      // by phys address
+  std::map<uint32_t, Region> regions_;       // by phys address
   std::map<uint32_t, uint32_t> free_pages_;  // first page -> page count
 };
 

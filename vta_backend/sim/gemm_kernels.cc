@@ -15,22 +15,22 @@ namespace {
 // in [dst_lo, dst_hi), and marks OUT as tracking ACC. A macro so that the
 // AVX2 copy is compiled with the AVX2 target (a target function can only
 // inline callees of the same target).
-#define VTASERVE_SIM_FOR_EACH_UOP(c, acc_lanes, inp_lanes, wgt_lanes, body)  \
-  for (uint32_t o_ = 0; o_ < (c).iter_out; ++o_) {                            \
-    for (uint32_t i_ = 0; i_ < (c).iter_in; ++i_) {                           \
-      const uint32_t d0_ = o_ * (c).dst_out + i_ * (c).dst_in;                \
-      const uint32_t s0_ = o_ * (c).src_out + i_ * (c).src_in;                \
-      const uint32_t w0_ = o_ * (c).wgt_out + i_ * (c).wgt_in;                \
-      for (uint32_t u_ = (c).uop_bgn; u_ < (c).uop_end; ++u_) {               \
-        const isa::Uop& uop_ = (c).uops[u_];                                  \
-        const uint32_t a_ = uop_.dst_idx + d0_;                               \
-        if (a_ < (c).dst_lo || a_ >= (c).dst_hi) continue;                    \
-        (c).out_tracks[a_] = 1;                                               \
-        body((c).acc + size_t{a_} * (acc_lanes),                              \
-             (c).inp + size_t{uop_.src_idx + s0_} * (inp_lanes),              \
-             (c).wgt + size_t{uop_.wgt_idx + w0_} * (wgt_lanes));             \
-      }                                                                       \
-    }                                                                         \
+#define VTASERVE_SIM_FOR_EACH_UOP(c, acc_lanes, inp_lanes, wgt_lanes, body) \
+  for (uint32_t o_ = 0; o_ < (c).iter_out; ++o_) {                          \
+    for (uint32_t i_ = 0; i_ < (c).iter_in; ++i_) {                         \
+      const uint32_t d0_ = o_ * (c).dst_out + i_ * (c).dst_in;              \
+      const uint32_t s0_ = o_ * (c).src_out + i_ * (c).src_in;              \
+      const uint32_t w0_ = o_ * (c).wgt_out + i_ * (c).wgt_in;              \
+      for (uint32_t u_ = (c).uop_bgn; u_ < (c).uop_end; ++u_) {             \
+        const isa::Uop& uop_ = (c).uops[u_];                                \
+        const uint32_t a_ = uop_.dst_idx + d0_;                             \
+        if (a_ < (c).dst_lo || a_ >= (c).dst_hi) continue;                  \
+        (c).out_tracks[a_] = 1;                                             \
+        body((c).acc + size_t{a_} * (acc_lanes),                            \
+             (c).inp + size_t{uop_.src_idx + s0_} * (inp_lanes),            \
+             (c).wgt + size_t{uop_.wgt_idx + w0_} * (wgt_lanes));           \
+      }                                                                     \
+    }                                                                       \
   }
 
 // One hardware loop of a GEMM: trip count and index factors.
@@ -85,7 +85,9 @@ inline void InnerRange(uint32_t d0, const Loop& inner, uint32_t lo, uint32_t hi,
   const uint64_t last = d0 + uint64_t{inner.n - 1} * f;
   // Divisions only when the range cuts the sequence (split GEMMs).
   const uint64_t b = d0 >= lo ? 0 : (uint64_t{lo} - d0 + f - 1) / f;
-  const uint64_t e = last < hi ? inner.n : d0 >= hi ? 0 : (uint64_t{hi} - d0 + f - 1) / f;
+  const uint64_t e = last < hi  ? inner.n
+                     : d0 >= hi ? 0
+                                : (uint64_t{hi} - d0 + f - 1) / f;
   *begin = static_cast<uint32_t>(b < inner.n ? b : inner.n);
   *end = static_cast<uint32_t>(e < inner.n ? e : inner.n);
   if (*end < *begin) *end = *begin;
@@ -168,8 +170,8 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
   for (int n = 0; n < kN; ++n) {
 #pragma GCC unroll 4
     for (int j = 0; j < kBO / 8; ++j) {
-      sum[0][n][j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-          acc + n * acc_step * kBO + 8 * j));
+      sum[0][n][j] = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(acc + n * acc_step * kBO + 8 * j));
 #pragma GCC unroll 4
       for (int t = 1; t < kSets; ++t) sum[t][n][j] = _mm256_setzero_si256();
     }
@@ -192,8 +194,8 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyBlock(
         const __m256i bc = _mm256_set1_epi32(pair);
 #pragma GCC unroll 4
         for (int j = 0; j < kBO / 8; ++j) {
-          sum[t][n][j] = _mm256_add_epi32(sum[t][n][j],
-                                          _mm256_madd_epi16(bc, block.w[kp][j]));
+          sum[t][n][j] = _mm256_add_epi32(
+              sum[t][n][j], _mm256_madd_epi16(bc, block.w[kp][j]));
           // Keeps the accumulation a chain in registers: without it GCC
           // reassociates the sum, computes every product first and spills.
           asm("" : "+x"(sum[t][n][j]));
@@ -241,7 +243,8 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyRange(
     for (; l + kGroup <= end; l += kGroup) {
       asm("" : "+r"(wb));
       ApplyBlock<kBI, kBO, kGroup>(c.acc + (d0 + l * ds) * kBO, ds,
-                                   c.inp + (s0 + l * ss) * kBI, ss, wb, nred, rs);
+                                   c.inp + (s0 + l * ss) * kBI, ss, wb, nred,
+                                   rs);
     }
     if (kGroup > 3 && l + 3 == end) {
       asm("" : "+r"(wb));
@@ -263,8 +266,7 @@ __attribute__((target("avx2"), always_inline)) inline void ApplyRange(
 }
 
 template <int kBI, int kBO>
-__attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(
-    const GemmCall& c) {
+__attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(const GemmCall& c) {
   const LoopNest nest = ArrangeLoops(c);
   const Loop& inner = nest.inner;
   const Loop& reduce = nest.reduce;
@@ -299,8 +301,8 @@ __attribute__((target("avx2"))) void GemmS8S8S32Avx2Blocked(
 }
 #endif  // VTASERVE_SIM_X86
 
-inline void UopRef(int batch, int bi, int bo, int32_t* acc,
-                   const int16_t* inp, const int8_t* wgt) {
+inline void UopRef(int batch, int bi, int bo, int32_t* acc, const int16_t* inp,
+                   const int8_t* wgt) {
   for (int b = 0; b < batch; ++b) {
     uint32_t* accb = reinterpret_cast<uint32_t*>(acc + b * bo);
     const int16_t* x = inp + b * bi;

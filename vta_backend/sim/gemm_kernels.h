@@ -28,11 +28,11 @@
 namespace vtaserve::vta::sim {
 
 struct GemmCall {
-  int32_t* acc = nullptr;           // ACC SRAM, AccLanes per element
-  uint8_t* out_tracks = nullptr;    // per ACC element: OUT == low8(ACC)
-  const int16_t* inp = nullptr;     // INP SRAM, InpLanes per element
-  const int8_t* wgt = nullptr;      // WGT SRAM, WgtLanes per element
-  const isa::Uop* uops = nullptr;   // uop SRAM (decoded)
+  int32_t* acc = nullptr;          // ACC SRAM, AccLanes per element
+  uint8_t* out_tracks = nullptr;   // per ACC element: OUT == low8(ACC)
+  const int16_t* inp = nullptr;    // INP SRAM, InpLanes per element
+  const int8_t* wgt = nullptr;     // WGT SRAM, WgtLanes per element
+  const isa::Uop* uops = nullptr;  // uop SRAM (decoded)
   uint32_t uop_bgn = 0, uop_end = 0;
   uint32_t iter_out = 0, iter_in = 0;
   uint32_t dst_out = 0, dst_in = 0;

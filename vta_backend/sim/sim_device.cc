@@ -37,9 +37,11 @@ constexpr const char* kQueueNames[4] = {"load->compute", "compute->load",
                                         "compute->store", "store->compute"};
 
 // ALU loop nests (defined with the ALU below).
-void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes);
+void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc,
+            uint8_t* tracks, int lanes);
 #if defined(__x86_64__) || defined(__i386__)
-void Alu16Avx2(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes);
+void Alu16Avx2(const AluInsn& a, const isa::Uop* uops, int32_t* acc,
+               uint8_t* tracks, int lanes);
 #endif
 
 absl::Status Bad(size_t index, absl::string_view what) {
@@ -53,13 +55,13 @@ struct SimDevice::Op {
   Insn insn;
   size_t index = 0;
   int module = kComputeModule;
-  uint8_t* dram = nullptr;   // first DRAM byte of a LOAD/STORE with data
-  uint64_t bus_bytes = 0;    // DRAM bytes moved
-  uint64_t pad_elems = 0;    // padding elements written
+  uint8_t* dram = nullptr;  // first DRAM byte of a LOAD/STORE with data
+  uint64_t bus_bytes = 0;   // DRAM bytes moved
+  uint64_t pad_elems = 0;   // padding elements written
   // LOAD INP_IM2COL: INP elements the gather writes (one per cycle, in
   // parallel with the bus transfer).
   uint64_t gather_elems = 0;
-  bool nop = false;          // LOAD/STORE with x_size == 0
+  bool nop = false;  // LOAD/STORE with x_size == 0
   int pops[2] = {0, 0};
   int npops = 0;
   int pushes[2] = {0, 0};
@@ -115,9 +117,9 @@ absl::Status SimDevice::CopyToDevice(const DeviceBuffer& buffer, size_t offset,
     return absl::InvalidArgumentError("CopyToDevice: not a live buffer");
   }
   if (offset > size || src.size() > size - offset) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CopyToDevice: [", offset, ", ", offset + src.size(),
-        ") outside the buffer of ", size, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CopyToDevice: [", offset, ", ", offset + src.size(),
+                     ") outside the buffer of ", size, " bytes"));
   }
   if (!src.empty()) std::memcpy(base + offset, src.data(), src.size());
   return absl::OkStatus();
@@ -132,9 +134,9 @@ absl::Status SimDevice::CopyFromDevice(const DeviceBuffer& buffer,
     return absl::InvalidArgumentError("CopyFromDevice: not a live buffer");
   }
   if (offset > size || dst.size() > size - offset) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CopyFromDevice: [", offset, ", ", offset + dst.size(),
-        ") outside the buffer of ", size, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CopyFromDevice: [", offset, ", ", offset + dst.size(),
+                     ") outside the buffer of ", size, " bytes"));
   }
   if (!dst.empty()) std::memcpy(dst.data(), base + offset, dst.size());
   return absl::OkStatus();
@@ -168,7 +170,8 @@ absl::Status SimDevice::ValidateMem(const MemInsn& m, size_t index, Op& op) {
     depth = config_.OutDepth();
     if (uint64_t{m.sram_base} + uint64_t{m.x_size} * m.y_size > depth) {
       return Bad(index, absl::StrCat("STORE SRAM range [", m.sram_base, ", ",
-                                     uint64_t{m.sram_base} + uint64_t{m.x_size} * m.y_size,
+                                     uint64_t{m.sram_base} +
+                                         uint64_t{m.x_size} * m.y_size,
                                      ") exceeds OUT depth ", depth));
     }
   } else {
@@ -197,23 +200,29 @@ absl::Status SimDevice::ValidateMem(const MemInsn& m, size_t index, Op& op) {
         op.module = kComputeModule;
         break;
       case MemoryType::kOut:
-        return Bad(index, "LOAD with memory type OUT is not executed by any module");
+        return Bad(index,
+                   "LOAD with memory type OUT is not executed by any module");
       case MemoryType::kInpIm2col:
         op.module = kLoadModule;
         if (d.pop_prev || d.push_prev) {
-          return Bad(index, "load-module LOAD may only use pop_next/push_next dependencies");
+          return Bad(
+              index,
+              "load-module LOAD may only use pop_next/push_next dependencies");
         }
         return ValidateIm2colLoad(m, index, op);
     }
     if (op.module == kLoadModule && (d.pop_prev || d.push_prev)) {
-      return Bad(index, "load-module LOAD may only use pop_next/push_next dependencies");
+      return Bad(
+          index,
+          "load-module LOAD may only use pop_next/push_next dependencies");
     }
     if (m.x_size == 0) {
       op.nop = true;
       return absl::OkStatus();
     }
     if (m.memory_type == MemoryType::kUop &&
-        (m.y_size != 1 || (m.y_pad_0 | m.y_pad_1 | m.x_pad_0 | m.x_pad_1) != 0)) {
+        (m.y_size != 1 ||
+         (m.y_pad_0 | m.y_pad_1 | m.x_pad_0 | m.x_pad_1) != 0)) {
       return Bad(index, "LOAD UOP must have y_size 1 and no padding");
     }
     if (m.memory_type == MemoryType::kWgt &&
@@ -230,8 +239,7 @@ absl::Status SimDevice::ValidateMem(const MemInsn& m, size_t index, Op& op) {
   if (m.y_size == 0) return absl::OkStatus();  // padding rows only
   const uint64_t eb = isa::ElemBytes(config_, m.memory_type);
   const uint64_t first = uint64_t{m.dram_base} * eb;
-  const uint64_t span_elems =
-      uint64_t{m.y_size - 1} * m.x_stride + m.x_size;
+  const uint64_t span_elems = uint64_t{m.y_size - 1} * m.x_stride + m.x_size;
   op.dram = dram_.Translate(first, span_elems * eb);
   if (op.dram == nullptr) {
     return Bad(index, absl::StrCat("DRAM range [0x", absl::Hex(first), ", 0x",
@@ -251,8 +259,8 @@ absl::StatusOr<std::vector<SimDevice::Op>> SimDevice::DecodeAndValidate(
       insn_phys_addr, uint64_t{insn_count} * VtaConfig::kInsnBytes);
   if (bytes == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "instruction stream at 0x", absl::Hex(insn_phys_addr), " (",
-        insn_count, " instructions) is not inside one allocated buffer"));
+        "instruction stream at 0x", absl::Hex(insn_phys_addr), " (", insn_count,
+        " instructions) is not inside one allocated buffer"));
   }
   std::vector<Op> ops(insn_count);
   bool finish_seen = false;
@@ -273,18 +281,18 @@ absl::StatusOr<std::vector<SimDevice::Op>> SimDevice::DecodeAndValidate(
         return Bad(i, "GEMM with a zero loop count");
       }
       if (g->uop_end <= g->uop_bgn || g->uop_end > config_.UopDepth()) {
-        return Bad(i, absl::StrCat("GEMM uop range [", g->uop_bgn, ", ",
-                                   g->uop_end, ") is empty or exceeds ",
-                                   config_.UopDepth()));
+        return Bad(
+            i, absl::StrCat("GEMM uop range [", g->uop_bgn, ", ", g->uop_end,
+                            ") is empty or exceeds ", config_.UopDepth()));
       }
     } else if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
       if (a->iter_out == 0 || a->iter_in == 0) {
         return Bad(i, "ALU with a zero loop count");
       }
       if (a->uop_end <= a->uop_bgn || a->uop_end > config_.UopDepth()) {
-        return Bad(i, absl::StrCat("ALU uop range [", a->uop_bgn, ", ",
-                                   a->uop_end, ") is empty or exceeds ",
-                                   config_.UopDepth()));
+        return Bad(i,
+                   absl::StrCat("ALU uop range [", a->uop_bgn, ", ", a->uop_end,
+                                ") is empty or exceeds ", config_.UopDepth()));
       }
       if (a->alu_opcode == AluOpcode::kMul && !config_.has_mul) {
         return Bad(i, "ALU MUL is not supported by this config");
@@ -335,11 +343,13 @@ inline void NarrowAcc(const int32_t* acc, void* out, int lanes) {
     const __m128i a1 = _mm_and_si128(_mm_loadu_si128(a + 1), mask);
     const __m128i a2 = _mm_and_si128(_mm_loadu_si128(a + 2), mask);
     const __m128i a3 = _mm_and_si128(_mm_loadu_si128(a + 3), mask);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + l),
-                     _mm_packus_epi16(_mm_packs_epi32(a0, a1), _mm_packs_epi32(a2, a3)));
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(static_cast<uint8_t*>(out) + l),
+        _mm_packus_epi16(_mm_packs_epi32(a0, a1), _mm_packs_epi32(a2, a3)));
   }
 #endif
-  for (; l < lanes; ++l) static_cast<uint8_t*>(out)[l] = static_cast<uint8_t>(acc[l]);
+  for (; l < lanes; ++l)
+    static_cast<uint8_t*>(out)[l] = static_cast<uint8_t>(acc[l]);
 }
 
 }  // namespace
@@ -347,7 +357,8 @@ inline void NarrowAcc(const int32_t* acc, void* out, int lanes) {
 void SimDevice::DetachOut(uint32_t elem) {
   if (!sram_.out_tracks[elem]) return;
   const int lanes = config_.AccLanes();
-  NarrowAcc(&sram_.acc[size_t{elem} * lanes], &sram_.out[size_t{elem} * lanes], lanes);
+  NarrowAcc(&sram_.acc[size_t{elem} * lanes], &sram_.out[size_t{elem} * lanes],
+            lanes);
   sram_.out_tracks[elem] = 0;
 }
 
@@ -373,7 +384,8 @@ Im2colGeometry Im2colOf(const MemInsn& m, int block_in) {
 
 }  // namespace
 
-absl::Status SimDevice::ValidateIm2colLoad(const MemInsn& m, size_t index, Op& op) {
+absl::Status SimDevice::ValidateIm2colLoad(const MemInsn& m, size_t index,
+                                           Op& op) {
   if (!config_.ext_im2col_load) {
     return Bad(index, "LOAD INP_IM2COL needs the ext_im2col_load extension");
   }
@@ -388,16 +400,18 @@ absl::Status SimDevice::ValidateIm2colLoad(const MemInsn& m, size_t index, Op& o
   }
   const uint64_t elems = uint64_t{g.blocks} * m.y_size * m.x_size;
   if (uint64_t{m.sram_base} + elems > config_.InpDepth()) {
-    return Bad(index, absl::StrCat("LOAD INP_IM2COL SRAM range [", m.sram_base, ", ",
-                                   uint64_t{m.sram_base} + elems, ") exceeds buffer depth ",
-                                   config_.InpDepth()));
+    return Bad(index,
+               absl::StrCat("LOAD INP_IM2COL SRAM range [", m.sram_base, ", ",
+                            uint64_t{m.sram_base} + elems,
+                            ") exceeds buffer depth ", config_.InpDepth()));
   }
   const uint64_t span = (g.rows_in - 1) * m.x_stride + g.row_span;
   op.dram = dram_.Translate(m.dram_base, span);
   if (op.dram == nullptr) {
-    return Bad(index, absl::StrCat("DRAM range [0x", absl::Hex(m.dram_base), ", 0x",
-                                   absl::Hex(uint64_t{m.dram_base} + span),
-                                   ") is not inside one allocated buffer"));
+    return Bad(index,
+               absl::StrCat("DRAM range [0x", absl::Hex(m.dram_base), ", 0x",
+                            absl::Hex(uint64_t{m.dram_base} + span),
+                            ") is not inside one allocated buffer"));
   }
   // Each source row segment crosses the bus once; the gather writes one INP
   // element per cycle while it streams.
@@ -418,7 +432,8 @@ void SimDevice::ExecIm2colLoad(const Op& op) {
     for (uint32_t x = 0; x < m.x_size; ++x) {
       uint32_t k = 0;
       for (uint32_t a = 0; a < g.kh; ++a) {
-        const uint8_t* row = op.dram + (uint64_t{r} * g.stride + a) * m.x_stride;
+        const uint8_t* row =
+            op.dram + (uint64_t{r} * g.stride + a) * m.x_stride;
         const uint8_t* src = row + uint64_t{x} * g.stride * g.channels;
         const uint32_t n = g.kw * g.channels;
         for (uint32_t t = 0; t < n; ++t) v[k + t] = static_cast<int8_t>(src[t]);
@@ -427,7 +442,8 @@ void SimDevice::ExecIm2colLoad(const Op& op) {
       std::fill(v.begin() + k_real, v.end(), 0);
       const uint32_t p = r * m.x_size + x;
       for (uint32_t b = 0; b < g.blocks; ++b) {
-        int16_t* dst = inp + (size_t{m.sram_base} + size_t{b} * pixels + p) * lanes;
+        int16_t* dst =
+            inp + (size_t{m.sram_base} + size_t{b} * pixels + p) * lanes;
         for (int l = 0; l < lanes; ++l) dst[l] = v[size_t{b} * lanes + l];
       }
     }
@@ -473,7 +489,8 @@ void InterleaveWeights(const uint8_t* src, int bi, int bo, int8_t* dst) {
             _mm_unpacklo_epi64(b3, b7), _mm_unpackhi_epi64(b3, b7)};
         for (int i = 0; i < 8; ++i) {
           _mm_storeu_si128(
-              reinterpret_cast<__m128i*>(dst + ((kp0 + i) * bo + o0) * 2), t[i]);
+              reinterpret_cast<__m128i*>(dst + ((kp0 + i) * bo + o0) * 2),
+              t[i]);
         }
       }
     }
@@ -483,7 +500,8 @@ void InterleaveWeights(const uint8_t* src, int bi, int bo, int8_t* dst) {
   for (int o = 0; o < bo; ++o) {
     const uint8_t* row = src + o * bi;
     for (int kp = 0; kp < bi / 2; ++kp) {
-      std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2, row + 2 * kp, 2);
+      std::memcpy(dst + (static_cast<size_t>(kp) * bo + o) * 2, row + 2 * kp,
+                  2);
     }
   }
 }
@@ -505,7 +523,8 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
         continue;
       }
       if (m.x_pad_0 > 0) fill(elem, m.x_pad_0);
-      copy(elem + m.x_pad_0, op.dram + size_t{y - m.y_pad_0} * m.x_stride * eb, m.x_size);
+      copy(elem + m.x_pad_0, op.dram + size_t{y - m.y_pad_0} * m.x_stride * eb,
+           m.x_size);
       if (m.x_pad_1 > 0) fill(elem + m.x_pad_0 + m.x_size, m.x_pad_1);
     }
   };
@@ -513,11 +532,13 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
     case MemoryType::kInp: {
       const size_t lanes = config_.InpLanes();
       int16_t* inp = sram_.inp.data();
-      walk([&](uint32_t e, uint32_t n) { std::fill_n(inp + e * lanes, n * lanes, 0); },
+      walk([&](uint32_t e,
+               uint32_t n) { std::fill_n(inp + e * lanes, n * lanes, 0); },
            [&](uint32_t e, const uint8_t* src, uint32_t n) {
              int16_t* dst = inp + e * lanes;
              const size_t count = n * lanes;
-             for (size_t l = 0; l < count; ++l) dst[l] = static_cast<int8_t>(src[l]);
+             for (size_t l = 0; l < count; ++l)
+               dst[l] = static_cast<int8_t>(src[l]);
            });
       break;
     }
@@ -525,10 +546,12 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
       const int bi = config_.BlockIn(), bo = config_.BlockOut();
       const size_t lanes = config_.WgtLanes();
       int8_t* wgt = sram_.wgt.data();
-      walk([&](uint32_t e, uint32_t n) { std::fill_n(wgt + e * lanes, n * lanes, 0); },
+      walk([&](uint32_t e,
+               uint32_t n) { std::fill_n(wgt + e * lanes, n * lanes, 0); },
            [&](uint32_t e, const uint8_t* src, uint32_t n) {
              for (uint32_t i = 0; i < n; ++i) {
-               InterleaveWeights(src + i * lanes, bi, bo, wgt + (e + i) * lanes);
+               InterleaveWeights(src + i * lanes, bi, bo,
+                                 wgt + (e + i) * lanes);
              }
            });
       break;
@@ -547,7 +570,8 @@ absl::Status SimDevice::ExecLoad(const Op& op) {
             for (uint32_t i = 0; i < n; ++i) DetachOut(e + i);
             int32_t* dst = acc + e * lanes;
             if (narrow) {
-              for (size_t l = 0; l < n * lanes; ++l) dst[l] = static_cast<int8_t>(src[l]);
+              for (size_t l = 0; l < n * lanes; ++l)
+                dst[l] = static_cast<int8_t>(src[l]);
             } else {
               std::memcpy(dst, src, n * lanes * 4);  // little-endian host
             }
@@ -594,11 +618,12 @@ namespace {
 // Largest index a uop field reaches over the whole instruction (factors are
 // unsigned, so the last iteration is the largest).
 template <typename Field>
-uint64_t MaxIndex(const std::vector<isa::Uop>& uops, uint32_t bgn,
-                  uint32_t end, Field field, uint32_t iter_out,
-                  uint32_t f_out, uint32_t iter_in, uint32_t f_in) {
+uint64_t MaxIndex(const std::vector<isa::Uop>& uops, uint32_t bgn, uint32_t end,
+                  Field field, uint32_t iter_out, uint32_t f_out,
+                  uint32_t iter_in, uint32_t f_in) {
   uint64_t m = 0;
-  for (uint32_t u = bgn; u < end; ++u) m = std::max<uint64_t>(m, field(uops[u]));
+  for (uint32_t u = bgn; u < end; ++u)
+    m = std::max<uint64_t>(m, field(uops[u]));
   return m + uint64_t{iter_out - 1} * f_out + uint64_t{iter_in - 1} * f_in;
 }
 
@@ -616,19 +641,21 @@ constexpr int kSplitBackoffMaxGemms = 1024;
 
 absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   const auto& uops = sram_.uops;
-  const uint64_t max_dst =
-      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
-               g.iter_out, g.dst_factor_out, g.iter_in, g.dst_factor_in);
+  const uint64_t max_dst = MaxIndex(
+      uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
+      g.iter_out, g.dst_factor_out, g.iter_in, g.dst_factor_in);
   if (max_dst >= config_.AccDepth()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "GEMM accumulator index ", max_dst, " exceeds depth ", config_.AccDepth()));
+    return absl::InvalidArgumentError(absl::StrCat("GEMM accumulator index ",
+                                                   max_dst, " exceeds depth ",
+                                                   config_.AccDepth()));
   }
   const int acc_lanes = config_.AccLanes();
   if (g.reset) {
     for (uint32_t o = 0; o < g.iter_out; ++o) {
       for (uint32_t i = 0; i < g.iter_in; ++i) {
         for (uint32_t u = g.uop_bgn; u < g.uop_end; ++u) {
-          const uint32_t a = uops[u].dst_idx + o * g.dst_factor_out + i * g.dst_factor_in;
+          const uint32_t a =
+              uops[u].dst_idx + o * g.dst_factor_out + i * g.dst_factor_in;
           DetachOut(a);  // reset leaves OUT unchanged (Chisel)
           std::fill_n(&sram_.acc[size_t{a} * acc_lanes], acc_lanes, 0);
         }
@@ -636,12 +663,12 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
     }
     return absl::OkStatus();
   }
-  const uint64_t max_src =
-      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.src_idx; },
-               g.iter_out, g.src_factor_out, g.iter_in, g.src_factor_in);
-  const uint64_t max_wgt =
-      MaxIndex(uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.wgt_idx; },
-               g.iter_out, g.wgt_factor_out, g.iter_in, g.wgt_factor_in);
+  const uint64_t max_src = MaxIndex(
+      uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.src_idx; },
+      g.iter_out, g.src_factor_out, g.iter_in, g.src_factor_in);
+  const uint64_t max_wgt = MaxIndex(
+      uops, g.uop_bgn, g.uop_end, [](const isa::Uop& u) { return u.wgt_idx; },
+      g.iter_out, g.wgt_factor_out, g.iter_in, g.wgt_factor_in);
   if (max_src >= config_.InpDepth()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "GEMM input index ", max_src, " exceeds depth ", config_.InpDepth()));
@@ -670,7 +697,8 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   c.block_in = config_.BlockIn();
   c.block_out = config_.BlockOut();
   engine::ParallelRunner* runner = options_.runner.get();
-  const uint64_t work = uint64_t{g.iter_out} * g.iter_in * (g.uop_end - g.uop_bgn);
+  const uint64_t work =
+      uint64_t{g.iter_out} * g.iter_in * (g.uop_end - g.uop_bgn);
   const int threads = runner == nullptr ? 1 : runner->NumThreads();
   const bool eligible = threads > 1 && work >= options_.parallel_min_uops;
   bool split = eligible;
@@ -684,9 +712,12 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
     if (eligible) {
       // Single-thread speed of eligible GEMMs, the yardstick for splits.
       const double ns = std::chrono::duration<double, std::nano>(
-                            std::chrono::steady_clock::now() - t0).count() / work;
-      ns_per_uop_one_thread_ =
-          ns_per_uop_one_thread_ > 0 ? 0.9 * ns_per_uop_one_thread_ + 0.1 * ns : ns;
+                            std::chrono::steady_clock::now() - t0)
+                            .count() /
+                        work;
+      ns_per_uop_one_thread_ = ns_per_uop_one_thread_ > 0
+                                   ? 0.9 * ns_per_uop_one_thread_ + 0.1 * ns
+                                   : ns;
     }
     return absl::OkStatus();
   }
@@ -699,7 +730,8 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
     min_dst = std::min<uint64_t>(min_dst, uops[u].dst_idx);
   }
   const uint64_t span = max_dst + 1 - min_dst;
-  const uint64_t pieces = std::min<uint64_t>(uint64_t{kGemmPiecesPerThread} * threads, span);
+  const uint64_t pieces =
+      std::min<uint64_t>(uint64_t{kGemmPiecesPerThread} * threads, span);
   std::atomic<uint64_t> next{0}, helped{0};
   const std::thread::id caller = std::this_thread::get_id();
   runner->ParallelFor(threads, [&](int64_t, int64_t) {
@@ -718,14 +750,18 @@ absl::Status SimDevice::ExecGemm(const GemmInsn& g) {
   // as one thread would have (a helper was preempted mid-piece). After a
   // few in a row, run the next GEMMs on this thread, then try again.
   const double ns = std::chrono::duration<double, std::nano>(
-                        std::chrono::steady_clock::now() - t0).count() / work;
-  const bool slow = ns_per_uop_one_thread_ > 0 && ns > kSplitMinSpeedup * ns_per_uop_one_thread_;
+                        std::chrono::steady_clock::now() - t0)
+                        .count() /
+                    work;
+  const bool slow = ns_per_uop_one_thread_ > 0 &&
+                    ns > kSplitMinSpeedup * ns_per_uop_one_thread_;
   if (helped.load() * 4 < pieces || slow) {
     if (++split_misses_ >= kSplitMissesBeforeBackoff) {
       // Longer pauses while the cores stay busy.
       split_misses_ = 0;
       split_backoff_ = split_backoff_length_;
-      split_backoff_length_ = std::min(2 * split_backoff_length_, kSplitBackoffMaxGemms);
+      split_backoff_length_ =
+          std::min(2 * split_backoff_length_, kSplitBackoffMaxGemms);
     }
   } else {
     split_misses_ = 0;
@@ -750,11 +786,13 @@ inline int32_t AluApply(int32_t a, int32_t b) {
   if constexpr (kOp == AluOpcode::kMin) return a < b ? a : b;
   if constexpr (kOp == AluOpcode::kMax) return a > b ? a : b;
   if constexpr (kOp == AluOpcode::kAdd) {
-    return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+    return static_cast<int32_t>(static_cast<uint32_t>(a) +
+                                static_cast<uint32_t>(b));
   }
   if constexpr (kOp == AluOpcode::kShr) return ShiftRight(a, b);
   if constexpr (kOp == AluOpcode::kMul) {
-    return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+    return static_cast<int32_t>(static_cast<uint32_t>(a) *
+                                static_cast<uint32_t>(b));
   }
   return a;
 }
@@ -765,8 +803,10 @@ inline int32_t AluApply(int32_t a, int32_t b) {
 // of one destination element x; y is the source element (null with an
 // immediate).
 template <int kLanes, typename Op>
-__attribute__((always_inline)) inline void AluWalk(const AluInsn& a, const isa::Uop* uops,
-                                                   int32_t* acc, uint8_t* tracks,
+__attribute__((always_inline)) inline void AluWalk(const AluInsn& a,
+                                                   const isa::Uop* uops,
+                                                   int32_t* acc,
+                                                   uint8_t* tracks,
                                                    int run_lanes, Op op) {
   const size_t lanes = kLanes > 0 ? kLanes : run_lanes;
   // Locals: the uint8_t stores below may alias anything reached through `a`.
@@ -780,7 +820,8 @@ __attribute__((always_inline)) inline void AluWalk(const AluInsn& a, const isa::
       for (uint32_t u = bgn; u < end; ++u) {
         const uint32_t d = uops[u].dst_idx + o * dst_out + i * dst_in;
         const int32_t* y = nullptr;
-        if (!use_imm) y = acc + (uops[u].src_idx + o * src_out + i * src_in) * lanes;
+        if (!use_imm)
+          y = acc + (uops[u].src_idx + o * src_out + i * src_in) * lanes;
         op(acc + d * lanes, y, lanes);
         tracks[d] = 1;
       }
@@ -789,8 +830,10 @@ __attribute__((always_inline)) inline void AluWalk(const AluInsn& a, const isa::
 }
 
 template <int kLanes>
-__attribute__((always_inline)) inline void AluDispatch(const AluInsn& a, const isa::Uop* uops,
-                                                       int32_t* acc, uint8_t* tracks,
+__attribute__((always_inline)) inline void AluDispatch(const AluInsn& a,
+                                                       const isa::Uop* uops,
+                                                       int32_t* acc,
+                                                       uint8_t* tracks,
                                                        int run_lanes) {
   auto walk = [&](auto apply) {
     if (a.use_imm) {
@@ -808,16 +851,20 @@ __attribute__((always_inline)) inline void AluDispatch(const AluInsn& a, const i
   };
   switch (a.alu_opcode) {
     case AluOpcode::kMin:
-      walk([](int32_t x, int32_t y) { return AluApply<AluOpcode::kMin>(x, y); });
+      walk(
+          [](int32_t x, int32_t y) { return AluApply<AluOpcode::kMin>(x, y); });
       break;
     case AluOpcode::kMax:
-      walk([](int32_t x, int32_t y) { return AluApply<AluOpcode::kMax>(x, y); });
+      walk(
+          [](int32_t x, int32_t y) { return AluApply<AluOpcode::kMax>(x, y); });
       break;
     case AluOpcode::kAdd:
-      walk([](int32_t x, int32_t y) { return AluApply<AluOpcode::kAdd>(x, y); });
+      walk(
+          [](int32_t x, int32_t y) { return AluApply<AluOpcode::kAdd>(x, y); });
       break;
     case AluOpcode::kMul:
-      walk([](int32_t x, int32_t y) { return AluApply<AluOpcode::kMul>(x, y); });
+      walk(
+          [](int32_t x, int32_t y) { return AluApply<AluOpcode::kMul>(x, y); });
       break;
     case AluOpcode::kShr:
       if (a.use_imm) {
@@ -832,18 +879,22 @@ __attribute__((always_inline)) inline void AluDispatch(const AluInsn& a, const i
           AluWalk<kLanes>(a, uops, acc, tracks, run_lanes,
                           [sh](int32_t* x, const int32_t*, size_t n) {
                             for (size_t l = 0; l < n; ++l) {
-                              x[l] = static_cast<int32_t>(static_cast<uint32_t>(x[l]) << (-sh));
+                              x[l] = static_cast<int32_t>(
+                                  static_cast<uint32_t>(x[l]) << (-sh));
                             }
                           });
         }
       } else {
-        walk([](int32_t x, int32_t y) { return AluApply<AluOpcode::kShr>(x, y); });
+        walk([](int32_t x, int32_t y) {
+          return AluApply<AluOpcode::kShr>(x, y);
+        });
       }
       break;
   }
 }
 
-void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc, uint8_t* tracks, int lanes) {
+void AluAny(const AluInsn& a, const isa::Uop* uops, int32_t* acc,
+            uint8_t* tracks, int lanes) {
   AluDispatch<0>(a, uops, acc, tracks, lanes);
 }
 
@@ -875,11 +926,15 @@ struct VecMul {  // low 32 bits, as the hardware
 struct VecShr {
   VTASERVE_SIM_AVX2 __m256i operator()(__m256i x, __m256i y) const {
     const __m256i sh = _mm256_sub_epi32(
-        _mm256_xor_si256(_mm256_and_si256(y, _mm256_set1_epi32(31)), _mm256_set1_epi32(16)),
+        _mm256_xor_si256(_mm256_and_si256(y, _mm256_set1_epi32(31)),
+                         _mm256_set1_epi32(16)),
         _mm256_set1_epi32(16));
-    const __m256i right = _mm256_srav_epi32(x, sh);  // sh < 0 lanes replaced below
-    const __m256i left = _mm256_sllv_epi32(x, _mm256_sub_epi32(_mm256_setzero_si256(), sh));
-    return _mm256_blendv_epi8(right, left, _mm256_cmpgt_epi32(_mm256_setzero_si256(), sh));
+    const __m256i right =
+        _mm256_srav_epi32(x, sh);  // sh < 0 lanes replaced below
+    const __m256i left =
+        _mm256_sllv_epi32(x, _mm256_sub_epi32(_mm256_setzero_si256(), sh));
+    return _mm256_blendv_epi8(right, left,
+                              _mm256_cmpgt_epi32(_mm256_setzero_si256(), sh));
   }
 };
 // SHR by one immediate amount (already decoded: right >= 0, left < 0).
@@ -897,8 +952,8 @@ struct VecSll {
 };
 
 template <typename Op>
-VTASERVE_SIM_AVX2 inline void Alu16Walk(const AluInsn& a, const isa::Uop* uops, int32_t* acc,
-                                        uint8_t* tracks, Op op) {
+VTASERVE_SIM_AVX2 inline void Alu16Walk(const AluInsn& a, const isa::Uop* uops,
+                                        int32_t* acc, uint8_t* tracks, Op op) {
   const uint32_t iter_out = a.iter_out, iter_in = a.iter_in;
   const uint32_t bgn = a.uop_bgn, end = a.uop_end;
   const uint32_t dst_out = a.dst_factor_out, dst_in = a.dst_factor_in;
@@ -917,7 +972,8 @@ VTASERVE_SIM_AVX2 inline void Alu16Walk(const AluInsn& a, const isa::Uop* uops, 
           y0 = _mm256_loadu_si256(y);
           y1 = _mm256_loadu_si256(y + 1);
         }
-        const __m256i x0 = _mm256_loadu_si256(x), x1 = _mm256_loadu_si256(x + 1);
+        const __m256i x0 = _mm256_loadu_si256(x),
+                      x1 = _mm256_loadu_si256(x + 1);
         _mm256_storeu_si256(x, op(x0, y0));
         _mm256_storeu_si256(x + 1, op(x1, y1));
         tracks[d] = 1;
@@ -926,13 +982,23 @@ VTASERVE_SIM_AVX2 inline void Alu16Walk(const AluInsn& a, const isa::Uop* uops, 
   }
 }
 
-__attribute__((target("avx2"))) void Alu16Avx2(const AluInsn& a, const isa::Uop* uops,
-                                               int32_t* acc, uint8_t* tracks, int) {
+__attribute__((target("avx2"))) void Alu16Avx2(const AluInsn& a,
+                                               const isa::Uop* uops,
+                                               int32_t* acc, uint8_t* tracks,
+                                               int) {
   switch (a.alu_opcode) {
-    case AluOpcode::kMin: Alu16Walk(a, uops, acc, tracks, VecMin{}); break;
-    case AluOpcode::kMax: Alu16Walk(a, uops, acc, tracks, VecMax{}); break;
-    case AluOpcode::kAdd: Alu16Walk(a, uops, acc, tracks, VecAdd{}); break;
-    case AluOpcode::kMul: Alu16Walk(a, uops, acc, tracks, VecMul{}); break;
+    case AluOpcode::kMin:
+      Alu16Walk(a, uops, acc, tracks, VecMin{});
+      break;
+    case AluOpcode::kMax:
+      Alu16Walk(a, uops, acc, tracks, VecMax{});
+      break;
+    case AluOpcode::kAdd:
+      Alu16Walk(a, uops, acc, tracks, VecAdd{});
+      break;
+    case AluOpcode::kMul:
+      Alu16Walk(a, uops, acc, tracks, VecMul{});
+      break;
     case AluOpcode::kShr:
       if (a.use_imm) {
         const int32_t sh = ((a.imm & 31) ^ 16) - 16;
@@ -954,17 +1020,18 @@ __attribute__((target("avx2"))) void Alu16Avx2(const AluInsn& a, const isa::Uop*
 
 absl::Status SimDevice::ExecAlu(const AluInsn& a) {
   const auto& uops = sram_.uops;
-  const uint64_t max_dst =
-      MaxIndex(uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
-               a.iter_out, a.dst_factor_out, a.iter_in, a.dst_factor_in);
+  const uint64_t max_dst = MaxIndex(
+      uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.dst_idx; },
+      a.iter_out, a.dst_factor_out, a.iter_in, a.dst_factor_in);
   if (max_dst >= config_.AccDepth()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ALU destination index ", max_dst, " exceeds depth ", config_.AccDepth()));
+    return absl::InvalidArgumentError(absl::StrCat("ALU destination index ",
+                                                   max_dst, " exceeds depth ",
+                                                   config_.AccDepth()));
   }
   if (!a.use_imm) {
-    const uint64_t max_src =
-        MaxIndex(uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.src_idx; },
-                 a.iter_out, a.src_factor_out, a.iter_in, a.src_factor_in);
+    const uint64_t max_src = MaxIndex(
+        uops, a.uop_bgn, a.uop_end, [](const isa::Uop& u) { return u.src_idx; },
+        a.iter_out, a.src_factor_out, a.iter_in, a.src_factor_in);
     if (max_src >= config_.AccDepth()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "ALU source index ", max_src, " exceeds depth ", config_.AccDepth()));
@@ -985,8 +1052,9 @@ absl::Status SimDevice::Execute(const Op& op, SimStats& stats) {
     }
     const uint64_t n = uint64_t{m->x_size} * m->y_size;
     // The im2col extension's traffic counts as INP traffic.
-    const MemoryType counted =
-        m->memory_type == MemoryType::kInpIm2col ? MemoryType::kInp : m->memory_type;
+    const MemoryType counted = m->memory_type == MemoryType::kInpIm2col
+                                   ? MemoryType::kInp
+                                   : m->memory_type;
     stats.dram_bytes_by_type[static_cast<int>(counted)] += op.bus_bytes;
     if (m->opcode == Opcode::kStore) {
       ++stats.store_count;
@@ -996,28 +1064,39 @@ absl::Status SimDevice::Execute(const Op& op, SimStats& stats) {
     }
     ++stats.load_count;
     switch (m->memory_type) {
-      case MemoryType::kInp: stats.inp_load_nbytes += n * config_.InpElemBytes(); break;
-      case MemoryType::kWgt: stats.wgt_load_nbytes += n * config_.WgtElemBytes(); break;
+      case MemoryType::kInp:
+        stats.inp_load_nbytes += n * config_.InpElemBytes();
+        break;
+      case MemoryType::kWgt:
+        stats.wgt_load_nbytes += n * config_.WgtElemBytes();
+        break;
       case MemoryType::kAcc:
       case MemoryType::kAcc8Bit:  // fsim counts ACC bytes for both
         stats.acc_load_nbytes += n * config_.AccElemBytes();
         break;
-      case MemoryType::kUop: stats.uop_load_nbytes += n * 4; break;
-      case MemoryType::kOut: break;
-      case MemoryType::kInpIm2col: stats.inp_load_nbytes += op.bus_bytes; break;
+      case MemoryType::kUop:
+        stats.uop_load_nbytes += n * 4;
+        break;
+      case MemoryType::kOut:
+        break;
+      case MemoryType::kInpIm2col:
+        stats.inp_load_nbytes += op.bus_bytes;
+        break;
     }
     return ExecLoad(op);
   }
   if (const auto* g = std::get_if<GemmInsn>(&op.insn)) {
     ++stats.gemm_count;
     if (!g->reset) {
-      stats.gemm_counter += uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
+      stats.gemm_counter +=
+          uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
     }
     return ExecGemm(*g);
   }
   if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
     ++stats.alu_count;
-    stats.alu_counter += uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
+    stats.alu_counter +=
+        uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
     return ExecAlu(*a);
   }
   ++stats.finish_count;
@@ -1037,15 +1116,17 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
   uint64_t timeout_cycles = std::numeric_limits<uint64_t>::max();
   if (timeout != absl::InfiniteDuration()) {
     const double c = absl::ToDoubleSeconds(timeout) * config_.clock_mhz * 1e6;
-    timeout_cycles = c <= 0 ? 0 : (c >= 1.8e19 ? timeout_cycles : static_cast<uint64_t>(c));
+    timeout_cycles =
+        c <= 0 ? 0 : (c >= 1.8e19 ? timeout_cycles : static_cast<uint64_t>(c));
   }
 
   std::vector<uint32_t> lists[3];
-  for (const Op& op : ops) lists[op.module].push_back(static_cast<uint32_t>(op.index));
+  for (const Op& op : ops)
+    lists[op.module].push_back(static_cast<uint32_t>(op.index));
   size_t pc[3] = {0, 0, 0};
   uint64_t free_at[3] = {0, 0, 0};
   uint64_t bus_free[3] = {0, 0, 0};  // [0] only when the bus is shared
-  std::deque<uint64_t> tokens[4];  // availability time of each queued token
+  std::deque<uint64_t> tokens[4];    // availability time of each queued token
   // Pop time of every token popped so far and number pushed, per queue: the
   // k-th push into a full queue waits for the (k - depth)-th pop.
   std::vector<uint64_t> pop_times[4];
@@ -1081,7 +1162,8 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
         }
       }
       if (best < 0 || start < best_start ||
-          (start == best_start && op.index < ops[lists[best][pc[best]]].index)) {
+          (start == best_start &&
+           op.index < ops[lists[best][pc[best]]].index)) {
         best = m;
         best_start = start;
         best_ready = ready_at;
@@ -1096,12 +1178,15 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
     uint64_t* bus = t.shared_dram_bus ? &bus_free[0] : &bus_free[best];
     uint64_t new_bus = *bus;
     if (const auto* g = std::get_if<GemmInsn>(&op.insn)) {
-      const uint64_t n = uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
+      const uint64_t n =
+          uint64_t{g->iter_out} * g->iter_in * (g->uop_end - g->uop_bgn);
       end = start + n * t.gemm_cycles_per_uop + t.gemm_latency;
     } else if (const auto* a = std::get_if<AluInsn>(&op.insn)) {
-      const uint64_t n = uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
+      const uint64_t n =
+          uint64_t{a->iter_out} * a->iter_in * (a->uop_end - a->uop_bgn);
       end = start +
-            n * (a->use_imm ? t.alu_imm_cycles_per_uop : t.alu_tensor_cycles_per_uop) +
+            n * (a->use_imm ? t.alu_imm_cycles_per_uop
+                            : t.alu_tensor_cycles_per_uop) +
             t.alu_latency;
     } else if (std::holds_alternative<MemInsn>(op.insn) && !op.nop) {
       const uint64_t beats = (op.bus_bytes + bus_bytes - 1) / bus_bytes;
@@ -1119,9 +1204,9 @@ absl::StatusOr<RunStats> SimDevice::Run(uint32_t insn_phys_addr,
     }
     absl::Status s = Execute(op, stats);
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("VTA instruction ", op.index,
-                                                 " (", isa::ToString(op.insn),
-                                                 "): ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("VTA instruction ", op.index, " (",
+                                 isa::ToString(op.insn), "): ", s.message()));
     }
     *bus = new_bus;
     const uint64_t busy = end - start;

@@ -88,10 +88,10 @@ class SimDevice : public VtaDevice {
  private:
   struct Op;  // a validated instruction
   struct Sram {
-    std::vector<int16_t> inp;   // InpDepth x InpLanes
-    std::vector<int8_t> wgt;    // WgtDepth x WgtLanes, [k/2][o][2]
-    std::vector<int32_t> acc;   // AccDepth x AccLanes
-    std::vector<int8_t> out;    // AccDepth x AccLanes (detached values)
+    std::vector<int16_t> inp;         // InpDepth x InpLanes
+    std::vector<int8_t> wgt;          // WgtDepth x WgtLanes, [k/2][o][2]
+    std::vector<int32_t> acc;         // AccDepth x AccLanes
+    std::vector<int8_t> out;          // AccDepth x AccLanes (detached values)
     std::vector<uint8_t> out_tracks;  // 1: OUT[i] == low8(ACC[i])
     std::vector<isa::Uop> uops;       // UopDepth
   };

@@ -14,7 +14,8 @@ using ::testing::HasSubstr;
 using ::vtaserve::testing::IsOk;
 using ::vtaserve::testing::StatusIs;
 
-// Bytes numpy 1.24 writes for np.save(f, np.arange(6, dtype='<f4').reshape(2, 3)).
+// Bytes numpy 1.24 writes for np.save(f, np.arange(6, dtype='<f4').reshape(2,
+// 3)).
 std::string NumpyArange() {
   std::string header =
       "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
@@ -47,7 +48,8 @@ TEST(NpyTest, RoundTripsEveryDtypeThroughAFile) {
   for (DataType dt : {DataType::kFloat32, DataType::kUInt8, DataType::kInt8,
                       DataType::kInt32}) {
     VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Create(dt, {1, 3, 5, 7}));
-    for (size_t i = 0; i < t.byte_size(); ++i) t.bytes()[i] = static_cast<uint8_t>(i * 31 + 7);
+    for (size_t i = 0; i < t.byte_size(); ++i)
+      t.bytes()[i] = static_cast<uint8_t>(i * 31 + 7);
     const std::string path = ::testing::TempDir() + "/npy_roundtrip.npy";
     ASSERT_THAT(WriteNpy(path, t), IsOk());
     VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor back, ReadNpy(path));
@@ -72,7 +74,8 @@ TEST(NpyTest, ReadsVersion2Headers) {
   std::string v1 = NumpyArange();
   // Same header with a 4-byte length.
   std::string v2("\x93NUMPY\x02\x00", 8);
-  const size_t len = static_cast<uint8_t>(v1[8]) | (static_cast<uint8_t>(v1[9]) << 8);
+  const size_t len =
+      static_cast<uint8_t>(v1[8]) | (static_cast<uint8_t>(v1[9]) << 8);
   v2.push_back(static_cast<char>(len & 0xff));
   v2.push_back(static_cast<char>(len >> 8));
   v2.push_back(0);
@@ -84,27 +87,33 @@ TEST(NpyTest, ReadsVersion2Headers) {
 
 TEST(NpyTest, RejectsMalformedInput) {
   const std::string good = NumpyArange();
-  EXPECT_THAT(ParseNpy("not a npy file"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseNpy(good.substr(0, good.size() - 3)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("payload")));
-  EXPECT_THAT(ParseNpy(good.substr(0, 40)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseNpy("not a npy file"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      ParseNpy(good.substr(0, good.size() - 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("payload")));
+  EXPECT_THAT(ParseNpy(good.substr(0, 40)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   std::string f8 = good;
   f8.replace(f8.find("<f4"), 3, "<f8");
-  EXPECT_THAT(ParseNpy(f8), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("<f8")));
+  EXPECT_THAT(ParseNpy(f8),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("<f8")));
   std::string fortran = good;
   fortran.replace(fortran.find("False"), 5, "True ");
-  EXPECT_THAT(ParseNpy(fortran),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Fortran")));
+  EXPECT_THAT(ParseNpy(fortran), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("Fortran")));
   std::string v9 = good;
   v9[6] = 9;
-  EXPECT_THAT(ParseNpy(v9), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("version")));
+  EXPECT_THAT(ParseNpy(v9), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("version")));
   std::string huge = good;
   huge.replace(huge.find("(2, 3)"), 6, "(9999999999, 9)");
   EXPECT_THAT(ParseNpy(huge), StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(NpyTest, MissingFileIsNotFound) {
-  EXPECT_THAT(ReadNpy("/nonexistent/x.npy"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ReadNpy("/nonexistent/x.npy"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // Random corruption of the header gives a status, never a crash.

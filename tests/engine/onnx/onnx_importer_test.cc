@@ -85,14 +85,14 @@ struct ConvCase {
   bool u8_weights = false;
   bool nonzero_weight_zp = false;
   bool bias = true;
-  bool relu = false;           // QDQ: Relu before Q; QOperator: none
-  bool explicit_relu = true;   // QDQ: a Relu node (else implied by Q range)
+  bool relu = false;          // QDQ: Relu before Q; QOperator: none
+  bool explicit_relu = true;  // QDQ: a Relu node (else implied by Q range)
 };
 
 struct ConvData {
-  std::vector<int> w;        // [m][c/g][k][k], own domain
-  std::vector<float> ws;     // per channel or 1
-  std::vector<int> wz;       // per channel or 1
+  std::vector<int> w;         // [m][c/g][k][k], own domain
+  std::vector<float> ws;      // per channel or 1
+  std::vector<int> wz;        // per channel or 1
   std::vector<int32_t> bias;  // [m]
 };
 
@@ -101,7 +101,8 @@ ConvData MakeConvData(const ConvCase& c, uint64_t seed) {
   const int cg = c.c / c.group;
   const size_t n = static_cast<size_t>(c.m) * cg * c.k * c.k;
   const int nq = c.per_channel ? c.m : 1;
-  d.w = c.u8_weights ? RandomInts(n, 0, 255, seed) : RandomInts(n, -127, 127, seed);
+  d.w = c.u8_weights ? RandomInts(n, 0, 255, seed)
+                     : RandomInts(n, -127, 127, seed);
   for (int i = 0; i < nq; ++i) {
     d.ws.push_back(0.002f + 0.0007f * static_cast<float>((i * 7) % 11));
     int z = c.u8_weights ? 128 : 0;
@@ -134,10 +135,11 @@ onnx::ModelProto BuildConv(const ConvCase& c, const ConvData& d, Form form) {
   (void)wt;
   b.AddFloatInitializer("w_scale", sdims, d.ws);
   b.AddInt32Initializer("b", {c.m}, d.bias);
-  std::vector<onnx::AttributeProto> attrs = {IntsAttr("kernel_shape", {c.k, c.k}),
-                                             IntsAttr("strides", {c.stride, c.stride}),
-                                             IntsAttr("dilations", {c.dilation, c.dilation}),
-                                             IntAttr("group", c.group)};
+  std::vector<onnx::AttributeProto> attrs = {
+      IntsAttr("kernel_shape", {c.k, c.k}),
+      IntsAttr("strides", {c.stride, c.stride}),
+      IntsAttr("dilations", {c.dilation, c.dilation}),
+      IntAttr("group", c.group)};
   if (c.auto_pad.empty()) {
     attrs.push_back(IntsAttr("pads", c.pads));
   } else {
@@ -146,8 +148,8 @@ onnx::ModelProto BuildConv(const ConvCase& c, const ConvData& d, Form form) {
   b.AddInput("x", c.x.type(), {-1, c.c, c.h, c.w});
   b.AddOutput("y", c.y.type(), {});
   if (form == Form::kQOperator) {
-    std::vector<std::string> in = {"x", "x_scale", "x_zp", "w", "w_scale", "w_zp",
-                                   "y_scale", "y_zp"};
+    std::vector<std::string> in = {"x",       "x_scale", "x_zp",    "w",
+                                   "w_scale", "w_zp",    "y_scale", "y_zp"};
     if (c.bias) in.push_back("b");
     b.AddNode("QLinearConv", "conv", in, {"y"}, attrs);
     return b.Build();
@@ -161,7 +163,8 @@ onnx::ModelProto BuildConv(const ConvCase& c, const ConvData& d, Form form) {
   b.AddNode("DequantizeLinear", "x_dq", {"x", "x_scale", "x_zp"}, {"xf"});
   std::vector<onnx::AttributeProto> axis0;
   if (c.per_channel) axis0.push_back(IntAttr("axis", 0));
-  b.AddNode("DequantizeLinear", "w_dq", {"w", "w_scale", "w_zp"}, {"wf"}, axis0);
+  b.AddNode("DequantizeLinear", "w_dq", {"w", "w_scale", "w_zp"}, {"wf"},
+            axis0);
   b.AddNode("DequantizeLinear", "b_dq", {"b", "b_scale", "b_zp"}, {"bf"},
             {IntAttr("axis", 0)});
   std::vector<std::string> in = {"xf", "wf"};
@@ -200,8 +203,10 @@ void FloatConv(const ConvCase& c, const ConvData& d, const Tensor& x, int pt,
               if (ih >= 0 && ih < c.h && iw >= 0 && iw < c.w) {
                 xv = QAt(x, ((g * cg + ci) * c.h + ih) * c.w + iw);
               }
-              const int wv = d.w[((oc * cg + ci) * c.k + kh) * c.k + kw] - d.wz[qi];
-              acc += (xv - c.x.zp) * double{c.x.scale} * (wv * double{d.ws[qi]});
+              const int wv =
+                  d.w[((oc * cg + ci) * c.k + kh) * c.k + kw] - d.wz[qi];
+              acc +=
+                  (xv - c.x.zp) * double{c.x.scale} * (wv * double{d.ws[qi]});
               as += std::abs(xv - c.x.zp);
             }
           }
@@ -215,14 +220,16 @@ void FloatConv(const ConvCase& c, const ConvData& d, const Tensor& x, int pt,
   }
 }
 
-class ConvPatternTest : public ::testing::TestWithParam<std::tuple<ConvCase, Form>> {};
+class ConvPatternTest
+    : public ::testing::TestWithParam<std::tuple<ConvCase, Form>> {};
 
 TEST_P(ConvPatternTest, MatchesFloatWithinRequantBound) {
   const ConvCase& c = std::get<0>(GetParam());
   const Form form = std::get<1>(GetParam());
   const ConvData d = MakeConvData(c, 99);
   const onnx::ModelProto model = BuildConv(c, d, form);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                ImportOnnxModel(model, ImportOptions{}));
   ASSERT_EQ(CountOps(g, OpKind::kConv), 1);
   const ConvParams* p = nullptr;
   for (const Node& n : g.nodes) {
@@ -236,21 +243,24 @@ TEST_P(ConvPatternTest, MatchesFloatWithinRequantBound) {
   EXPECT_EQ(p->in_channels, c.c);
   const ConvParams params = *p;
   EXPECT_EQ(g.value(g.inputs[0]).name, "x");
-  EXPECT_EQ(g.value(g.inputs[0]).dtype, c.x.u8 ? DataType::kUInt8 : DataType::kInt8);
+  EXPECT_EQ(g.value(g.inputs[0]).dtype,
+            c.x.u8 ? DataType::kUInt8 : DataType::kInt8);
   EXPECT_EQ(g.value(g.outputs[0]).name, "y");
   const std::vector<int64_t> out_shape = g.value(g.outputs[0]).shape;
   const int64_t oh = out_shape[2], ow = out_shape[3];
 
   Tensor x = RandomTensor(c.x.u8 ? DataType::kUInt8 : DataType::kInt8,
                           {1, c.c, c.h, c.w}, 3);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                RunOnReference(std::move(g), {&x}));
   std::vector<double> want, abs_sum;
   FloatConv(c, d, x, params.pad_top, params.pad_left, oh, ow, want, abs_sum);
   ASSERT_EQ(static_cast<int64_t>(want.size()), out[0].num_elements());
   for (size_t i = 0; i < want.size(); ++i) {
     const int oc = static_cast<int>(i / (oh * ow));
     const double bound =
-        0.5 + (0.5 * abs_sum[i] + 0.5) / std::ldexp(1.0, params.shift[oc]) + 1e-6;
+        0.5 + (0.5 * abs_sum[i] + 0.5) / std::ldexp(1.0, params.shift[oc]) +
+        1e-6;
     ASSERT_LE(std::fabs(QAt(out[0], i) - want[i]), bound) << "element " << i;
   }
 }
@@ -281,8 +291,9 @@ std::vector<ConvCase> ConvCases() {
   v.push_back(c);
   for (const char* ap : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
     c = base;
-    c.name = std::string(ap) == "SAME_UPPER" ? "SameUpper"
-             : std::string(ap) == "SAME_LOWER" ? "SameLower" : "Valid";
+    c.name = std::string(ap) == "SAME_UPPER"   ? "SameUpper"
+             : std::string(ap) == "SAME_LOWER" ? "SameLower"
+                                               : "Valid";
     c.auto_pad = ap;
     c.stride = 2;
     c.k = 4;
@@ -325,7 +336,8 @@ std::vector<ConvCase> ConvCases() {
   return v;
 }
 
-std::string ConvCaseName(const ::testing::TestParamInfo<std::tuple<ConvCase, Form>>& i) {
+std::string ConvCaseName(
+    const ::testing::TestParamInfo<std::tuple<ConvCase, Form>>& i) {
   return std::get<0>(i.param).name + FormName(std::get<1>(i.param));
 }
 
@@ -342,15 +354,20 @@ TEST(ConvPatternTest, QdqAndQOperatorGiveIdenticalIntegers) {
     if (c.relu) continue;  // QOperator has no separate Relu in this builder
     const ConvData d = MakeConvData(c, 5);
     VTASERVE_ASSERT_OK_AND_ASSIGN(
-        ModelGraph a, ImportOnnxModel(BuildConv(c, d, Form::kQOperator), ImportOptions{}));
+        ModelGraph a,
+        ImportOnnxModel(BuildConv(c, d, Form::kQOperator), ImportOptions{}));
     VTASERVE_ASSERT_OK_AND_ASSIGN(
-        ModelGraph b, ImportOnnxModel(BuildConv(c, d, Form::kQdq), ImportOptions{}));
+        ModelGraph b,
+        ImportOnnxModel(BuildConv(c, d, Form::kQdq), ImportOptions{}));
     Tensor x = RandomTensor(c.x.u8 ? DataType::kUInt8 : DataType::kInt8,
                             {1, c.c, c.h, c.w}, 17);
-    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ya, RunOnReference(std::move(a), {&x}));
-    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yb, RunOnReference(std::move(b), {&x}));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ya,
+                                  RunOnReference(std::move(a), {&x}));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yb,
+                                  RunOnReference(std::move(b), {&x}));
     ASSERT_EQ(ya[0].byte_size(), yb[0].byte_size());
-    EXPECT_EQ(std::memcmp(ya[0].bytes(), yb[0].bytes(), ya[0].byte_size()), 0) << c.name;
+    EXPECT_EQ(std::memcmp(ya[0].bytes(), yb[0].bytes(), ya[0].byte_size()), 0)
+        << c.name;
   }
 }
 
@@ -359,15 +376,17 @@ TEST(ConvPatternTest, QdqAndQOperatorGiveIdenticalIntegers) {
 
 struct DenseCase {
   std::string name;
-  bool gemm;        // Gemm/QGemm (else MatMul/QLinearMatMul)
-  bool trans_b;     // Gemm only
+  bool gemm;     // Gemm/QGemm (else MatMul/QLinearMatMul)
+  bool trans_b;  // Gemm only
   bool per_channel;
-  bool bias;        // Gemm only
+  bool bias;  // Gemm only
 };
 
 onnx::ModelProto BuildDense(const DenseCase& c, Form form, int k, int n,
-                            const std::vector<int>& w, const std::vector<float>& ws,
-                            const std::vector<int32_t>& bias, const Q& qx, const Q& qy) {
+                            const std::vector<int>& w,
+                            const std::vector<float>& ws,
+                            const std::vector<int32_t>& bias, const Q& qx,
+                            const Q& qy) {
   OnnxGraphBuilder b("dense_" + c.name);
   AddQ(b, "x", qx);
   AddQ(b, "y", qy);
@@ -391,19 +410,22 @@ onnx::ModelProto BuildDense(const DenseCase& c, Form form, int k, int n,
   const int out_axis = c.trans_b ? 0 : 1;
   if (form == Form::kQOperator) {
     if (c.gemm) {
-      std::vector<std::string> in = {"x", "x_scale", "x_zp", "w", "w_scale", "w_zp",
-                                     c.bias ? "b" : "", "y_scale", "y_zp"};
-      b.AddNode("QGemm", "fc", in, {"y"}, {IntAttr("transB", c.trans_b ? 1 : 0)},
-                zoo::kMsDomain);
+      std::vector<std::string> in = {
+          "x",    "x_scale",         "x_zp",    "w",   "w_scale",
+          "w_zp", c.bias ? "b" : "", "y_scale", "y_zp"};
+      b.AddNode("QGemm", "fc", in, {"y"},
+                {IntAttr("transB", c.trans_b ? 1 : 0)}, zoo::kMsDomain);
     } else {
-      b.AddNode("QLinearMatMul", "fc",
-                {"x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp"},
-                {"y"});
+      b.AddNode(
+          "QLinearMatMul", "fc",
+          {"x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp"},
+          {"y"});
     }
     return b.Build();
   }
   std::vector<float> bs;
-  for (int i = 0; i < n; ++i) bs.push_back(qx.scale * ws[c.per_channel ? i : 0]);
+  for (int i = 0; i < n; ++i)
+    bs.push_back(qx.scale * ws[c.per_channel ? i : 0]);
   b.AddFloatInitializer("b_scale", {n}, bs);
   b.AddInt32Initializer("b_zp", {n}, std::vector<int32_t>(n, 0));
   b.AddNode("DequantizeLinear", "x_dq", {"x", "x_scale", "x_zp"}, {"xf"});
@@ -428,28 +450,34 @@ class DensePatternTest : public ::testing::TestWithParam<DenseCase> {};
 TEST_P(DensePatternTest, BothFormsMatchFloatAndEachOther) {
   const DenseCase& c = GetParam();
   const int k = 40, n = 24;
-  const std::vector<int> w = RandomInts(static_cast<size_t>(n) * k, -127, 127, 21);
+  const std::vector<int> w =
+      RandomInts(static_cast<size_t>(n) * k, -127, 127, 21);
   std::vector<float> ws;
-  for (int i = 0; i < (c.per_channel ? n : 1); ++i) ws.push_back(0.003f + 0.0005f * (i % 7));
+  for (int i = 0; i < (c.per_channel ? n : 1); ++i)
+    ws.push_back(0.003f + 0.0005f * (i % 7));
   std::vector<int32_t> bias;
-  for (int v : RandomInts(n, -2000, 2000, 22)) bias.push_back(c.gemm && c.bias ? v : 0);
+  for (int v : RandomInts(n, -2000, 2000, 22))
+    bias.push_back(c.gemm && c.bias ? v : 0);
   const Q qx{0.04f, 128, true}, qy{0.15f, 100, true};
   Tensor x = RandomTensor(DataType::kUInt8, {1, k}, 23);
   std::vector<std::vector<uint8_t>> results;
   for (Form form : {Form::kQOperator, Form::kQdq}) {
     SCOPED_TRACE(FormName(form));
     VTASERVE_ASSERT_OK_AND_ASSIGN(
-        ModelGraph g, ImportOnnxModel(BuildDense(c, form, k, n, w, ws, bias, qx, qy),
-                                      ImportOptions{}));
+        ModelGraph g,
+        ImportOnnxModel(BuildDense(c, form, k, n, w, ws, bias, qx, qy),
+                        ImportOptions{}));
     ASSERT_EQ(CountOps(g, OpKind::kDense), 1);
     int shift = 0;
     for (const Node& node : g.nodes) {
       if (node.op == OpKind::kDense) {
-        shift = *std::min_element(std::get<ConvParams>(node.params).shift.begin(),
-                                  std::get<ConvParams>(node.params).shift.end());
+        shift =
+            *std::min_element(std::get<ConvParams>(node.params).shift.begin(),
+                              std::get<ConvParams>(node.params).shift.end());
       }
     }
-    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                  RunOnReference(std::move(g), {&x}));
     ASSERT_EQ(out[0].shape(), (std::vector<int64_t>{1, n}));
     for (int i = 0; i < n; ++i) {
       double acc = bias[i] * double{qx.scale} * ws[c.per_channel ? i : 0];
@@ -460,7 +488,8 @@ TEST_P(DensePatternTest, BothFormsMatchFloatAndEachOther) {
         as += std::abs(x.bytes()[j] - qx.zp);
       }
       const double want = std::clamp(acc / qy.scale + qy.zp, 0.0, 255.0);
-      const double bound = 0.5 + (0.5 * as + 0.5) / std::ldexp(1.0, shift) + 1e-6;
+      const double bound =
+          0.5 + (0.5 * as + 0.5) / std::ldexp(1.0, shift) + 1e-6;
       EXPECT_LE(std::fabs(out[0].bytes()[i] - want), bound) << "output " << i;
     }
     results.emplace_back(out[0].bytes(), out[0].bytes() + n);
@@ -473,7 +502,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(DenseCase{"MatMulPerTensor", false, false, false, false},
                       DenseCase{"MatMulPerChannel", false, false, true, false},
                       DenseCase{"GemmTransBBias", true, true, true, true},
-                      DenseCase{"GemmNoTransPerTensor", true, false, false, true},
+                      DenseCase{"GemmNoTransPerTensor", true, false, false,
+                                true},
                       DenseCase{"GemmNoBias", true, true, true, false}),
     [](const ::testing::TestParamInfo<DenseCase>& i) { return i.param.name; });
 
@@ -500,20 +530,27 @@ onnx::ModelProto BuildNet(Form form, bool int8) {
     nq.s.zp = -128;
   }
   OnnxGraphBuilder b(std::string("net_") + FormName(form));
-  for (auto [name, q] : {std::pair{"a", nq.a}, {"c1", nq.c1}, {"c2", nq.c2},
-                          {"s", nq.s}, {"gp", nq.gp}, {"lg", nq.lg}}) {
+  for (auto [name, q] : {std::pair{"a", nq.a},
+                         {"c1", nq.c1},
+                         {"c2", nq.c2},
+                         {"s", nq.s},
+                         {"gp", nq.gp},
+                         {"lg", nq.lg}}) {
     AddQ(b, name, q);
   }
   const int c = 6, h = 10;
   for (const char* cv : {"conv1", "conv2"}) {
     const std::string n(cv);
-    const std::vector<int> w = RandomInts(8 * c * 9, -100, 100, n.size() + n[4]);
-    b.AddInt8Initializer(n + ".w", {8, c, 3, 3}, std::vector<int8_t>(w.begin(), w.end()));
+    const std::vector<int> w =
+        RandomInts(8 * c * 9, -100, 100, n.size() + n[4]);
+    b.AddInt8Initializer(n + ".w", {8, c, 3, 3},
+                         std::vector<int8_t>(w.begin(), w.end()));
     b.AddFloatInitializer(n + ".ws", {8}, std::vector<float>(8, 0.004f));
     b.AddInt8Initializer(n + ".wz", {8}, std::vector<int8_t>(8, 0));
   }
   const std::vector<int> fw = RandomInts(8 * 5, -120, 120, 77);
-  b.AddInt8Initializer("fc.w", {5, 8}, std::vector<int8_t>(fw.begin(), fw.end()));
+  b.AddInt8Initializer("fc.w", {5, 8},
+                       std::vector<int8_t>(fw.begin(), fw.end()));
   b.AddFloatInitializer("fc.ws", {}, {0.01f});
   b.AddInt8Initializer("fc.wz", {}, {0});
   b.AddInt64Initializer("shape", {2}, {1, -1});
@@ -524,7 +561,8 @@ onnx::ModelProto BuildNet(Form form, bool int8) {
   const auto pool_attrs = std::vector<onnx::AttributeProto>{
       IntsAttr("kernel_shape", {3, 3}), IntsAttr("strides", {2, 2}),
       IntsAttr("pads", {1, 1, 1, 1})};
-  b.AddNode("QuantizeLinear", "quantize_input", {"x", "a_scale", "a_zp"}, {"a"});
+  b.AddNode("QuantizeLinear", "quantize_input", {"x", "a_scale", "a_zp"},
+            {"a"});
   if (form == Form::kQOperator) {
     for (const char* cv : {"conv1", "conv2"}) {
       const std::string n(cv), o = n == "conv1" ? "c1" : "c2";
@@ -534,7 +572,8 @@ onnx::ModelProto BuildNet(Form form, bool int8) {
                 {o}, conv_attrs);
     }
     b.AddNode("QLinearAdd", "add",
-              {"c1", "c1_scale", "c1_zp", "c2", "c2_scale", "c2_zp", "s_scale", "s_zp"},
+              {"c1", "c1_scale", "c1_zp", "c2", "c2_scale", "c2_zp", "s_scale",
+               "s_zp"},
               {"s"}, {}, zoo::kMsDomain);
     b.AddNode("MaxPool", "maxpool", {"s"}, {"mp"}, pool_attrs);
     b.AddNode("Relu", "relu", {"mp"}, {"r"});
@@ -544,26 +583,29 @@ onnx::ModelProto BuildNet(Form form, bool int8) {
     b.AddNode("Flatten", "flatten", {"gp"}, {"fl"});
     b.AddNode("Reshape", "reshape", {"fl", "shape"}, {"rs"});
     b.AddNode("QGemm", "fc",
-              {"rs", "gp_scale", "gp_zp", "fc.w", "fc.ws", "fc.wz", "", "lg_scale",
-               "lg_zp"},
+              {"rs", "gp_scale", "gp_zp", "fc.w", "fc.ws", "fc.wz", "",
+               "lg_scale", "lg_zp"},
               {"lg"}, {IntAttr("transB", 1)}, zoo::kMsDomain);
   } else {
     auto dq = [&](const std::string& t, const std::string& q) {
-      b.AddNode("DequantizeLinear", t + "_dq_" + q, {t, q + "_scale", q + "_zp"},
-                {t + "_f" + q});
+      b.AddNode("DequantizeLinear", t + "_dq_" + q,
+                {t, q + "_scale", q + "_zp"}, {t + "_f" + q});
       return t + "_f" + q;
     };
     const std::string af = dq("a", "a");
     for (const char* cv : {"conv1", "conv2"}) {
       const std::string n(cv), o = n == "conv1" ? "c1" : "c2";
-      b.AddNode("DequantizeLinear", n + ".w_dq", {n + ".w", n + ".ws", n + ".wz"},
-                {n + ".wf"}, {IntAttr("axis", 0)});
+      b.AddNode("DequantizeLinear", n + ".w_dq",
+                {n + ".w", n + ".ws", n + ".wz"}, {n + ".wf"},
+                {IntAttr("axis", 0)});
       b.AddNode("Conv", n, {af, n + ".wf"}, {n + "_out"}, conv_attrs);
-      b.AddNode("QuantizeLinear", n + "_q", {n + "_out", o + "_scale", o + "_zp"}, {o});
+      b.AddNode("QuantizeLinear", n + "_q",
+                {n + "_out", o + "_scale", o + "_zp"}, {o});
     }
     b.AddNode("Add", "add", {dq("c1", "c1"), dq("c2", "c2")}, {"add_out"});
     b.AddNode("Relu", "add_relu", {"add_out"}, {"add_relu_out"});
-    b.AddNode("QuantizeLinear", "s_q", {"add_relu_out", "s_scale", "s_zp"}, {"s"});
+    b.AddNode("QuantizeLinear", "s_q", {"add_relu_out", "s_scale", "s_zp"},
+              {"s"});
     b.AddNode("MaxPool", "maxpool", {dq("s", "s")}, {"mp_f"}, pool_attrs);
     b.AddNode("QuantizeLinear", "mp_q", {"mp_f", "s_scale", "s_zp"}, {"mp"});
     // A separate Relu between Q/DQ pairs.
@@ -574,12 +616,17 @@ onnx::ModelProto BuildNet(Form form, bool int8) {
     b.AddNode("Flatten", "flatten", {dq("gp", "gp")}, {"fl_f"});
     b.AddNode("Reshape", "reshape", {"fl_f", "shape"}, {"rs_f"});
     b.AddNode("QuantizeLinear", "rs_q", {"rs_f", "gp_scale", "gp_zp"}, {"rs"});
-    b.AddNode("DequantizeLinear", "fc.w_dq", {"fc.w", "fc.ws", "fc.wz"}, {"fc.wf"});
-    b.AddNode("Gemm", "fc", {dq("rs", "gp"), "fc.wf"}, {"fc_out"}, {IntAttr("transB", 1)});
-    b.AddNode("QuantizeLinear", "lg_q", {"fc_out", "lg_scale", "lg_zp"}, {"lg"});
+    b.AddNode("DequantizeLinear", "fc.w_dq", {"fc.w", "fc.ws", "fc.wz"},
+              {"fc.wf"});
+    b.AddNode("Gemm", "fc", {dq("rs", "gp"), "fc.wf"}, {"fc_out"},
+              {IntAttr("transB", 1)});
+    b.AddNode("QuantizeLinear", "lg_q", {"fc_out", "lg_scale", "lg_zp"},
+              {"lg"});
   }
-  b.AddNode("DequantizeLinear", "lg_dq", {"lg", "lg_scale", "lg_zp"}, {"logits"});
-  b.AddNode("Softmax", "softmax", {"logits"}, {"probabilities"}, {IntAttr("axis", -1)});
+  b.AddNode("DequantizeLinear", "lg_dq", {"lg", "lg_scale", "lg_zp"},
+            {"logits"});
+  b.AddNode("Softmax", "softmax", {"logits"}, {"probabilities"},
+            {IntAttr("axis", -1)});
   return b.Build();
 }
 
@@ -590,8 +637,8 @@ TEST_P(NetPatternTest, QdqAndQOperatorNetworksImportToTheSameIntegers) {
   std::vector<std::vector<float>> results;
   for (Form form : {Form::kQOperator, Form::kQdq}) {
     SCOPED_TRACE(FormName(form));
-    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
-                                  ImportOnnxModel(BuildNet(form, int8), ImportOptions{}));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(
+        ModelGraph g, ImportOnnxModel(BuildNet(form, int8), ImportOptions{}));
     EXPECT_EQ(CountOps(g, OpKind::kQuantize), 1);
     EXPECT_EQ(CountOps(g, OpKind::kConv), 2);
     EXPECT_EQ(CountOps(g, OpKind::kAdd), 1);
@@ -612,7 +659,8 @@ TEST_P(NetPatternTest, QdqAndQOperatorNetworksImportToTheSameIntegers) {
       }
     }
     Tensor x = RandomTensor(DataType::kFloat32, {2, 6, 10, 10}, 41, 3.0f);
-    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                  RunOnReference(std::move(g), {&x}));
     ASSERT_EQ(out[0].shape(), (std::vector<int64_t>{2, 5}));
     double sum = 0;
     for (int i = 0; i < 5; ++i) sum += out[0].data<float>()[i];
@@ -631,14 +679,16 @@ INSTANTIATE_TEST_SUITE_P(Activations, NetPatternTest, ::testing::Bool(),
 // integer/float formulas on the QOperator form.
 TEST(NetPatternTest, StagesMatchDirectFormulas) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      ModelGraph g, ImportOnnxModel(BuildNet(Form::kQOperator, false), ImportOptions{}));
+      ModelGraph g,
+      ImportOnnxModel(BuildNet(Form::kQOperator, false), ImportOptions{}));
   // Expose every value as an output, to look inside.
   std::vector<ValueId> all;
   for (const Node& n : g.nodes) all.push_back(n.outputs[0]);
   g.outputs = all;
   const ModelGraph copy = g;
   Tensor x = RandomTensor(DataType::kFloat32, {1, 6, 10, 10}, 43, 3.0f);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                RunOnReference(std::move(g), {&x}));
   auto get = [&](const std::string& name) -> const Tensor& {
     for (size_t i = 0; i < all.size(); ++i) {
       if (copy.value(all[i]).name == name) return out[i];
@@ -673,7 +723,8 @@ TEST(NetPatternTest, StagesMatchDirectFormulas) {
           for (int kw = 0; kw < 3; ++kw) {
             const int ih = y * 2 + kh - 1, iw = xx * 2 + kw - 1;
             if (ih < 0 || iw < 0 || ih >= 10 || iw >= 10) continue;
-            best = std::max<int>(best, s.data<int8_t>()[(ch * 10 + ih) * 10 + iw]);
+            best =
+                std::max<int>(best, s.data<int8_t>()[(ch * 10 + ih) * 10 + iw]);
           }
         }
         ASSERT_EQ(mp.data<int8_t>()[(ch * 5 + y) * 5 + xx], best);
@@ -688,7 +739,8 @@ TEST(NetPatternTest, StagesMatchDirectFormulas) {
     for (int i = 0; i < 25; ++i) {
       sum += nq.s.scale * (r.data<int8_t>()[ch * 25 + i] + 128 - nq.s.zp);
     }
-    const double want = std::clamp(sum / 25 / nq.gp.scale + nq.gp.zp, 0.0, 255.0);
+    const double want =
+        std::clamp(sum / 25 / nq.gp.scale + nq.gp.zp, 0.0, 255.0);
     ASSERT_LE(std::fabs(gp.data<int8_t>()[ch] + 128 - want), 0.51) << ch;
   }
 }
@@ -700,12 +752,14 @@ TEST(OnnxImporterTest, QuantizedGraphInputsTakeConsumerParameters) {
   c.name = "in";
   const ConvData d = MakeConvData(c, 1);
   VTASERVE_ASSERT_OK_AND_ASSIGN(
-      ModelGraph g, ImportOnnxModel(BuildConv(c, d, Form::kQOperator), ImportOptions{}));
+      ModelGraph g,
+      ImportOnnxModel(BuildConv(c, d, Form::kQOperator), ImportOptions{}));
   const Value& in = g.value(g.inputs[0]);
   EXPECT_EQ(in.dtype, DataType::kUInt8);
   EXPECT_EQ(in.zero_point, 128);
   EXPECT_FLOAT_EQ(in.scale, 0.05f);
-  EXPECT_EQ(in.shape, (std::vector<int64_t>{1, 4, 9, 8}));  // symbolic batch -> 1
+  EXPECT_EQ(in.shape,
+            (std::vector<int64_t>{1, 4, 9, 8}));  // symbolic batch -> 1
   ASSERT_GE(g.nodes.size(), 3u);
   EXPECT_EQ(g.nodes.front().op, OpKind::kCast);
   EXPECT_EQ(g.nodes.back().op, OpKind::kCast);
@@ -759,14 +813,19 @@ TEST(OnnxImporterTest, RejectsFloatOpWithoutQuantizeLinear) {
   auto* nodes = m.mutable_graph()->mutable_node();
   nodes->RemoveLast();  // drop y_q
   m.mutable_graph()->mutable_output(0)->set_name("cf");
-  m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
-      TP::FLOAT);
+  m.mutable_graph()
+      ->mutable_output(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->set_elem_type(TP::FLOAT);
   EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("QuantizeLinear")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("QuantizeLinear")));
 }
 
 TEST(OnnxImporterTest, RejectsCorruptProtobuf) {
-  const std::string garbage = "\x08\x07\x12\xff\xff\xff\xff\x0f garbage that is not a model";
+  const std::string garbage =
+      "\x08\x07\x12\xff\xff\xff\xff\x0f garbage that is not a model";
   EXPECT_THAT(ImportOnnxBytes(garbage, ImportOptions{}),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
@@ -780,7 +839,8 @@ TEST(OnnxImporterTest, RejectsTruncatedFile) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
   EXPECT_THAT(ImportOnnxFile(path, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated.onnx")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("truncated.onnx")));
 }
 
 TEST(OnnxImporterTest, ImportsFromFile) {
@@ -813,20 +873,23 @@ TEST(OnnxImporterTest, RejectsMissingInitializer) {
   }
   EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(HasSubstr("'w'"), HasSubstr("missing initializer"))));
+                       ::testing::AllOf(HasSubstr("'w'"),
+                                        HasSubstr("missing initializer"))));
 }
 
 TEST(OnnxImporterTest, RejectsZeroPointDtypeMismatch) {
   onnx::ModelProto m = ValidConvModel();
   FindInit(m, "x_zp")->set_data_type(TP::INT8);  // x is uint8
   EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dtype mismatch")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("dtype mismatch")));
 }
 
 TEST(OnnxImporterTest, RejectsBadQuantizationAxis) {
   onnx::ModelProto m = ValidConvModel(Form::kQdq);
   for (auto& n : *m.mutable_graph()->mutable_node()) {
-    if (n.name() == "w_dq") n.mutable_attribute(0)->set_i(1);  // 6 scales, dim 1 is 4
+    if (n.name() == "w_dq")
+      n.mutable_attribute(0)->set_i(1);  // 6 scales, dim 1 is 4
   }
   EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("axis")));
@@ -836,9 +899,11 @@ TEST(OnnxImporterTest, RejectsNonPositiveOrNonFiniteScale) {
   for (float bad : {0.0f, -0.5f, std::nanf(""), INFINITY}) {
     onnx::ModelProto m = ValidConvModel();
     float v = bad;
-    FindInit(m, "y_scale")->set_raw_data(std::string(reinterpret_cast<char*>(&v), 4));
-    EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("scale")))
+    FindInit(m, "y_scale")
+        ->set_raw_data(std::string(reinterpret_cast<char*>(&v), 4));
+    EXPECT_THAT(
+        ImportOnnxModel(m, ImportOptions{}),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("scale")))
         << bad;
   }
 }
@@ -859,33 +924,47 @@ TEST(OnnxImporterTest, RejectsKernelLargerThanInput) {
   c.h = 3;
   c.w = 3;
   c.pads = {0, 0, 0, 0};
-  EXPECT_THAT(ImportOnnxModel(BuildConv(c, MakeConvData(c, 1), Form::kQOperator),
-                              ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("larger than")));
+  EXPECT_THAT(
+      ImportOnnxModel(BuildConv(c, MakeConvData(c, 1), Form::kQOperator),
+                      ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("larger than")));
 }
 
 TEST(OnnxImporterTest, RejectsWeightsThatDoNotMatchTheInput) {
   onnx::ModelProto m = ValidConvModel();
-  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
-      ->mutable_shape()->mutable_dim(1)->set_dim_value(5);
-  EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not fit")));
+  m.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_value(5);
+  EXPECT_THAT(
+      ImportOnnxModel(m, ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not fit")));
 }
 
 TEST(OnnxImporterTest, RejectsTruncatedInitializerData) {
   onnx::ModelProto m = ValidConvModel();
   onnx::TensorProto* w = FindInit(m, "w");
   w->set_raw_data(w->raw_data().substr(0, 10));
-  EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated")));
+  EXPECT_THAT(
+      ImportOnnxModel(m, ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated")));
 }
 
 TEST(OnnxImporterTest, RejectsUnknownInputDimension) {
   onnx::ModelProto m = ValidConvModel();
-  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
-      ->mutable_shape()->mutable_dim(2)->set_dim_param("H");
-  EXPECT_THAT(ImportOnnxModel(m, ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dimension 2")));
+  m.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(2)
+      ->set_dim_param("H");
+  EXPECT_THAT(
+      ImportOnnxModel(m, ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dimension 2")));
 }
 
 TEST(OnnxImporterTest, RejectsBroadcastingAdd) {
@@ -895,10 +974,11 @@ TEST(OnnxImporterTest, RejectsBroadcastingAdd) {
   b.AddInput("b", TP::UINT8, {1, 4, 1, 1});
   b.AddOutput("y", TP::UINT8, {});
   b.AddNode("QLinearAdd", "add",
-            {"a", "q_scale", "q_zp", "b", "q_scale", "q_zp", "q_scale", "q_zp"}, {"y"},
-            {}, zoo::kMsDomain);
-  EXPECT_THAT(ImportOnnxModel(b.Build(), ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broadcast")));
+            {"a", "q_scale", "q_zp", "b", "q_scale", "q_zp", "q_scale", "q_zp"},
+            {"y"}, {}, zoo::kMsDomain);
+  EXPECT_THAT(
+      ImportOnnxModel(b.Build(), ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broadcast")));
 }
 
 // DQ -> Relu -> Q with other parameters (ONNX Runtime's QOperator form of
@@ -914,14 +994,17 @@ TEST(OnnxImporterTest, RequantizesBetweenDifferentParameters) {
   b.AddNode("DequantizeLinear", "dq", {"x", "a_scale", "a_zp"}, {"xf"});
   b.AddNode("Relu", "relu", {"xf"}, {"rf"});
   b.AddNode("QuantizeLinear", "q", {"rf", "b_scale", "b_zp"}, {"y"});
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(b.Build(), ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                ImportOnnxModel(b.Build(), ImportOptions{}));
   EXPECT_EQ(CountOps(g, OpKind::kRelu), 1);
   EXPECT_EQ(CountOps(g, OpKind::kAdd), 1);
   Tensor x = RandomTensor(DataType::kInt8, {1, 4, 8, 8}, 9);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                RunOnReference(std::move(g), {&x}));
   ASSERT_EQ(out[0].dtype(), DataType::kUInt8);
   for (int64_t i = 0; i < x.num_elements(); ++i) {
-    const double real = std::max(0.0, double{qa.scale} * (x.data<int8_t>()[i] - qa.zp));
+    const double real =
+        std::max(0.0, double{qa.scale} * (x.data<int8_t>()[i] - qa.zp));
     const double want = std::clamp(real / qb.scale + qb.zp, 0.0, 255.0);
     ASSERT_LE(std::fabs(out[0].bytes()[i] - want), 0.52) << i;
   }
@@ -936,23 +1019,27 @@ TEST(OnnxImporterTest, RejectsQGemmWithFloatOutputAndChannelsLastPool) {
   b.AddOutput("y", TP::FLOAT, {});
   b.AddNode("QGemm", "fc", {"x", "q_scale", "q_zp", "w", "ws"}, {"y"},
             {IntAttr("transB", 1)}, zoo::kMsDomain);
-  EXPECT_THAT(ImportOnnxModel(b.Build(), ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float output")));
+  EXPECT_THAT(
+      ImportOnnxModel(b.Build(), ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float output")));
 
   OnnxGraphBuilder p("gap");
   AddQ(p, "q", Q{0.1f, 128, true});
   p.AddInput("x", TP::UINT8, {1, 4, 3, 3});
   p.AddOutput("y", TP::UINT8, {});
-  p.AddNode("QLinearGlobalAveragePool", "gap", {"x", "q_scale", "q_zp", "q_scale", "q_zp"},
-            {"y"}, {IntAttr("channels_last", 1)}, zoo::kMsDomain);
-  EXPECT_THAT(ImportOnnxModel(p.Build(), ImportOptions{}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("channels_last")));
+  p.AddNode("QLinearGlobalAveragePool", "gap",
+            {"x", "q_scale", "q_zp", "q_scale", "q_zp"}, {"y"},
+            {IntAttr("channels_last", 1)}, zoo::kMsDomain);
+  EXPECT_THAT(
+      ImportOnnxModel(p.Build(), ImportOptions{}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("channels_last")));
 }
 
 TEST(OnnxImporterTest, GeneratesUniqueNamesForUnnamedNodes) {
   onnx::ModelProto m = ValidConvModel(Form::kQdq);
   for (auto& n : *m.mutable_graph()->mutable_node()) n.clear_name();
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(m, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                ImportOnnxModel(m, ImportOptions{}));
   std::set<std::string> names;
   for (const Node& n : g.nodes) {
     EXPECT_FALSE(n.name.empty());
@@ -977,8 +1064,10 @@ TEST(OnnxImporterFuzzTest, ByteFlipsAndTruncationsNeverCrash) {
     seeds.push_back(bytes);
   }
   {
-    VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m, zoo::GenerateResNet(spec));
-    // Keep the fuzz cheap: the first layers' structure matters, not 11 M weights.
+    VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m,
+                                  zoo::GenerateResNet(spec));
+    // Keep the fuzz cheap: the first layers' structure matters, not 11 M
+    // weights.
     std::string bytes;
     ASSERT_TRUE(m.SerializeToString(&bytes));
     seeds.push_back(bytes);
@@ -1007,7 +1096,8 @@ TEST(OnnxImporterFuzzTest, ByteFlipsAndTruncationsNeverCrash) {
       }
     }
   }
-  std::printf("[ fuzz ] %d mutated models imported, %d rejected\n", ok, rejected);
+  std::printf("[ fuzz ] %d mutated models imported, %d rejected\n", ok,
+              rejected);
   EXPECT_GT(rejected, 0);
 }
 

@@ -3,8 +3,8 @@
 // and a single conv against a float computation of the same model.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,9 +34,9 @@ struct ResNetCase {
 };
 
 std::string CaseName(const ::testing::TestParamInfo<ResNetCase>& info) {
-  return absl::StrCat("ResNet", info.param.depth, "At", info.param.size,
-                      info.param.format == zoo::ModelFormat::kQdq ? "Qdq"
-                                                                  : "QOperator");
+  return absl::StrCat(
+      "ResNet", info.param.depth, "At", info.param.size,
+      info.param.format == zoo::ModelFormat::kQdq ? "Qdq" : "QOperator");
 }
 
 class ResNetImportTest : public ::testing::TestWithParam<ResNetCase> {};
@@ -48,13 +48,17 @@ TEST_P(ResNetImportTest, ImportsAndRunsOnReference) {
   spec.input_size = c.size;
   spec.num_classes = 100;
   spec.format = c.format;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateResNet(spec));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model,
+                                zoo::GenerateResNet(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                ImportOnnxModel(model, ImportOptions{}));
   // One engine conv per ONNX conv: 20 for ResNet-18 (incl. 3 downsamples),
   // 36 for ResNet-34, 53 for ResNet-50.
   const int convs = c.depth == 18 ? 20 : c.depth == 34 ? 36 : 53;
   EXPECT_EQ(CountOps(g, OpKind::kConv), convs);
-  EXPECT_EQ(CountOps(g, OpKind::kAdd), c.depth == 18 ? 8 : c.depth == 34 ? 16 : 16);
+  EXPECT_EQ(CountOps(g, OpKind::kAdd), c.depth == 18   ? 8
+                                       : c.depth == 34 ? 16
+                                                       : 16);
   EXPECT_EQ(CountOps(g, OpKind::kDense), 1);
   EXPECT_EQ(CountOps(g, OpKind::kGlobalAvgPool), 1);
   EXPECT_EQ(CountOps(g, OpKind::kMaxPool), 1);
@@ -100,11 +104,15 @@ struct FormDiff {
 void CompareForms(zoo::ResNetSpec spec, int images, bool expect_same_params,
                   FormDiff& d) {
   spec.format = zoo::ModelFormat::kQdq;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto qdq, zoo::GenerateResNet(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto qdq,
+                                zoo::GenerateResNet(spec));
   spec.format = zoo::ModelFormat::kQOperator;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto qop, zoo::GenerateResNet(spec));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph gq, ImportOnnxModel(qdq, ImportOptions{}));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph go, ImportOnnxModel(qop, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto qop,
+                                zoo::GenerateResNet(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph gq,
+                                ImportOnnxModel(qdq, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph go,
+                                ImportOnnxModel(qop, ImportOptions{}));
   // Same conv/dense integer parameters, layer by layer.
   std::vector<const ConvParams*> cq, co;
   for (const Node& n : gq.nodes) {
@@ -123,27 +131,32 @@ void CompareForms(zoo::ResNetSpec spec, int images, bool expect_same_params,
   }
   const int s = spec.input_size;
   Tensor x = RandomTensor(DataType::kFloat32, {images, 3, s, s}, 11, 2.0f);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yq, RunOnReference(std::move(gq), {&x}));
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yo, RunOnReference(std::move(go), {&x}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yq,
+                                RunOnReference(std::move(gq), {&x}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> yo,
+                                RunOnReference(std::move(go), {&x}));
   ASSERT_EQ(yq[0].num_elements(), yo[0].num_elements());
   // Logits are dequantized int8 values: recover their step from the spread.
   const int64_t k = spec.num_classes;
   double step = 0;
   for (int64_t i = 1; i < yq[0].num_elements(); ++i) {
-    const double gap = std::fabs(yq[0].data<float>()[i] - yq[0].data<float>()[0]);
+    const double gap =
+        std::fabs(yq[0].data<float>()[i] - yq[0].data<float>()[0]);
     if (gap > 0 && (step == 0 || gap < step)) step = gap;
   }
   d.total = yq[0].num_elements();
   d.images = images;
   for (int64_t i = 0; i < d.total; ++i) {
-    const double diff = std::fabs(yq[0].data<float>()[i] - yo[0].data<float>()[i]);
+    const double diff =
+        std::fabs(yq[0].data<float>()[i] - yo[0].data<float>()[i]);
     d.differ += diff != 0 ? 1 : 0;
     if (step > 0) d.max_diff_lsb = std::max(d.max_diff_lsb, diff / step);
   }
   for (int b = 0; b < images; ++b) {
     const float* a = yq[0].data<float>() + b * k;
     const float* o = yo[0].data<float>() + b * k;
-    d.top1_agree += std::max_element(a, a + k) - a == std::max_element(o, o + k) - o;
+    d.top1_agree +=
+        std::max_element(a, a + k) - a == std::max_element(o, o + k) - o;
   }
 }
 
@@ -184,10 +197,11 @@ TEST(OnnxFormsTest, SymmetricInt8FormsAgreeDespiteDoubleRounding) {
   spec.uint8_activations = false;
   FormDiff d;
   CompareForms(spec, 4, false, d);
-  std::printf("[ forms int8 ] %lld of %lld logits differ, max %.1f LSB, top-1 "
-              "agreement %d/%d\n",
-              static_cast<long long>(d.differ), static_cast<long long>(d.total),
-              d.max_diff_lsb, d.top1_agree, d.images);
+  std::printf(
+      "[ forms int8 ] %lld of %lld logits differ, max %.1f LSB, top-1 "
+      "agreement %d/%d\n",
+      static_cast<long long>(d.differ), static_cast<long long>(d.total),
+      d.max_diff_lsb, d.top1_agree, d.images);
   EXPECT_GE(d.top1_agree, d.images - 1);
 }
 
@@ -217,7 +231,8 @@ TEST_P(ConvVsFloatTest, WithinRequantErrorBound) {
   spec.per_channel = c.per_channel;
   spec.relu = c.relu;
   spec.format = zoo::ModelFormat::kQOperator;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateConv(spec));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model,
+                                zoo::GenerateConv(spec));
   ImportOptions options;
   options.requant.shift_group = c.shift_group;
   VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, options));
@@ -248,13 +263,19 @@ TEST_P(ConvVsFloatTest, WithinRequantErrorBound) {
   const std::vector<float> sw = floats(init("conv.weight_scale"));
   const std::string& wraw = init("conv.weight_quantized").raw_data();
   std::vector<int32_t> bias(spec.out_channels);
-  std::memcpy(bias.data(), init("conv.bias_quantized").raw_data().data(), bias.size() * 4);
+  std::memcpy(bias.data(), init("conv.bias_quantized").raw_data().data(),
+              bias.size() * 4);
 
-  const int64_t oh = (spec.input_h + 2 * spec.pad - spec.kernel) / spec.stride + 1;
-  const int64_t ow = (spec.input_w + 2 * spec.pad - spec.kernel) / spec.stride + 1;
-  Tensor x = RandomTensor(DataType::kUInt8, {1, 3, spec.input_h, spec.input_w}, 5);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, RunOnReference(std::move(g), {&x}));
-  ASSERT_EQ(out[0].shape(), (std::vector<int64_t>{1, spec.out_channels, oh, ow}));
+  const int64_t oh =
+      (spec.input_h + 2 * spec.pad - spec.kernel) / spec.stride + 1;
+  const int64_t ow =
+      (spec.input_w + 2 * spec.pad - spec.kernel) / spec.stride + 1;
+  Tensor x =
+      RandomTensor(DataType::kUInt8, {1, 3, spec.input_h, spec.input_w}, 5);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out,
+                                RunOnReference(std::move(g), {&x}));
+  ASSERT_EQ(out[0].shape(),
+            (std::vector<int64_t>{1, spec.out_channels, oh, ow}));
   const int taps = spec.in_channels * spec.kernel * spec.kernel;
   double max_err = 0.0, max_excess = -1e9;
   int64_t within_one = 0, total = 0;
@@ -291,10 +312,11 @@ TEST_P(ConvVsFloatTest, WithinRequantErrorBound) {
       }
     }
   }
-  std::printf("[ conv vs float ] per_channel=%d relu=%d shift_group=%d: max |err| "
-              "%.3f LSB, %.2f%% within 1 LSB of round(float)\n",
-              c.per_channel, c.relu, c.shift_group, max_err,
-              100.0 * within_one / total);
+  std::printf(
+      "[ conv vs float ] per_channel=%d relu=%d shift_group=%d: max |err| "
+      "%.3f LSB, %.2f%% within 1 LSB of round(float)\n",
+      c.per_channel, c.relu, c.shift_group, max_err,
+      100.0 * within_one / total);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stem, ConvVsFloatTest,

@@ -56,7 +56,8 @@ bool Exists(const std::string& path) {
 }
 
 std::string SourceDir() {
-  if (const char* env = std::getenv("VTASERVE_SOURCE_DIR"); env != nullptr && *env) {
+  if (const char* env = std::getenv("VTASERVE_SOURCE_DIR");
+      env != nullptr && *env) {
     return env;
   }
   // Fallback when the binary is run by hand: this file's location.
@@ -71,7 +72,8 @@ std::string SourceDir() {
   script = peer + "/ort_run.js";
   if (!Exists(kNode)) {
     return ::testing::AssertionFailure()
-           << kNode << " is missing: install nodejs and run scripts/setup-peers.sh";
+           << kNode
+           << " is missing: install nodejs and run scripts/setup-peers.sh";
   }
   if (!Exists(peer + "/node_modules/onnxruntime-node") || !Exists(script)) {
     return ::testing::AssertionFailure()
@@ -103,19 +105,22 @@ absl::StatusOr<std::vector<Tensor>> RunOrt(const std::string& script,
     list << p << "\n";
   }
   list.close();
-  const std::string cmd = absl::StrCat(
-      kNode, " '", script, "' '", model_path, "' --input-list '", dir,
-      "/inputs.txt' --output-dir '", dir, "/out' --threads 1 2> '", dir,
-      "/ort_stderr.txt'");
+  const std::string cmd =
+      absl::StrCat(kNode, " '", script, "' '", model_path, "' --input-list '",
+                   dir, "/inputs.txt' --output-dir '", dir,
+                   "/out' --threads 1 2> '", dir, "/ort_stderr.txt'");
   const int rc = std::system(cmd.c_str());
   if (rc != 0) {
     std::ifstream err(dir + "/ort_stderr.txt");
-    std::string msg((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
-    return absl::InternalError(absl::StrCat("ONNX Runtime failed (", rc, "): ", msg));
+    std::string msg((std::istreambuf_iterator<char>(err)),
+                    std::istreambuf_iterator<char>());
+    return absl::InternalError(
+        absl::StrCat("ONNX Runtime failed (", rc, "): ", msg));
   }
   std::vector<Tensor> outs;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    absl::StatusOr<Tensor> t = ReadNpy(absl::StrFormat("%s/out/in_%03d.npy", dir, i));
+    absl::StatusOr<Tensor> t =
+        ReadNpy(absl::StrFormat("%s/out/in_%03d.npy", dir, i));
     if (!t.ok()) return t.status();
     outs.push_back(std::move(t).value());
   }
@@ -124,12 +129,14 @@ absl::StatusOr<std::vector<Tensor>> RunOrt(const std::string& script,
 
 // Runs `graph` on the reference executor over the images of `batch` (shape
 // [N, ...]), split over two threads with one Executor each.
-absl::StatusOr<Tensor> RunOursBatched(const ModelGraph& graph, const Tensor& batch) {
+absl::StatusOr<Tensor> RunOursBatched(const ModelGraph& graph,
+                                      const Tensor& batch) {
   const int64_t n = batch.shape()[0];
   const int64_t half = (n + 1) / 2;
   const size_t per_image = batch.byte_size() / n;
   std::vector<absl::StatusOr<std::vector<Tensor>>> results;
-  for (int part = 0; part < 2; ++part) results.emplace_back(absl::UnknownError("not run"));
+  for (int part = 0; part < 2; ++part)
+    results.emplace_back(absl::UnknownError("not run"));
   std::vector<std::thread> threads;
   for (int part = 0; part < 2; ++part) {
     const int64_t begin = part * half, end = std::min(n, begin + half);
@@ -145,7 +152,8 @@ absl::StatusOr<Tensor> RunOursBatched(const ModelGraph& graph, const Tensor& bat
         results[part] = in.status();
         return;
       }
-      std::memcpy(in->bytes(), batch.bytes() + begin * per_image, in->byte_size());
+      std::memcpy(in->bytes(), batch.bytes() + begin * per_image,
+                  in->byte_size());
       results[part] = RunOnReference(graph, {&*in});
     });
   }
@@ -161,7 +169,8 @@ absl::StatusOr<Tensor> RunOursBatched(const ModelGraph& graph, const Tensor& bat
   std::memcpy(out->bytes(), first.bytes(), first.byte_size());
   if (!results[1]->empty()) {
     const Tensor& second = (*results[1])[0];
-    std::memcpy(out->bytes() + first.byte_size(), second.bytes(), second.byte_size());
+    std::memcpy(out->bytes() + first.byte_size(), second.bytes(),
+                second.byte_size());
   }
   return out;
 }
@@ -198,11 +207,15 @@ std::vector<int> ExactStem(const onnx::ModelProto& m, const zoo::ConvSpec& spec,
   };
   const float sx = floats("input_scale")[0], sy = floats("output_scale")[0];
   const std::vector<float> sw = floats("conv.weight_scale");
-  const int zx = static_cast<uint8_t>(FindInitializer(m, "input_zero_point")->raw_data()[0]);
-  const int zy = static_cast<uint8_t>(FindInitializer(m, "output_zero_point")->raw_data()[0]);
-  const std::string& w = FindInitializer(m, "conv.weight_quantized")->raw_data();
+  const int zx = static_cast<uint8_t>(
+      FindInitializer(m, "input_zero_point")->raw_data()[0]);
+  const int zy = static_cast<uint8_t>(
+      FindInitializer(m, "output_zero_point")->raw_data()[0]);
+  const std::string& w =
+      FindInitializer(m, "conv.weight_quantized")->raw_data();
   std::vector<int32_t> bias(spec.out_channels);
-  std::memcpy(bias.data(), FindInitializer(m, "conv.bias_quantized")->raw_data().data(),
+  std::memcpy(bias.data(),
+              FindInitializer(m, "conv.bias_quantized")->raw_data().data(),
               bias.size() * 4);
   const int k = spec.kernel, h = spec.input_h, wd = spec.input_w;
   const int oh = (h + 2 * spec.pad - k) / spec.stride + 1;
@@ -216,7 +229,8 @@ std::vector<int> ExactStem(const onnx::ModelProto& m, const zoo::ConvSpec& spec,
       const uint8_t* plane = image.bytes() + static_cast<size_t>(ic) * h * wd;
       for (int kh = 0; kh < k; ++kh) {
         for (int kw = 0; kw < k; ++kw) {
-          const int wv = static_cast<int8_t>(w[((oc * spec.in_channels + ic) * k + kh) * k + kw]);
+          const int wv = static_cast<int8_t>(
+              w[((oc * spec.in_channels + ic) * k + kh) * k + kw]);
           // Padding taps read zx and contribute (zx - zx) * w = 0.
           for (int y = 0; y < oh; ++y) {
             const int ih = y * spec.stride + kh - spec.pad;
@@ -224,15 +238,16 @@ std::vector<int> ExactStem(const onnx::ModelProto& m, const zoo::ConvSpec& spec,
             int32_t* row = &acc[static_cast<size_t>(y) * ow];
             for (int x = 0; x < ow; ++x) {
               const int iw = x * spec.stride + kw - spec.pad;
-              if (iw >= 0 && iw < wd) row[x] += (int{plane[ih * wd + iw]} - zx) * wv;
+              if (iw >= 0 && iw < wd)
+                row[x] += (int{plane[ih * wd + iw]} - zx) * wv;
             }
           }
         }
       }
     }
     for (size_t i = 0; i < acc.size(); ++i) {
-      out[oc * acc.size() + i] =
-          static_cast<int>(std::clamp(std::nearbyint(acc[i] * mult) + zy, 0.0, 255.0));
+      out[oc * acc.size() + i] = static_cast<int>(
+          std::clamp(std::nearbyint(acc[i] * mult) + zy, 0.0, 255.0));
     }
   }
   return out;
@@ -292,7 +307,8 @@ class QdqInterpreter {
     }
   }
 
-  std::vector<double> Run(const std::vector<float>& input, const std::string& output) const {
+  std::vector<double> Run(const std::vector<float>& input,
+                          const std::string& output) const {
     std::map<std::string, T> vals;
     const auto& in = m_.graph().input(0);
     T x;
@@ -317,8 +333,8 @@ class QdqInterpreter {
         y.qtype = z.qtype;
         y.v.resize(a.v.size());
         for (size_t i = 0; i < a.v.size(); ++i) {
-          y.v[i] = std::clamp(std::nearbyint(a.v[i] / sc) + z.v[0], u8 ? 0.0 : -128.0,
-                              u8 ? 255.0 : 127.0);
+          y.v[i] = std::clamp(std::nearbyint(a.v[i] / sc) + z.v[0],
+                              u8 ? 0.0 : -128.0, u8 ? 255.0 : 127.0);
         }
       } else if (op == "DequantizeLinear") {
         const T& a = get(n.input(0));
@@ -383,7 +399,8 @@ class QdqInterpreter {
   }
 
  private:
-  static std::vector<int64_t> Ints(const onnx::NodeProto& n, const std::string& name,
+  static std::vector<int64_t> Ints(const onnx::NodeProto& n,
+                                   const std::string& name,
                                    std::vector<int64_t> def) {
     for (const auto& a : n.attribute()) {
       if (a.name() == name) return {a.ints().begin(), a.ints().end()};
@@ -482,9 +499,11 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
   spec.per_channel = GetParam().per_channel;
   spec.weight_bits = PeerWeightBits();  // see PeerWeightBits
   spec.format = zoo::ModelFormat::kQOperator;
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateConv(spec));
-  const std::string dir = MakeTempDir(absl::StrCat(spec.per_channel ? "stem_pc" : "stem_pt",
-                                                  GetParam().images ? "_img" : "_rnd"));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model,
+                                zoo::GenerateConv(spec));
+  const std::string dir =
+      MakeTempDir(absl::StrCat(spec.per_channel ? "stem_pc" : "stem_pt",
+                               GetParam().images ? "_img" : "_rnd"));
   const std::string model_path = dir + "/stem.onnx";
   ASSERT_THAT(zoo::WriteModel(model, model_path), ::vtaserve::testing::IsOk());
 
@@ -493,19 +512,24 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
     if (GetParam().images) {
       // Smooth pseudo-random images in normalized ImageNet space, quantized
       // with the stem's input scale and zero point 128.
-      const std::vector<float> img = zoo::CalibrationImage(/*seed=*/555, i, 224);
-      Tensor t = std::move(Tensor::Create(DataType::kUInt8, {1, 3, 224, 224})).value();
+      const std::vector<float> img =
+          zoo::CalibrationImage(/*seed=*/555, i, 224);
+      Tensor t =
+          std::move(Tensor::Create(DataType::kUInt8, {1, 3, 224, 224})).value();
       for (int64_t k = 0; k < t.num_elements(); ++k) {
         t.bytes()[k] = static_cast<uint8_t>(std::clamp(
-            std::nearbyint(img[k] / spec.input_scale) + spec.input_zero_point, 0.0f, 255.0f));
+            std::nearbyint(img[k] / spec.input_scale) + spec.input_zero_point,
+            0.0f, 255.0f));
       }
       inputs.push_back(std::move(t));
     } else {
-      inputs.push_back(RandomTensor(DataType::kUInt8, {1, 3, 224, 224}, 1000 + i));
+      inputs.push_back(
+          RandomTensor(DataType::kUInt8, {1, 3, 224, 224}, 1000 + i));
     }
   }
   const absl::Time t0 = absl::Now();
-  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ort, RunOrt(script, dir, model_path, inputs));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> ort,
+                                RunOrt(script, dir, model_path, inputs));
   const double ort_s = absl::ToDoubleSeconds(absl::Now() - t0);
   const Tensor batch = Stack(inputs);
   // Where do disagreements come from? Both sides against the exact result
@@ -513,7 +537,8 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
   const int kExactImages = kImages;
   std::vector<std::vector<int>> exact_ref;
   double ort_vs_exact = 0;
-  for (int i = 0; i < kExactImages; ++i) exact_ref.push_back(ExactStem(model, spec, inputs[i]));
+  for (int i = 0; i < kExactImages; ++i)
+    exact_ref.push_back(ExactStem(model, spec, inputs[i]));
   {
     int64_t within = 0, total = 0;
     int max_diff = 0;
@@ -526,16 +551,19 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
       }
     }
     ort_vs_exact = static_cast<double>(within) / total;
-    std::printf("[ ort peer ] stem %s: ONNX Runtime vs exact integer QLinearConv: max diff "
-                "%d LSB, %.3f%% within 1 LSB (%d images)\n",
-                spec.per_channel ? "per-channel" : "per-tensor ", max_diff,
-                100.0 * ort_vs_exact, kExactImages);
+    std::printf(
+        "[ ort peer ] stem %s: ONNX Runtime vs exact integer QLinearConv: max "
+        "diff "
+        "%d LSB, %.3f%% within 1 LSB (%d images)\n",
+        spec.per_channel ? "per-channel" : "per-tensor ", max_diff,
+        100.0 * ort_vs_exact, kExactImages);
   }
 
   for (int shift_group : {16, 1}) {
     ImportOptions options;
     options.requant.shift_group = shift_group;
-    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, options));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                  ImportOnnxModel(model, options));
     const absl::Time t1 = absl::Now();
     VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor ours, RunOursBatched(g, batch));
     const double ours_s = absl::ToDoubleSeconds(absl::Now() - t1);
@@ -546,7 +574,8 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
       ASSERT_EQ(ort[i].dtype(), DataType::kUInt8);
       ASSERT_EQ(ort[i].num_elements(), per);
       for (int64_t k = 0; k < per; ++k) {
-        const int d = std::abs(int{ours.bytes()[i * per + k]} - int{ort[i].bytes()[k]});
+        const int d =
+            std::abs(int{ours.bytes()[i * per + k]} - int{ort[i].bytes()[k]});
         max_diff = std::max(max_diff, d);
         within += d <= 1 ? 1 : 0;
         exact += d == 0 ? 1 : 0;
@@ -558,22 +587,27 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
     int exact_max = 0;
     for (int i = 0; i < kExactImages; ++i) {
       for (int64_t k = 0; k < per; ++k) {
-        const int d = std::abs(int{ours.bytes()[i * per + k]} - exact_ref[i][k]);
+        const int d =
+            std::abs(int{ours.bytes()[i * per + k]} - exact_ref[i][k]);
         exact_max = std::max(exact_max, d);
         exact_within += d <= 1 ? 1 : 0;
         ++exact_total;
       }
     }
-    std::printf("[ ort peer ] stem %s, shift_group %2d: ours vs exact integer QLinearConv: "
-                "max diff %d LSB, %.3f%% within 1 LSB\n",
-                spec.per_channel ? "per-channel" : "per-tensor ", shift_group, exact_max,
-                100.0 * exact_within / exact_total);
-    std::printf("[ ort peer ] stem 7x7/s2 %s, shift_group %2d: %d images, %lld outputs: "
-                "max diff %d LSB, %.3f%% within 1 LSB, %.2f%% exact "
-                "(ORT %.1f s incl. start-up, ours %.1f s)\n",
-                spec.per_channel ? "per-channel" : "per-tensor ", shift_group, kImages,
-                static_cast<long long>(total), max_diff, 100.0 * share,
-                100.0 * exact / total, ort_s, ours_s);
+    std::printf(
+        "[ ort peer ] stem %s, shift_group %2d: ours vs exact integer "
+        "QLinearConv: "
+        "max diff %d LSB, %.3f%% within 1 LSB\n",
+        spec.per_channel ? "per-channel" : "per-tensor ", shift_group,
+        exact_max, 100.0 * exact_within / exact_total);
+    std::printf(
+        "[ ort peer ] stem 7x7/s2 %s, shift_group %2d: %d images, %lld "
+        "outputs: "
+        "max diff %d LSB, %.3f%% within 1 LSB, %.2f%% exact "
+        "(ORT %.1f s incl. start-up, ours %.1f s)\n",
+        spec.per_channel ? "per-channel" : "per-tensor ", shift_group, kImages,
+        static_cast<long long>(total), max_diff, 100.0 * share,
+        100.0 * exact / total, ort_s, ours_s);
     if (ort_vs_exact >= 0.99) {
       EXPECT_GE(share, 0.99) << "shift_group " << shift_group;
     } else {
@@ -582,10 +616,13 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
       // saturates at int16 (onnxruntime issue #16105): with full-range
       // per-channel weights it is itself far from the exact QLinearConv.
       // The 99% floor then applies against the exact integer result.
-      std::printf("[ ort peer ] WARNING: ONNX Runtime is only %.3f%% within 1 LSB of the "
-                  "exact QLinearConv on this CPU (int16 saturation in its u8s8 kernel); "
-                  "the floor is checked against the exact result\n",
-                  100.0 * ort_vs_exact);
+      std::printf(
+          "[ ort peer ] WARNING: ONNX Runtime is only %.3f%% within 1 LSB of "
+          "the "
+          "exact QLinearConv on this CPU (int16 saturation in its u8s8 "
+          "kernel); "
+          "the floor is checked against the exact result\n",
+          100.0 * ort_vs_exact);
       EXPECT_GE(static_cast<double>(exact_within) / exact_total, 0.99)
           << "shift_group " << shift_group;
     }
@@ -593,10 +630,12 @@ TEST_P(OnnxOrtPeerStemTest, StemConvWithinOneLsbOfOnnxRuntime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, OnnxOrtPeerStemTest,
-                         ::testing::Values(StemCase{true, false}, StemCase{false, false}),
+                         ::testing::Values(StemCase{true, false},
+                                           StemCase{false, false}),
                          [](const ::testing::TestParamInfo<StemCase>& i) {
-                           return absl::StrCat(i.param.per_channel ? "PerChannel" : "PerTensor",
-                                               i.param.images ? "Images" : "UniformBytes");
+                           return absl::StrCat(
+                               i.param.per_channel ? "PerChannel" : "PerTensor",
+                               i.param.images ? "Images" : "UniformBytes");
                          });
 
 // Agreement of two sets of logits ([kImages][k] each).
@@ -606,7 +645,8 @@ struct LogitAgreement {
 };
 
 LogitAgreement CompareLogits(const std::vector<std::vector<double>>& a,
-                             const std::vector<std::vector<double>>& b, double step) {
+                             const std::vector<std::vector<double>>& b,
+                             double step) {
   LogitAgreement r;
   int64_t within = 0, total = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -633,24 +673,28 @@ LogitAgreement CompareLogits(const std::vector<std::vector<double>>& a,
 }
 
 void PrintAgreement(const char* what, const LogitAgreement& r, int images) {
-  std::printf("[ ort peer ] ResNet-18 QDQ 224, %-34s top-1 %2d/%d (%5.1f%%), cosine mean "
-              "%.5f min %.5f, max diff %3.0f LSB, %6.2f%% of logits within 1 LSB\n",
-              what, r.top1, images, 100.0 * r.top1 / images, r.mean_cos, r.min_cos,
-              r.max_lsb, 100.0 * r.within_one);
+  std::printf(
+      "[ ort peer ] ResNet-18 QDQ 224, %-34s top-1 %2d/%d (%5.1f%%), cosine "
+      "mean "
+      "%.5f min %.5f, max diff %3.0f LSB, %6.2f%% of logits within 1 LSB\n",
+      what, r.top1, images, 100.0 * r.top1 / images, r.mean_cos, r.min_cos,
+      r.max_lsb, 100.0 * r.within_one);
 }
 
 // Inputs like a labelled data set: image i is prototype i mod P of the
 // generated model (its class, see zoo::BuildFloatResNet) blended with an
 // independent smooth image (weight 0.3) and per-pixel noise.
-std::vector<float> PeerImage(uint64_t model_seed, int num_classes, int i, int size) {
-  const std::vector<float> proto =
-      zoo::PrototypeImage(model_seed, i % zoo::NumPrototypes(num_classes), size);
+std::vector<float> PeerImage(uint64_t model_seed, int num_classes, int i,
+                             int size) {
+  const std::vector<float> proto = zoo::PrototypeImage(
+      model_seed, i % zoo::NumPrototypes(num_classes), size);
   const std::vector<float> other = zoo::CalibrationImage(/*seed=*/777, i, size);
   std::vector<float> img(proto.size());
   uint32_t state = 12345u + static_cast<uint32_t>(i);
   for (size_t k = 0; k < img.size(); ++k) {
     state = state * 1664525u + 1013904223u;
-    const float noise = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 0.2f;
+    const float noise =
+        (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 0.2f;
     img[k] = 0.7f * proto[k] + 0.3f * other[k] + noise;
   }
   return img;
@@ -669,16 +713,20 @@ TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
   spec.num_classes = 1000;
   spec.format = zoo::ModelFormat::kQdq;
   spec.weight_bits = PeerWeightBits();
-  std::printf("[ ort peer ] ResNet-18 QDQ 224 with %d-bit weights\n", spec.weight_bits);
-  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, zoo::GenerateResNet(spec));
+  std::printf("[ ort peer ] ResNet-18 QDQ 224 with %d-bit weights\n",
+              spec.weight_bits);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model,
+                                zoo::GenerateResNet(spec));
   const std::string dir = MakeTempDir("resnet18");
   const std::string model_path = dir + "/resnet18_qdq.onnx";
   ASSERT_THAT(zoo::WriteModel(model, model_path), ::vtaserve::testing::IsOk());
-  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g, ImportOnnxModel(model, ImportOptions{}));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph g,
+                                ImportOnnxModel(model, ImportOptions{}));
   // The logits' quantization step, from the output Dequantize.
   float step = 0;
   for (const Node& n : g.nodes) {
-    if (n.op == OpKind::kDequantize) step = std::get<QuantizeParams>(n.params).scale;
+    if (n.op == OpKind::kDequantize)
+      step = std::get<QuantizeParams>(n.params).scale;
   }
   ASSERT_GT(step, 0);
   const int k = spec.num_classes;
@@ -687,7 +735,8 @@ TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
   std::vector<std::vector<float>> images;
   for (int i = 0; i < kImages; ++i) {
     images.push_back(PeerImage(spec.seed, k, i, 224));
-    Tensor t = std::move(Tensor::Create(DataType::kFloat32, {1, 3, 224, 224})).value();
+    Tensor t =
+        std::move(Tensor::Create(DataType::kFloat32, {1, 3, 224, 224})).value();
     ASSERT_EQ(images.back().size(), static_cast<size_t>(t.num_elements()));
     std::memcpy(t.bytes(), images.back().data(), t.byte_size());
     inputs.push_back(std::move(t));
@@ -710,7 +759,8 @@ TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
     std::vector<std::thread> threads;
     for (int part = 0; part < 2; ++part) {
       threads.emplace_back([&, part] {
-        for (int i = part; i < kImages; i += 2) exact[i] = interp.Run(images[i], "logits");
+        for (int i = part; i < kImages; i += 2)
+          exact[i] = interp.Run(images[i], "logits");
       });
     }
     for (std::thread& t : threads) t.join();
@@ -723,13 +773,15 @@ TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
   for (int shift_group : {16, 1}) {
     ImportOptions options;
     options.requant.shift_group = shift_group;
-    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph gs, ImportOnnxModel(model, options));
+    VTASERVE_ASSERT_OK_AND_ASSIGN(ModelGraph gs,
+                                  ImportOnnxModel(model, options));
     const absl::Time t1 = absl::Now();
     VTASERVE_ASSERT_OK_AND_ASSIGN(Tensor out, RunOursBatched(gs, batch));
     if (shift_group == 16) ours_s = absl::ToDoubleSeconds(absl::Now() - t1);
     auto& dst = shift_group == 16 ? ours16 : ours1;
     for (int i = 0; i < kImages; ++i) {
-      dst.emplace_back(out.data<float>() + i * k, out.data<float>() + (i + 1) * k);
+      dst.emplace_back(out.data<float>() + i * k,
+                       out.data<float>() + (i + 1) * k);
     }
   }
   const LogitAgreement o16_ort = CompareLogits(ours16, ort, step);
@@ -742,9 +794,11 @@ TEST(OnnxOrtPeerTest, ResNet18QdqAgreesWithOnnxRuntime) {
   PrintAgreement("ORT vs exact float64 QDQ:", ort_exact, kImages);
   PrintAgreement("ours (shift_group 16) vs exact:", o16_exact, kImages);
   PrintAgreement("ours (shift_group 1) vs exact:", o1_exact, kImages);
-  std::printf("[ ort peer ] ResNet-18 timings: ORT %.1f s incl. start-up, exact float64 %.1f s, "
-              "ours (reference executor, 2 threads) %.1f s\n",
-              ort_s, exact_s, ours_s);
+  std::printf(
+      "[ ort peer ] ResNet-18 timings: ORT %.1f s incl. start-up, exact "
+      "float64 %.1f s, "
+      "ours (reference executor, 2 threads) %.1f s\n",
+      ort_s, exact_s, ours_s);
   EXPECT_GE(o16_ort.top1, 0.95 * kImages);
   EXPECT_GE(o16_ort.mean_cos, 0.99);
 }

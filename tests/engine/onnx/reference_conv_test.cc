@@ -17,8 +17,8 @@ namespace {
 using ::vtaserve::engine::testing::NextRandom;
 
 // graph.h's formula, written literally.
-void LiteralConv(const ConvParams& p, const int8_t* x, int64_t in_h, int64_t in_w,
-                 int8_t* y, int64_t out_h, int64_t out_w) {
+void LiteralConv(const ConvParams& p, const int8_t* x, int64_t in_h,
+                 int64_t in_w, int8_t* y, int64_t out_h, int64_t out_w) {
   for (int oc = 0; oc < p.out_channels; ++oc) {
     for (int64_t oh = 0; oh < out_h; ++oh) {
       for (int64_t ow = 0; ow < out_w; ++ow) {
@@ -26,14 +26,19 @@ void LiteralConv(const ConvParams& p, const int8_t* x, int64_t in_h, int64_t in_
         for (int ic = 0; ic < p.in_channels; ++ic) {
           for (int kh = 0; kh < p.kernel_h; ++kh) {
             for (int kw = 0; kw < p.kernel_w; ++kw) {
-              const int64_t ih = oh * p.stride_h + kh * p.dilation_h - p.pad_top;
-              const int64_t iw = ow * p.stride_w + kw * p.dilation_w - p.pad_left;
+              const int64_t ih =
+                  oh * p.stride_h + kh * p.dilation_h - p.pad_top;
+              const int64_t iw =
+                  ow * p.stride_w + kw * p.dilation_w - p.pad_left;
               int32_t xv = p.input_zero_point;
               if (ih >= 0 && ih < in_h && iw >= 0 && iw < in_w) {
                 xv = x[(ic * in_h + ih) * in_w + iw];
               }
-              acc += xv * p.weights[((size_t(oc) * p.in_channels + ic) * p.kernel_h + kh) *
-                                        p.kernel_w + kw];
+              acc += xv *
+                     p.weights[((size_t(oc) * p.in_channels + ic) * p.kernel_h +
+                                kh) *
+                                   p.kernel_w +
+                               kw];
             }
           }
         }
@@ -46,7 +51,8 @@ void LiteralConv(const ConvParams& p, const int8_t* x, int64_t in_h, int64_t in_
 TEST(ReferenceConvTest, MatchesTheLiteralFormulaBitForBit) {
   uint64_t rng = 2024;
   auto rnd = [&](int lo, int hi) {
-    return lo + static_cast<int>(NextRandom(rng) % static_cast<uint64_t>(hi - lo + 1));
+    return lo + static_cast<int>(NextRandom(rng) %
+                                 static_cast<uint64_t>(hi - lo + 1));
   };
   for (int trial = 0; trial < 300; ++trial) {
     ConvParams p;
@@ -68,11 +74,17 @@ TEST(ReferenceConvTest, MatchesTheLiteralFormulaBitForBit) {
     const int64_t in_h = rnd(1, 12), in_w = rnd(1, 12);
     const int64_t eh = int64_t{p.dilation_h} * (p.kernel_h - 1) + 1;
     const int64_t ew = int64_t{p.dilation_w} * (p.kernel_w - 1) + 1;
-    if (in_h + p.pad_top + p.pad_bottom < eh || in_w + p.pad_left + p.pad_right < ew) continue;
-    const int64_t out_h = (in_h + p.pad_top + p.pad_bottom - eh) / p.stride_h + 1;
-    const int64_t out_w = (in_w + p.pad_left + p.pad_right - ew) / p.stride_w + 1;
-    p.weights.resize(size_t(p.out_channels) * p.in_channels * p.kernel_h * p.kernel_w);
-    for (int8_t& w : p.weights) w = static_cast<int8_t>(rnd(-127, 127) * (rnd(0, 5) != 0));
+    if (in_h + p.pad_top + p.pad_bottom < eh ||
+        in_w + p.pad_left + p.pad_right < ew)
+      continue;
+    const int64_t out_h =
+        (in_h + p.pad_top + p.pad_bottom - eh) / p.stride_h + 1;
+    const int64_t out_w =
+        (in_w + p.pad_left + p.pad_right - ew) / p.stride_w + 1;
+    p.weights.resize(size_t(p.out_channels) * p.in_channels * p.kernel_h *
+                     p.kernel_w);
+    for (int8_t& w : p.weights)
+      w = static_cast<int8_t>(rnd(-127, 127) * (rnd(0, 5) != 0));
     for (int c = 0; c < p.out_channels; ++c) {
       p.bias.push_back(rnd(-100000, 100000));
       p.shift.push_back(rnd(kMinShift, 12));

@@ -28,8 +28,7 @@ OnnxGraphBuilder TinyQdqGraph() {
   b.AddNode("DequantizeLinear", "dq", {"x", "x_scale", "x_zero_point"},
             {"x_float"});
   b.AddNode("Add", "add", {"x_float", "bias"}, {"sum"});
-  b.AddNode("QuantizeLinear", "q", {"sum", "x_scale", "x_zero_point"},
-            {"y"});
+  b.AddNode("QuantizeLinear", "q", {"sum", "x_scale", "x_zero_point"}, {"y"});
   b.AddOutput("y", onnx::TensorProto::UINT8, {1, 4});
   return b;
 }
@@ -65,7 +64,8 @@ TEST(OnnxGraphBuilderTest, StoresInitializersAsRawLittleEndianData) {
   int32_t back[3];
   std::memcpy(back, t.raw_data().data(), sizeof(back));
   EXPECT_EQ(back[2], 70000);
-  EXPECT_THAT(model.graph().initializer(1).dims(), ::testing::ElementsAre(2, 1));
+  EXPECT_THAT(model.graph().initializer(1).dims(),
+              ::testing::ElementsAre(2, 1));
   EXPECT_TRUE(b.HasInitializer("i8"));
   EXPECT_FALSE(b.HasInitializer("nope"));
 }
@@ -90,9 +90,9 @@ TEST(OnnxGraphBuilderTest, SymbolicBatchDimension) {
   b.AddNode("Relu", "relu", {"x"}, {"y"});
   b.AddOutput("y", onnx::TensorProto::FLOAT, {-1, 3});
   VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto model, b.BuildChecked());
-  EXPECT_EQ(model.graph().input(0).type().tensor_type().shape().dim(0)
-                .dim_param(),
-            "N");
+  EXPECT_EQ(
+      model.graph().input(0).type().tensor_type().shape().dim(0).dim_param(),
+      "N");
 }
 
 TEST(CheckModelTest, RejectsAnUndefinedInput) {
@@ -100,9 +100,8 @@ TEST(CheckModelTest, RejectsAnUndefinedInput) {
   b.AddInput("x", onnx::TensorProto::FLOAT, {1, 4});
   b.AddNode("Add", "add", {"x", "missing"}, {"y"});
   b.AddOutput("y", onnx::TensorProto::FLOAT, {1, 4});
-  EXPECT_THAT(b.BuildChecked(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("missing")));
+  EXPECT_THAT(b.BuildChecked(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("missing")));
 }
 
 TEST(CheckModelTest, RejectsAnUnknownStandardOp) {

@@ -53,8 +53,8 @@ std::vector<float> ReadFloatNpy(const std::string& path) {
   ss << in.rdbuf();
   const std::string bytes = ss.str();
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) return {};
-  const size_t header_len = static_cast<uint8_t>(bytes[8]) |
-                            (static_cast<uint8_t>(bytes[9]) << 8);
+  const size_t header_len =
+      static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
   const std::string header = bytes.substr(10, header_len);
   if (header.find("'<f4'") == std::string::npos) return {};
   const size_t start = 10 + header_len;
@@ -146,8 +146,8 @@ TEST_F(ZooOrtPeerTest, ResNetFormsTrackTheFloatForwardPass) {
     // real signal: measured 0.955 (uint8) to 0.965 (int8 QOperator) here.
     // A wrong scale or zero point anywhere drops it far lower.
     const double cosine = Cosine(q, reference);
-    std::printf("[ zoo ort  ] resnet18@64 %s: cosine vs float %.5f\n",
-                form.tag, cosine);
+    std::printf("[ zoo ort  ] resnet18@64 %s: cosine vs float %.5f\n", form.tag,
+                cosine);
     EXPECT_GT(cosine, 0.9);
   }
 }

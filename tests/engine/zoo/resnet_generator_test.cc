@@ -107,9 +107,9 @@ TEST_P(ResNetVariantTest, PassesCheckerWithDocumentedInterface) {
   EXPECT_THAT(Dims(m.graph().output(0)), ::testing::ElementsAre(1, 10));
 
   const std::map<std::string, int> ops = OpCounts(m);
-  for (const char* name : {"conv1", "maxpool", "layer1.0.conv1",
-                           "layer2.0.downsample", "layer4.1.add", "avgpool",
-                           "flatten", "fc"}) {
+  for (const char* name :
+       {"conv1", "maxpool", "layer1.0.conv1", "layer2.0.downsample",
+        "layer4.1.add", "avgpool", "flatten", "fc"}) {
     EXPECT_NE(FindNode(m, name), nullptr) << name;
   }
   const int relus_expected = 1 + 8 + 8;  // stem, block conv1s, block adds
@@ -159,16 +159,16 @@ TEST_P(ResNetVariantTest, PassesCheckerWithDocumentedInterface) {
 
 INSTANTIATE_TEST_SUITE_P(
     Formats, ResNetVariantTest,
-    ::testing::Values(
-        VariantParam{ModelFormat::kFloat, true, false, false},
-        VariantParam{ModelFormat::kFloat, true, false, true},
-        VariantParam{ModelFormat::kQdq, true, false, false},
-        VariantParam{ModelFormat::kQdq, true, true, false},
-        VariantParam{ModelFormat::kQdq, true, false, true},
-        VariantParam{ModelFormat::kQdq, false, false, false},
-        VariantParam{ModelFormat::kQOperator, true, false, false},
-        VariantParam{ModelFormat::kQOperator, true, false, true},
-        VariantParam{ModelFormat::kQOperator, false, false, false}));
+    ::testing::Values(VariantParam{ModelFormat::kFloat, true, false, false},
+                      VariantParam{ModelFormat::kFloat, true, false, true},
+                      VariantParam{ModelFormat::kQdq, true, false, false},
+                      VariantParam{ModelFormat::kQdq, true, true, false},
+                      VariantParam{ModelFormat::kQdq, true, false, true},
+                      VariantParam{ModelFormat::kQdq, false, false, false},
+                      VariantParam{ModelFormat::kQOperator, true, false, false},
+                      VariantParam{ModelFormat::kQOperator, true, false, true},
+                      VariantParam{ModelFormat::kQOperator, false, false,
+                                   false}));
 
 // ---- sizes and depths ----
 
@@ -270,8 +270,10 @@ TEST_P(QuantizedWeightsTest, UseTheFullSymmetricRangePerChannel) {
   spec.num_classes = 10;
   spec.calibration_images = 1;
   VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m, GenerateResNet(spec));
-  const onnx::TensorProto* w = FindInitializer(m, "layer1.0.conv1.weight_quantized");
-  const onnx::TensorProto* s = FindInitializer(m, "layer1.0.conv1.weight_scale");
+  const onnx::TensorProto* w =
+      FindInitializer(m, "layer1.0.conv1.weight_quantized");
+  const onnx::TensorProto* s =
+      FindInitializer(m, "layer1.0.conv1.weight_scale");
   ASSERT_NE(w, nullptr);
   ASSERT_NE(s, nullptr);
   const std::vector<int8_t> q = RawValues<int8_t>(*w);
@@ -280,7 +282,8 @@ TEST_P(QuantizedWeightsTest, UseTheFullSymmetricRangePerChannel) {
   const size_t per = q.size() / 64;
   for (size_t c = 0; c < 64; ++c) {
     int peak = 0;
-    for (size_t i = 0; i < per; ++i) peak = std::max(peak, std::abs(q[c * per + i]));
+    for (size_t i = 0; i < per; ++i)
+      peak = std::max(peak, std::abs(q[c * per + i]));
     EXPECT_EQ(peak, qmax) << "channel " << c;  // symmetric per-channel max
   }
   // Per-channel scales really vary (data-dependent BN folded).
@@ -308,7 +311,8 @@ TEST(ConvGeneratorTest, ReduceRangeWeightsStayWithin63) {
   const onnx::TensorProto* w = FindInitializer(m, "conv.weight_quantized");
   ASSERT_NE(w, nullptr);
   int peak = 0;
-  for (int8_t v : RawValues<int8_t>(*w)) peak = std::max(peak, std::abs(int{v}));
+  for (int8_t v : RawValues<int8_t>(*w))
+    peak = std::max(peak, std::abs(int{v}));
   EXPECT_EQ(peak, 63);
 }
 
@@ -371,7 +375,8 @@ TEST(ResNetGeneratorTest, LogitsDependOnTheImage) {
     n1 += logits[1][c] * logits[1][c];
     mean += logits[0][c] / 100;
   }
-  for (int c = 0; c < 100; ++c) sq += (logits[0][c] - mean) * (logits[0][c] - mean);
+  for (int c = 0; c < 100; ++c)
+    sq += (logits[0][c] - mean) * (logits[0][c] - mean);
   const double std_dev = std::sqrt(sq / 100);
   // Not the same ranking for every input, and a classifier-like spread.
   EXPECT_LT(dot / std::sqrt(n0 * n1), 0.9);
@@ -396,13 +401,14 @@ TEST(ResNetGeneratorTest, PrototypesGetTheirOwnClassWithAClearMargin) {
         img[i] = (1 - blend) * img[i] + blend * other[i];
       }
       std::vector<float> logits = RunFloatResNet(net, img, nullptr);
-      const int top = std::max_element(logits.begin(), logits.end()) - logits.begin();
+      const int top =
+          std::max_element(logits.begin(), logits.end()) - logits.begin();
       EXPECT_EQ(top, p) << "blend " << blend;
       const float best = logits[top];
       logits[top] = -1e30f;
       const float second = *std::max_element(logits.begin(), logits.end());
-      std::printf("prototype %d blend %.1f: top logit %.2f margin %.2f\n", p, blend, best,
-                  best - second);
+      std::printf("prototype %d blend %.1f: top logit %.2f margin %.2f\n", p,
+                  blend, best, best - second);
       if (blend == 0.0f) {
         EXPECT_GT(best - second, 1.0f) << "prototype " << p;
       }
@@ -502,9 +508,9 @@ TEST(ConvGeneratorTest, QdqWithReluInt8PerTensor) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m, GenerateConv(spec));
   std::vector<std::string> ops;
   for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
-  EXPECT_THAT(ops, ::testing::ElementsAre("DequantizeLinear", "DequantizeLinear",
-                                          "DequantizeLinear", "Conv", "Relu",
-                                          "QuantizeLinear"));
+  EXPECT_THAT(ops, ::testing::ElementsAre(
+                       "DequantizeLinear", "DequantizeLinear",
+                       "DequantizeLinear", "Conv", "Relu", "QuantizeLinear"));
   EXPECT_EQ(m.graph().output(0).type().tensor_type().elem_type(),
             onnx::TensorProto::INT8);
   EXPECT_THAT(Dims(m.graph().output(0)), ::testing::ElementsAre(1, 32, 9, 11));

@@ -63,16 +63,18 @@ inline void RandomConvParams(const ConvCase& c, std::mt19937_64& rng,
   for (auto& v : p.weights) v = static_cast<int8_t>(w8(rng));
   // Typical |acc| ~ 64 * 73 * sqrt(taps): pick shifts so outputs spread.
   int base = 0;
-  for (double m = 64.0 * 73.0 * std::sqrt(double(taps)) / 48.0; m > 1.0; m /= 2) ++base;
+  for (double m = 64.0 * 73.0 * std::sqrt(double(taps)) / 48.0; m > 1.0; m /= 2)
+    ++base;
   p.shift.resize(c.cout);
   p.bias.resize(c.cout);
   std::uniform_int_distribution<int> jitter(-2, 2);
   for (int g = 0; g < c.cout; g += c.shift_group) {
-    int s = c.shift_lo <= c.shift_hi
-                ? std::uniform_int_distribution<int>(c.shift_lo, c.shift_hi)(rng)
-                : base + jitter(rng);
+    int s = c.shift_lo <= c.shift_hi ? std::uniform_int_distribution<int>(
+                                           c.shift_lo, c.shift_hi)(rng)
+                                     : base + jitter(rng);
     s = std::clamp(s, engine::kMinShift, engine::kMaxShift);
-    for (int ch = g; ch < std::min(c.cout, g + c.shift_group); ++ch) p.shift[ch] = s;
+    for (int ch = g; ch < std::min(c.cout, g + c.shift_group); ++ch)
+      p.shift[ch] = s;
   }
   for (int ch = 0; ch < c.cout; ++ch) {
     const int s = p.shift[ch];
@@ -107,10 +109,11 @@ inline engine::ModelGraph SingleConvGraph(const ConvCase& c) {
   std::mt19937_64 rng(c.seed);
   engine::ModelGraph g;
   g.name = c.Name();
-  g.values.push_back(MakeValue(
-      "x", c.dense ? std::vector<int64_t>{1, c.cin}
-                   : std::vector<int64_t>{1, c.cin, c.h, c.w},
-      c.input_zp));
+  g.values.push_back(MakeValue("x",
+                               c.dense
+                                   ? std::vector<int64_t>{1, c.cin}
+                                   : std::vector<int64_t>{1, c.cin, c.h, c.w},
+                               c.input_zp));
   g.values.push_back(MakeValue("y", ConvOutShape(c), c.output_zp));
   engine::Node n;
   n.name = "conv";

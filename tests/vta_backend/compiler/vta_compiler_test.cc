@@ -36,7 +36,8 @@ std::vector<Tensor> RunOn(engine::Backend& backend,
   if (!compiled.ok()) return outs;
   std::vector<Tensor*> out_ptrs;
   for (engine::ValueId v : graph.outputs) {
-    outs.push_back(Tensor::Create(graph.value(v).dtype, graph.value(v).shape).value());
+    outs.push_back(
+        Tensor::Create(graph.value(v).dtype, graph.value(v).shape).value());
   }
   for (Tensor& t : outs) out_ptrs.push_back(&t);
   engine::ExecutionContext ctx;
@@ -65,7 +66,8 @@ void CheckBitExact(const engine::ModelGraph& graph, const std::string& preset,
   ASSERT_THAT(graph.Validate(), IsOk());
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < graph.inputs.size(); ++i) {
-    inputs.push_back(testing::RandomInt8(graph.value(graph.inputs[i]).shape, seed + i));
+    inputs.push_back(
+        testing::RandomInt8(graph.value(graph.inputs[i]).shape, seed + i));
   }
   std::vector<const Tensor*> in_ptrs;
   for (const Tensor& t : inputs) in_ptrs.push_back(&t);
@@ -138,8 +140,9 @@ TEST(VtaCompilerTest, AsymmetricPaddingAndNegativeAndLargeShifts) {
 }
 
 TEST(VtaCompilerTest, ConvMatchesReferenceOn1x32x32) {
-  CheckBitExact(testing::SingleConvGraph(Case(64, 96, 9, 10, 3, 1, 1, -20, 4, true, 12)),
-                "1x32x32", 12);
+  CheckBitExact(
+      testing::SingleConvGraph(Case(64, 96, 9, 10, 3, 1, 1, -20, 4, true, 12)),
+      "1x32x32", 12);
 }
 
 TEST(VtaCompilerTest, DenseWithPaddedOutputsMatchesReference) {
@@ -180,7 +183,8 @@ TEST(VtaCompilerTest, UnsupportedNodesAreUnimplemented) {
   ASSERT_THAT(vta, IsOk());
   // Convs whose input channels are no multiple of BLOCK_IN are the
   // first-conv strategies' business (first_conv.h); not asserted here.
-  engine::ModelGraph stem = testing::SingleConvGraph(Case(16, 16, 8, 8, 3, 1, 1, 0, 0, false, 1));
+  engine::ModelGraph stem =
+      testing::SingleConvGraph(Case(16, 16, 8, 8, 3, 1, 1, 0, 0, false, 1));
   // Shifts not uniform inside a block of 16.
   ConvCase c = Case(16, 32, 8, 8, 3, 1, 1, 0, 0, false, 2);
   c.shift_group = 8;
@@ -189,10 +193,12 @@ TEST(VtaCompilerTest, UnsupportedNodesAreUnimplemented) {
   engine::ModelGraph mixed = testing::SingleConvGraph(c);
   auto& p = std::get<engine::ConvParams>(mixed.nodes[0].params);
   p.shift[8] = p.shift[0] + 1;
-  EXPECT_THAT((*vta)->Supports(mixed, mixed.nodes[0]),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("shift_group")));
+  EXPECT_THAT(
+      (*vta)->Supports(mixed, mixed.nodes[0]),
+      StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("shift_group")));
   // Dilation.
-  engine::ModelGraph dil = testing::SingleConvGraph(Case(16, 16, 9, 9, 3, 1, 2, 0, 0, false, 3));
+  engine::ModelGraph dil =
+      testing::SingleConvGraph(Case(16, 16, 9, 9, 3, 1, 2, 0, 0, false, 3));
   std::get<engine::ConvParams>(dil.nodes[0].params).dilation_h = 2;
   EXPECT_THAT((*vta)->Supports(dil, dil.nodes[0]),
               StatusIs(absl::StatusCode::kUnimplemented));
@@ -201,9 +207,11 @@ TEST(VtaCompilerTest, UnsupportedNodesAreUnimplemented) {
   pool.name = "pool";
   pool.op = engine::OpKind::kMaxPool;
   pool.params = engine::PoolParams{};
-  EXPECT_THAT((*vta)->Supports(stem, pool), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT((*vta)->Supports(stem, pool),
+              StatusIs(absl::StatusCode::kUnimplemented));
   // Compile refuses a graph holding an unsupported node.
-  EXPECT_THAT((*vta)->Compile(dil, {}), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT((*vta)->Compile(dil, {}),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 TEST(VtaCompilerTest, BadConfigsAreRejected) {
@@ -212,7 +220,8 @@ TEST(VtaCompilerTest, BadConfigsAreRejected) {
   EXPECT_THAT(CreateVtaBackend(o), StatusIs(absl::StatusCode::kNotFound));
   o.config = "pynq";
   o.run_timeout = absl::ZeroDuration();
-  EXPECT_THAT(CreateVtaBackend(o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CreateVtaBackend(o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(VtaCompilerTest, TooShortTimeoutIsDeadlineExceeded) {
@@ -220,7 +229,8 @@ TEST(VtaCompilerTest, TooShortTimeoutIsDeadlineExceeded) {
   o.run_timeout = absl::Nanoseconds(100);  // 10 cycles at 100 MHz
   auto vta = CreateVtaBackend(o);
   ASSERT_THAT(vta, IsOk());
-  engine::ModelGraph g = testing::SingleConvGraph(Case(16, 16, 8, 8, 3, 1, 1, 0, 0, false, 5));
+  engine::ModelGraph g =
+      testing::SingleConvGraph(Case(16, 16, 8, 8, 3, 1, 1, 0, 0, false, 5));
   auto compiled = (*vta)->Compile(g, {});
   ASSERT_THAT(compiled, IsOk());
   Tensor x = testing::RandomInt8({1, 16, 8, 8}, 5);
@@ -251,7 +261,8 @@ TEST(VtaCompilerTest, CancelledContextStopsBetweenLayers) {
 TEST(VtaCompilerTest, EstimateCostReportsModeledTime) {
   auto vta = CreateVtaBackend({});
   ASSERT_THAT(vta, IsOk());
-  engine::ModelGraph g = testing::SingleConvGraph(Case(64, 64, 14, 14, 3, 1, 1, 0, 0, false, 5));
+  engine::ModelGraph g =
+      testing::SingleConvGraph(Case(64, 64, 14, 14, 3, 1, 1, 0, 0, false, 5));
   auto cost = (*vta)->EstimateCost(g, 0, {});
   ASSERT_THAT(cost, IsOk());
   // 64x64x3x3 over 14x14 = 7.2 M MAC = 28224 GEMM cycles at 100 MHz.
@@ -270,7 +281,8 @@ TEST(VtaCompilerTest, PackUnpackActivationRoundTrips) {
   std::vector<int8_t> image(l.Elems() * 16, 77);
   compiler::PackActivation(l, 16, x.data<int8_t>(), image.data());
   EXPECT_EQ(image[0], 77);  // border untouched
-  EXPECT_EQ(image[l.ElemIndex(1, 2, 4) * 16 + 3], x.data<int8_t>()[(19 * 3 + 2) * 5 + 4]);
+  EXPECT_EQ(image[l.ElemIndex(1, 2, 4) * 16 + 3],
+            x.data<int8_t>()[(19 * 3 + 2) * 5 + 4]);
   Tensor y = Tensor::Create(DataType::kInt8, {1, 32, 3, 5}).value();
   compiler::UnpackActivation(l, 16, image.data(), y.data<int8_t>());
   ExpectSameBytes(x, y);

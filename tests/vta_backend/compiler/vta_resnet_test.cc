@@ -43,7 +43,8 @@ TEST_P(VtaResNetTest, EveryConvButTheStemOnVtaIsBitExact) {
   ASSERT_THAT(model, IsOk());
   VtaOptions vta_options;
   vta_options.config = rc.config;
-  if (rc.sim_threads > 1) vta_options.host_runner = cpu::CreateCpuParallelRunner(rc.sim_threads);
+  if (rc.sim_threads > 1)
+    vta_options.host_runner = cpu::CreateCpuParallelRunner(rc.sim_threads);
   auto vta = CreateVtaBackend(vta_options);
   ASSERT_THAT(vta, IsOk());
   engine::ImportOptions import;
@@ -92,7 +93,9 @@ TEST_P(VtaResNetTest, EveryConvButTheStemOnVtaIsBitExact) {
   ASSERT_EQ(got->size(), want->size());
   for (size_t i = 0; i < got->size(); ++i) {
     ASSERT_EQ((*got)[i].byte_size(), (*want)[i].byte_size());
-    EXPECT_EQ(std::memcmp((*got)[i].bytes(), (*want)[i].bytes(), (*got)[i].byte_size()), 0)
+    EXPECT_EQ(std::memcmp((*got)[i].bytes(), (*want)[i].bytes(),
+                          (*got)[i].byte_size()),
+              0)
         << "output " << i << " differs";
   }
   int vta_layers = 0;
@@ -100,19 +103,19 @@ TEST_P(VtaResNetTest, EveryConvButTheStemOnVtaIsBitExact) {
   EXPECT_GE(vta_layers, vta_convs);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, VtaResNetTest,
-                         ::testing::Values(ResNetCase{18, 64, "pynq"},
-                                           ResNetCase{50, 32, "pynq"},
-                                           ResNetCase{18, 32, "1x32x32"},
-                                           ResNetCase{18, 64, "pynq", 2}),
-                         [](const auto& info) {
-                           return std::string("resnet") + std::to_string(info.param.depth) +
-                                  "_" + std::to_string(info.param.size) + "_" +
-                                  (std::string(info.param.config) == "pynq" ? "pynq" : "1x32x32") +
-                                  (info.param.sim_threads > 1
-                                       ? "_threads" + std::to_string(info.param.sim_threads)
-                                       : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Models, VtaResNetTest,
+    ::testing::Values(ResNetCase{18, 64, "pynq"}, ResNetCase{50, 32, "pynq"},
+                      ResNetCase{18, 32, "1x32x32"},
+                      ResNetCase{18, 64, "pynq", 2}),
+    [](const auto& info) {
+      return std::string("resnet") + std::to_string(info.param.depth) + "_" +
+             std::to_string(info.param.size) + "_" +
+             (std::string(info.param.config) == "pynq" ? "pynq" : "1x32x32") +
+             (info.param.sim_threads > 1
+                  ? "_threads" + std::to_string(info.param.sim_threads)
+                  : "");
+    });
 
 }  // namespace
 }  // namespace vtaserve::vta
