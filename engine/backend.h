@@ -108,6 +108,14 @@ class Backend {
   // without a model return Unimplemented.
   virtual absl::StatusOr<NodeCost> EstimateCost(
       const ModelGraph& graph, NodeId node, const BackendOptions& options) = 0;
+
+  // Checks that the backend's device works, e.g. by running a small program
+  // with a known result on it. Backends with no device answer OK. Errors:
+  // Unavailable / FailedPrecondition when the device cannot be reached,
+  // DeadlineExceeded when it does not finish, Internal for a wrong result.
+  // May block up to the device's run timeout; may be called concurrently
+  // with Execute on the backend's CompiledModels.
+  virtual absl::Status SelfTest() { return absl::OkStatus(); }
 };
 
 }  // namespace vtaserve::engine

@@ -168,15 +168,22 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> CreateVtaBackend(
   }
   VTASERVE_ASSIGN_OR_RETURN(VtaConfig config, LoadVtaConfig(options.config));
   if (options.ext_im2col_load) config.ext_im2col_load = true;
-  sim::SimOptions sim_options;
-  sim_options.memory_bytes = options.device_memory_bytes;
-  if (options.simulator_uses_host_runner)
-    sim_options.runner = options.host_runner;
-  VTASERVE_ASSIGN_OR_RETURN(std::unique_ptr<sim::SimDevice> device,
-                            sim::SimDevice::Create(config, sim_options));
-  std::shared_ptr<VtaDevice> shared(std::move(device));
+  std::shared_ptr<VtaDevice> device;
+  if (options.device_factory) {
+    VTASERVE_ASSIGN_OR_RETURN(device, options.device_factory(config));
+    if (device == nullptr) {
+      return absl::InternalError("VTA device factory returned no device");
+    }
+  } else {
+    sim::SimOptions sim_options;
+    sim_options.memory_bytes = options.device_memory_bytes;
+    if (options.simulator_uses_host_runner)
+      sim_options.runner = options.host_runner;
+    VTASERVE_ASSIGN_OR_RETURN(device,
+                              sim::SimDevice::Create(config, sim_options));
+  }
   return std::unique_ptr<engine::Backend>(
-      new VtaBackend(options, config, shared));
+      new VtaBackend(options, config, std::move(device)));
 }
 
 }  // namespace vtaserve::vta

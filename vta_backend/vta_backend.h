@@ -1,7 +1,8 @@
 // The VTA backend ("vta"): adapts the VTA compiler (vta_backend/compiler)
-// and a device to the engine's Backend contract. The backend owns its own
-// simulated device (vta_backend/sim, one per backend, no globals); every
-// CompiledModel it returns shares that device and keeps it alive.
+// and a device to the engine's Backend contract. The backend owns its device
+// (by default its own simulator, vta_backend/sim, one per backend, no
+// globals; VtaOptions::device_factory supplies another); every CompiledModel
+// it returns shares that device and keeps it alive.
 // Thread-safety: per engine/backend.h. Supports/EstimateCost are pure;
 // Compile may run concurrently (the device serializes its calls); each
 // layer's run is atomic on the device, so distinct CompiledModels may
@@ -10,6 +11,7 @@
 #define VTASERVE_VTA_BACKEND_VTA_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,8 +19,16 @@
 #include "absl/time/time.h"
 #include "engine/backend.h"
 #include "engine/parallel_runner.h"
+#include "vta_backend/config.h"
+#include "vta_backend/device.h"
 
 namespace vtaserve::vta {
+
+// Creates the device a backend runs on, for the backend's resolved config.
+// Errors are returned by CreateVtaBackend unchanged.
+using VtaDeviceFactory =
+    std::function<absl::StatusOr<std::shared_ptr<VtaDevice>>(
+        const VtaConfig& config)>;
 
 struct VtaOptions {
   // VTA configuration: a preset name ("pynq", "1x32x32", "ultra96", ...) or
@@ -49,6 +59,11 @@ struct VtaOptions {
   // then gathers its windows on the device's load path instead of on the
   // host. No real board has it. Default: false.
   bool ext_im2col_load = false;
+  // Creates the backend's device (a board driver, or a test's
+  // fault-injecting device). Default: null, the built-in simulator with
+  // `device_memory_bytes` of DRAM and, when simulator_uses_host_runner,
+  // host_runner's threads.
+  VtaDeviceFactory device_factory;
 };
 
 // Creates the backend and its device. NotFound / InvalidArgument for a bad
