@@ -23,9 +23,7 @@
 #include "cpu_backend/parallel_runner.h"
 #endif
 #ifdef VTASERVE_HAVE_VTA_BACKEND
-#include "vta_backend/vta_backend.h"
-#endif
-#ifdef VTASERVE_HAVE_VTA_BACKEND
+#include "vta_backend/driver/device_selection.h"
 #include "vta_backend/vta_backend.h"
 #endif
 
@@ -37,6 +35,11 @@ ABSL_FLAG(int, metrics_port, 8002,
           "Prometheus /metrics port (0: pick a free one, -1: off)");
 ABSL_FLAG(std::string, vta_config, "",
           "VTA configuration (name or JSON file) for models that name none");
+ABSL_FLAG(std::string, vta_device, "sim",
+          "VTA device: sim (built-in simulator) or a board: pynq, ultra96, "
+          "zcu104, de10nano (its VTA config preset unless --vta-config)");
+ABSL_FLAG(std::string, vta_board_json, "",
+          "JSON file overriding the board's register/DMA nodes and addresses");
 ABSL_FLAG(int, cpu_threads, 0, "CPU backend threads (0: every core)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key");
@@ -115,6 +118,13 @@ int main(int argc, char** argv) {
     vtaserve::vta::VtaOptions vta;
     if (!options.vta_config.empty()) vta.config = options.vta_config;
     vta.host_runner = host_runner;
+    const absl::Status selected = vtaserve::vta::ApplyVtaDevice(
+        absl::GetFlag(FLAGS_vta_device), absl::GetFlag(FLAGS_vta_board_json),
+        !options.vta_config.empty(), vta);
+    if (!selected.ok()) {
+      VTASERVE_LOG(kError, absl::StrCat("--vta-device: ", selected.message()));
+      return 2;
+    }
     auto backend = vtaserve::vta::CreateVtaBackend(vta);
     if (backend.ok()) {
       registered.Update(registry.Register(*std::move(backend)));
