@@ -17,6 +17,7 @@
 #include "engine/common/logging.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "server/device_probe.h"
 #include "server/server.h"
 #ifdef VTASERVE_HAVE_CPU_BACKEND
 #include "cpu_backend/cpu_backend.h"
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   // The accelerator (the built-in simulator unless --vta-config names a
   // board or file): the server stays NOT_SERVING when it cannot come up.
   bool device_ok = true;
+  vtaserve::engine::Backend* device_backend = nullptr;  // self-tested
 #ifdef VTASERVE_HAVE_VTA_BACKEND
   {
     vtaserve::vta::VtaOptions vta;
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
     }
     auto backend = vtaserve::vta::CreateVtaBackend(vta);
     if (backend.ok()) {
+      device_backend = backend->get();
       registered.Update(registry.Register(*std::move(backend)));
     } else {
       device_ok = false;
@@ -149,18 +152,23 @@ int main(int argc, char** argv) {
     import.model_name = config.name;
     return vtaserve::engine::ImportOnnxFile(path, import);
   };
+  // Not ready until the device's self-test passes (retried every 10 s).
+  vtaserve::server::DeviceProbe probe(device_backend, absl::Seconds(10));
   absl::StatusOr<std::unique_ptr<vtaserve::server::Server>> server =
-      vtaserve::server::Server::Start(options, &registry, loader,
-                                      [device_ok] { return device_ok; });
+      vtaserve::server::Server::Start(
+          options, &registry, loader,
+          [device_ok, &probe] { return device_ok && probe.Ready(); });
   if (!server.ok()) {
     VTASERVE_LOG(kError,
                  absl::StrCat("cannot start: ", server.status().message()));
     return 1;
   }
+  probe.Start([s = server->get()] { s->UpdateHealth(); });
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   VTASERVE_LOG(kInfo, absl::StrCat("received signal ", signal_number,
                                    ", shutting down"));
   (*server)->Shutdown(options.exit_timeout);
+  probe.Stop();  // before the server goes away
   return 0;
 }
