@@ -41,6 +41,12 @@ ABSL_FLAG(std::string, vta_device, "sim",
           "zcu104, de10nano (its VTA config preset unless --vta-config)");
 ABSL_FLAG(std::string, vta_board_json, "",
           "JSON file overriding the board's register/DMA nodes and addresses");
+ABSL_FLAG(int, device_degrade_after, 3,
+          "Consecutive device faults after which a model leaves the device "
+          "for the CPU pool (0: never)");
+ABSL_FLAG(int, device_probe_secs, 30,
+          "While a model is degraded, seconds between device self-tests that "
+          "can take the device back");
 ABSL_FLAG(int, cpu_threads, 0, "CPU backend threads (0: every core)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key");
@@ -84,6 +90,17 @@ int main(int argc, char** argv) {
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.vta_config = absl::GetFlag(FLAGS_vta_config);
   options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  if (absl::GetFlag(FLAGS_device_degrade_after) < 0 ||
+      absl::GetFlag(FLAGS_device_probe_secs) < 0) {
+    VTASERVE_LOG(kError,
+                 "--device-degrade-after and --device-probe-secs must "
+                 "be >= 0");
+    return 2;
+  }
+  options.device_faults.degrade_after =
+      absl::GetFlag(FLAGS_device_degrade_after);
+  options.device_faults.probe_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_device_probe_secs));
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
