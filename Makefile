@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 MODEL_REPO ?= $(BUILD)/model_repository
 PEER_DIR := tests/peer
 
-.PHONY: all setup configure build test serve peers bench clean format format-check
+.PHONY: all setup configure build test serve peers bench clean docker-test format format-check
 
 all: build
 
@@ -29,6 +29,11 @@ test: build peers
 
 serve: build
 	@bash scripts/serve.sh $(BUILD) $(MODEL_REPO)
+
+# Builds docker/Dockerfile with Debian's docker.io (offline: debootstrap base,
+# legacy builder), checks its HEALTHCHECK, one inference and SIGTERM exit 0.
+docker-test:
+	@bash scripts/docker-test.sh
 
 bench: build
 	$(BUILD)/tools/bench/vtaserve-bench all
