@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 MODEL_REPO ?= $(BUILD)/model_repository
 PEER_DIR := tests/peer
 
-.PHONY: all setup configure build test serve peers bench clean docker-test
+.PHONY: all setup configure build test serve peers bench clean docker-test format format-check
 
 all: build
 
@@ -37,6 +37,16 @@ docker-test:
 
 bench: build
 	$(BUILD)/tools/bench/vtaserve-bench all
+
+# clang-format (the repo's .clang-format) over every tracked C++ file: `format`
+# rewrites them, `format-check` fails on any file that would change (CI).
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
+
+format: setup
+	clang-format -i $(CXX_SOURCES)
+
+format-check: setup
+	clang-format --dry-run -Werror $(CXX_SOURCES)
 
 clean:
 	rm -rf $(BUILD)
