@@ -590,7 +590,7 @@ class KustomizeRenderTest(unittest.TestCase):
         self.assertEqual(len(kinds["HorizontalPodAutoscaler"]), 1)
         self.assertEqual(dep["metadata"]["labels"]["vtaserve.io/flavor"], "edge")
 
-    def test_fpga_overlay_mounts_the_device_and_selects_the_board(self):
+    def test_fpga_overlay_passes_only_the_driver_device_nodes(self):
         kinds = check_rendered(self, kustomize(os.path.join(K8S, "overlays", "fpga")), "fpga")
         dep = kinds["Deployment"][0]
         spec = dep["spec"]["template"]["spec"]
