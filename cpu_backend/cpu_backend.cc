@@ -124,8 +124,10 @@ class CpuCompiledModel : public engine::CompiledModel {
         t.host_transform_seconds = transform;
         const int64_t macs = graph_.NodeMacs(step.node);
         if (macs > 0) t.counters["macs"] = static_cast<double>(macs);
-        // Threads that ran a piece of the layer (1 for a one-thread pool).
-        t.counters["threads_used"] = usage->count();
+        // Threads that ran a piece of the layer (1 for a one-thread pool;
+        // absent for layers with no work of their own, e.g. Flatten).
+        if (const int used = usage->count(); used > 0)
+          t.counters["threads_used"] = used;
         context.profile->push_back(std::move(t));
       }
     }

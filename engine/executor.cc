@@ -194,6 +194,13 @@ absl::StatusOr<Backend*> Executor::PlaceFirstConv(
     }
     if (first_supporting == nullptr) first_supporting = b;
     absl::StatusOr<NodeCost> cost = b->EstimateCost(graph, id, options);
+    if (absl::IsInvalidArgument(cost.status())) {
+      // Bad options (e.g. a model's vta_config or cpu_threads): the model's
+      // load fails rather than placing the node elsewhere.
+      return AnnotateStatus(
+          cost.status(),
+          absl::StrCat("estimating node '", node.name, "' on ", b->Name()));
+    }
     if (!cost.ok()) continue;
     lines.push_back(absl::StrCat(
         cost->strategy.empty() ? std::string(b->Name()) : cost->strategy, "=",

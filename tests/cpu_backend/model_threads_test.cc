@@ -4,11 +4,14 @@
 // ran a piece of the layer), while the backend's own pool uses more; its
 // results stay bit-exact; bad values are refused naming the field.
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel.h"
 #include "engine/backend_registry.h"
 #include "engine/executor.h"
 #include "engine/reference_backend.h"
@@ -27,7 +30,7 @@ using ::testing::HasSubstr;
 using ::vtaserve::testing::IsOk;
 using ::vtaserve::testing::StatusIs;
 
-constexpr int kImageSize = 29;
+constexpr int kImageSize = 61;  // big enough for several blocks a layer
 
 Tensor RandomImage(uint32_t seed) {
   Tensor t =
@@ -57,7 +60,9 @@ int MaxThreadsUsed(engine::CompiledModel& model, const ModelGraph& g,
   int most = 0;
   for (const engine::LayerTiming& t : profile) {
     auto it = t.counters.find("threads_used");
-    EXPECT_NE(it, t.counters.end()) << t.layer;
+    // Only layers with no work of their own (Reshape, a view) may lack it.
+    EXPECT_TRUE(it != t.counters.end() || t.op == engine::OpKind::kReshape)
+        << t.layer;
     if (it == t.counters.end()) continue;
     EXPECT_GE(it->second, 1) << t.layer;
     most = std::max(most, static_cast<int>(it->second));
@@ -85,8 +90,11 @@ TEST(CpuModelThreadsTest, OneThreadModelRunsEveryLayerOnOneThread) {
     most_two = std::max(most_two, MaxThreadsUsed(*two, g, image, &got_two));
   }
   EXPECT_EQ(most_one, 1);
-  // The counter does see a second thread when the pool has one to give.
-  if (std::thread::hardware_concurrency() >= 2) EXPECT_EQ(most_two, 2);
+  // Whether a worker joins a small layer in time is up to oneTBB (the
+  // caller may run every piece); ThreadUsageSeesEveryThread shows the
+  // counter does see a second thread.
+  EXPECT_GE(most_two, 1);
+  EXPECT_LE(most_two, 2);
 
   auto ref = engine::CreateReferenceBackend();
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto ref_model, ref->Compile(g, {}));
@@ -112,6 +120,31 @@ TEST(CpuModelThreadsTest, OneThreadModelRunsEveryLayerOnOneThread) {
   }
 }
 
+// Two pieces that each wait for the other: they can only finish on two
+// threads, and the usage counts both.
+TEST(CpuModelThreadsTest, ThreadUsageSeesEveryThread) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "one core";
+  ThreadPool pool(2);
+  std::atomic<int> arrived{0};
+  bool both = false;
+  ThreadUsage usage;
+  pool.ParallelFor(2, [&](int64_t b, int64_t e) {
+    arrived.fetch_add(1);
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (arrived.load() < 2 && absl::Now() < give_up)
+      absl::SleepFor(absl::Microseconds(50));
+    if (b == 0) both = arrived.load() == 2;
+  });
+  EXPECT_TRUE(both);
+  EXPECT_EQ(usage.count(), 2);
+  ThreadPool one(1);
+  ThreadUsage usage_one;
+  one.ParallelFor(1000, [](int64_t, int64_t) {});
+  one.ParallelForDynamic(
+      1000, [](int64_t, int64_t) {}, 10);
+  EXPECT_EQ(usage_one.count(), 1);
+}
+
 TEST(CpuModelThreadsTest, TheExecutorPassesTheModelsThreads) {
   engine::BackendRegistry registry;
   CpuOptions options;
@@ -131,9 +164,14 @@ TEST(CpuModelThreadsTest, TheExecutorPassesTheModelsThreads) {
   const Tensor* ins[] = {&image};
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto outs, ex->Run(ctx, ins));
   ASSERT_FALSE(profile.empty());
+  int counted = 0;
   for (const engine::LayerTiming& t : profile) {
-    EXPECT_EQ(t.counters.at("threads_used"), 1) << t.layer;
+    auto it = t.counters.find("threads_used");
+    if (it == t.counters.end()) continue;
+    EXPECT_EQ(it->second, 1) << t.layer;
+    ++counted;
   }
+  EXPECT_GT(counted, static_cast<int>(g.nodes.size()) / 2);
 }
 
 TEST(CpuModelThreadsTest, BadValuesAreRefusedNamingTheField) {
