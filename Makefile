@@ -42,7 +42,7 @@ bench: build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 ASAN_TESTS ?=
-TSAN_TESTS ?= ^(server_tests|integration_tests|cpu_backend_tests|vta_backend_tests)$$|^(SchedulerTest|ModelManagerTest|ParallelRunner|CpuPool|ServerTest|Integration|SimDevice|GemmSplit)
+TSAN_TESTS ?= ^(ServerTest|TlsTest|OnnxModelTest|SchedulerTest|SchedulerCreateTest|ModelManagerTest|HostileModelsTest|StatusConversionTest|TensorConversionTest|Requests/TensorConversionBadTest|ThreadPoolTest|CpuBackendApiTest|IsaAndThreads/CpuBackendTest\.SmallResNet.*_2threads|Configs/SimDeviceTest\.GemmSplit|Configs/CommandQueueTest|Models/VtaResNetTest\..*threads2)|^python_grpc_client$$
 SAN_CMAKE = cmake -S . -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 export ASAN_OPTIONS ?= detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1

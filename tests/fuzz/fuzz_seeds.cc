@@ -151,8 +151,8 @@ std::string Png(int width, int height, uint32_t format) {
     std::exit(1);
   }
   std::string out(size, '\0');
-  if (!png_image_write_to_memory(&image, out.data(), &size, 0, pixels.data(),
-                                 0, nullptr)) {
+  if (!png_image_write_to_memory(&image, out.data(), &size, 0, pixels.data(), 0,
+                                 nullptr)) {
     std::exit(1);
   }
   out.resize(size);
@@ -177,8 +177,9 @@ std::string Jpeg(int width, int height, bool progressive, bool gray) {
   jpeg_start_compress(&cinfo, TRUE);
   std::vector<uint8_t> pixels = Pixels(width, height);
   while (cinfo.next_scanline < cinfo.image_height) {
-    unsigned char* row = pixels.data() + static_cast<size_t>(cinfo.next_scanline) *
-                                             width * cinfo.input_components;
+    unsigned char* row =
+        pixels.data() + static_cast<size_t>(cinfo.next_scanline) * width *
+                            cinfo.input_components;
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);
@@ -319,8 +320,8 @@ void VtaSeeds(const fs::path& root) {
     s.Add(s.Mem(Opcode::kLoad, MemoryType::kUop, 0, fz::kVtaUopPhys / 4, 1, 1));
     s.Add(s.Mem(Opcode::kLoad, MemoryType::kAcc, 0, s.Elem(MemoryType::kAcc, 0),
                 2, 4));
-    for (auto op : {isa::AluOpcode::kMin, isa::AluOpcode::kMax,
-                    isa::AluOpcode::kAdd}) {
+    for (auto op :
+         {isa::AluOpcode::kMin, isa::AluOpcode::kMax, isa::AluOpcode::kAdd}) {
       isa::AluInsn a;
       a.uop_bgn = 0;
       a.uop_end = 1;

@@ -29,8 +29,8 @@ std::vector<ModelInfo> MakeInfos() {
     if (!graph.ok()) std::abort();
     for (const char* config_text :
          {"", "max_batch_size: 4", "output { name: \"output\" }"}) {
-      auto config = vtaserve::engine::ParseModelConfig(config_text, "fuzz",
-                                                       "fuzz_model");
+      auto config =
+          vtaserve::engine::ParseModelConfig(config_text, "fuzz", "fuzz_model");
       if (!config.ok()) std::abort();
       ModelInfo info;
       info.name = "fuzz_model";
@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto& t = (*inputs)[i];
         const auto& want = info.inputs[i].shape;
         // Same shape, except a batch dimension 1..max_batch_size.
-        if (t.shape().size() != want.size() || t.dtype() != info.inputs[i].dtype)
+        if (t.shape().size() != want.size() ||
+            t.dtype() != info.inputs[i].dtype)
           std::abort();
         for (size_t d = 0; d < want.size(); ++d) {
           const bool batch = d == 0 && info.config.max_batch_size > 0;

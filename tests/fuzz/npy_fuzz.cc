@@ -19,8 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       back->dtype() != tensor->dtype() ||
       back->byte_size() != tensor->byte_size() ||
       (tensor->byte_size() > 0 &&
-       std::memcmp(back->bytes(), tensor->bytes(),
-                   tensor->byte_size()) != 0)) {
+       std::memcmp(back->bytes(), tensor->bytes(), tensor->byte_size()) != 0)) {
     std::abort();  // a round trip that changes the tensor is a bug
   }
   return 0;

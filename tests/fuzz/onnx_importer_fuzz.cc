@@ -11,8 +11,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  auto graph =
-      vtaserve::engine::ImportOnnxBytes(bytes, vtaserve::engine::ImportOptions{});
+  auto graph = vtaserve::engine::ImportOnnxBytes(
+      bytes, vtaserve::engine::ImportOptions{});
   if (graph.ok() && !graph->Validate().ok()) std::abort();
   return 0;
 }

@@ -4,6 +4,8 @@
 // must time out in modeled device time (DeadlineExceeded) or finish; never
 // a crash, a hang or an out-of-bounds access. After any outcome the device
 // must still run a trivial program.
+#include "tests/fuzz/vta_sim_fuzz.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,6 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "tests/fuzz/vta_sim_fuzz.h"
 #include "vta_backend/config.h"
 #include "vta_backend/isa/isa.h"
 #include "vta_backend/sim/sim_device.h"
@@ -77,9 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       data_buf.phys_addr != fz::kVtaDataPhys) {
     std::abort();  // the layout the seeds rely on changed
   }
-  const DeviceBuffer insn_buf = MustAlloc(
-      dev, std::max<size_t>(16, n_insns * 16),
-      absl::MakeConstSpan(insns, n_insns * 16));
+  const DeviceBuffer insn_buf =
+      MustAlloc(dev, std::max<size_t>(16, n_insns * 16),
+                absl::MakeConstSpan(insns, n_insns * 16));
 
   auto run = dev.Run(insn_buf.phys_addr, static_cast<uint32_t>(n_insns),
                      absl::Microseconds(200));

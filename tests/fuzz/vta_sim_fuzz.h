@@ -27,7 +27,8 @@ inline constexpr uint32_t kVtaDataPhys = 8192;
 
 // The pynq preset with small SRAMs (fast to create per input) and the
 // optional features of `flags`.
-inline vta::VtaConfig SmallVtaConfig(uint8_t flags, const vta::VtaConfig& base) {
+inline vta::VtaConfig SmallVtaConfig(uint8_t flags,
+                                     const vta::VtaConfig& base) {
   vta::VtaConfig c = base;
   c.log_uop_buff_size = 10;  // 256 uops
   c.log_inp_buff_size = 10;
