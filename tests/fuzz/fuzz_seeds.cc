@@ -4,7 +4,10 @@
 // every ONNX format), the tensors and requests the tests use, encoded PNG
 // and JPEG images, and VTA programs of the shapes the simulator tests run.
 // Checked-in seeds and past crashes live in tests/fuzz/corpus/<target>/.
+// clang-format off
+#include <stdio.h>  // before jpeglib.h, which needs FILE and size_t
 #include <jpeglib.h>
+// clang-format on
 #include <png.h>
 
 #include <cstdio>

@@ -1,7 +1,12 @@
 // The client's image decoding (tools/vtaserve-client/image.h) on hostile
 // files: headers that claim huge images are refused before any pixel
 // buffer is allocated; truncated and foreign data give InvalidArgument.
+#include "tools/vtaserve-client/image.h"
+
+// clang-format off
+#include <stdio.h>  // before jpeglib.h, which needs FILE and size_t
 #include <jpeglib.h>
+// clang-format on
 #include <png.h>
 #include <sys/resource.h>
 #include <zlib.h>
@@ -14,7 +19,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
-#include "tools/vtaserve-client/image.h"
 
 namespace vtaserve::client {
 namespace {
