@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -211,7 +212,11 @@ class VtaSeed {
     if (!base.ok()) std::exit(1);
     config_ = fz::SmallVtaConfig(flags, *base);
     auto codec = isa::IsaCodec::Create(config_);
-    if (!codec.ok()) std::exit(1);
+    if (!codec.ok()) {
+      std::fprintf(stderr, "seed config: %s\n",
+                   codec.status().ToString().c_str());
+      std::exit(1);
+    }
     codec_.emplace(*codec);
   }
   uint32_t Elem(isa::MemoryType t, uint32_t byte_offset) const {
@@ -248,7 +253,10 @@ class VtaSeed {
     }
     for (const isa::Uop& u : uops_) {
       auto e = codec_->EncodeUop(u);
-      if (!e.ok()) std::exit(1);
+      if (!e.ok()) {
+        std::fprintf(stderr, "seed uop: %s\n", e.status().ToString().c_str());
+        std::exit(1);
+      }
       const uint32_t v = *e;
       out.append(reinterpret_cast<const char*>(&v), 4);
     }

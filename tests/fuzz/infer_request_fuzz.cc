@@ -26,7 +26,7 @@ std::vector<ModelInfo> MakeInfos() {
   for (const onnx::ModelProto& model : vtaserve::fuzz::SmallConvModels()) {
     auto graph = vtaserve::engine::ImportOnnxModel(
         model, vtaserve::engine::ImportOptions{});
-    if (!graph.ok()) std::abort();
+    if (!graph.ok()) continue;  // the float form is not a servable model
     for (const char* config_text :
          {"", "max_batch_size: 4", "output { name: \"output\" }"}) {
       auto config =
@@ -44,6 +44,7 @@ std::vector<ModelInfo> MakeInfos() {
       infos.push_back(std::move(info));
     }
   }
+  if (infos.size() < 12) std::abort();  // quantized forms must import
   return infos;
 }
 

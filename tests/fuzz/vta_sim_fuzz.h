@@ -34,6 +34,8 @@ inline vta::VtaConfig SmallVtaConfig(uint8_t flags,
   c.log_inp_buff_size = 10;
   c.log_wgt_buff_size = 13;
   c.log_acc_buff_size = 12;
+  // MUL and ACC_8BIT loads exist only on fsim ("sim") and intelfocl.
+  if (flags & 3) c.target = "sim";
   c.has_mul = flags & 1;
   c.has_acc_8bit_load = flags & 2;
   c.ext_im2col_load = flags & 4;
