@@ -5,7 +5,8 @@ CMAKE_FLAGS ?=
 MODEL_REPO ?= $(BUILD)/model_repository
 PEER_DIR := tests/peer
 
-.PHONY: all setup configure build test serve peers bench clean test-asan test-tsan fuzz fuzz-build
+.PHONY: all setup configure build test serve peers bench clean docker-test format format-check \
+	test-asan test-tsan fuzz fuzz-build
 
 all: build
 
@@ -29,6 +30,11 @@ test: build peers
 
 serve: build
 	@bash scripts/serve.sh $(BUILD) $(MODEL_REPO)
+
+# Builds docker/Dockerfile with Debian's docker.io (offline: debootstrap base,
+# legacy builder), checks its HEALTHCHECK, one inference and SIGTERM exit 0.
+docker-test:
+	@bash scripts/docker-test.sh
 
 bench: build
 	$(BUILD)/tools/bench/vtaserve-bench all
@@ -78,6 +84,16 @@ fuzz-build: setup $(FUZZ_BUILD)/build.ninja
 
 fuzz: fuzz-build
 	@bash tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# clang-format (the repo's .clang-format) over every tracked C++ file: `format`
+# rewrites them, `format-check` fails on any file that would change (CI).
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
+
+format: setup
+	clang-format -i $(CXX_SOURCES)
+
+format-check: setup
+	clang-format --dry-run -Werror $(CXX_SOURCES)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
