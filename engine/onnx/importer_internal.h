@@ -73,10 +73,10 @@ absl::string_view OnnxTypeName(int32_t t);
 // rank, a negative or huge dimension or too many elements.
 absl::StatusOr<int64_t> CheckedElements(absl::Span<const int64_t> dims,
                                         absl::string_view what);
-// Decodes an initializer or Constant value (raw or typed data).
 // Checks a TensorProto's shape (CheckedElements) and that it holds exactly
 // that many values, without decoding or allocating anything.
 absl::Status CheckTensorData(const TP& t, absl::string_view what);
+// Decodes an initializer or Constant value (raw or typed data).
 absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what);
 
 // ---------------------------------------------------------------------------
