@@ -25,9 +25,6 @@
 #ifdef VTASERVE_HAVE_VTA_BACKEND
 #include "vta_backend/vta_backend.h"
 #endif
-#ifdef VTASERVE_HAVE_VTA_BACKEND
-#include "vta_backend/vta_backend.h"
-#endif
 
 ABSL_FLAG(std::string, model_repository, "",
           "Model repository: <repo>/<model>/[config.pbtxt] and "
