@@ -10,6 +10,7 @@
 #include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/compiler/graph_compiler.h"
 #include "vta_backend/config.h"
+#include "vta_backend/runtime/self_test.h"
 #include "vta_backend/sim/sim_device.h"
 
 namespace vtaserve::vta {
@@ -53,6 +54,12 @@ class VtaBackend : public engine::Backend {
       : options_(options), config_(config), device_(std::move(device)) {}
 
   absl::string_view Name() const override { return "vta"; }
+
+  // A small GEMM + ALU program with a known result on the device
+  // (runtime/self_test.h).
+  absl::Status SelfTest() override {
+    return RunDeviceSelfTest(*device_, config_, options_.run_timeout);
+  }
 
   absl::Status Supports(const engine::ModelGraph& graph,
                         const engine::Node& node) const override {
