@@ -1,6 +1,8 @@
 // The float ResNet of the zoo: weights, calibration images and the forward
 // pass that calibrates activation scales. Compiled with -O3 (see
 // CMakeLists.txt) so the conv's inner loops vectorize.
+#include "engine/zoo/float_resnet.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/zoo/resnet_generator.h"
 #include "engine/zoo/zoo_internal.h"
 
 namespace vtaserve::zoo {
