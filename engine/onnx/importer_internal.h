@@ -45,6 +45,9 @@ constexpr int64_t kMaxTaps = int64_t{1}
                              << 16;  // keeps int32 accumulators exact
 constexpr int kMaxWindow = 4096;
 constexpr int kMaxRank = 8;
+// Nodes per graph: a QDQ ResNet-152 has about 1,000; the limit bounds the
+// importer's and executor's per-node memory for a hostile file.
+constexpr int kMaxNodes = 20000;
 
 // ---------------------------------------------------------------------------
 // Constants (initializers and Constant nodes), decoded once.
@@ -70,6 +73,9 @@ absl::string_view OnnxTypeName(int32_t t);
 // rank, a negative or huge dimension or too many elements.
 absl::StatusOr<int64_t> CheckedElements(absl::Span<const int64_t> dims,
                                         absl::string_view what);
+// Checks a TensorProto's shape (CheckedElements) and that it holds exactly
+// that many values, without decoding or allocating anything.
+absl::Status CheckTensorData(const TP& t, absl::string_view what);
 // Decodes an initializer or Constant value (raw or typed data).
 absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what);
 

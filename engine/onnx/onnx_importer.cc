@@ -190,9 +190,17 @@ absl::StatusOr<ModelGraph> Importer::Run() {
     return absl::InvalidArgumentError(absl::StrCat(
         "ONNX opset ", opset_, " is too old (QuantizeLinear needs >= 10)"));
   }
+  if (graph.node_size() > kMaxNodes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph has ", graph.node_size(), " nodes (at most ", kMaxNodes, ")"));
+  }
   for (const TP& init : graph.initializer()) {
     if (init.name().empty())
       return absl::InvalidArgumentError("unnamed initializer");
+    // Every initializer, used or not: its shape within bounds and its data
+    // the size the shape claims, before anything is allocated for it.
+    VTASERVE_RETURN_IF_ERROR(
+        CheckTensorData(init, absl::StrCat("initializer '", init.name(), "'")));
     if (!initializers_.emplace(init.name(), &init).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("initializer '", init.name(), "' is listed twice"));

@@ -53,6 +53,39 @@ absl::StatusOr<int64_t> CheckedElements(absl::Span<const int64_t> dims,
   return n;
 }
 
+absl::Status CheckTensorData(const TP& t, absl::string_view what) {
+  std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+  VTASERVE_ASSIGN_OR_RETURN(const int64_t n, CheckedElements(dims, what));
+  int64_t got = -1;
+  int64_t bytes = 0;
+  switch (t.data_type()) {
+    case TP::FLOAT:
+    case TP::INT32:
+      bytes = 4;
+      got = t.data_type() == TP::FLOAT ? t.float_data_size()
+                                       : t.int32_data_size();
+      break;
+    case TP::INT64:
+      bytes = 8;
+      got = t.int64_data_size();
+      break;
+    case TP::UINT8:
+    case TP::INT8:
+      bytes = 1;
+      got = t.int32_data_size();
+      break;
+    default:
+      return absl::OkStatus();  // refused where it is used, if at all
+  }
+  if (t.has_raw_data()) got = static_cast<int64_t>(t.raw_data().size()) / bytes;
+  if (t.data_location() != TP::EXTERNAL && got != n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", OnnxTypeName(t.data_type()), " tensor of shape ",
+        ShapeToString(dims), " holds ", got, " values (truncated or corrupt)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
   if (t.data_location() == TP::EXTERNAL || t.external_data_size() > 0) {
     return absl::InvalidArgumentError(
@@ -61,6 +94,8 @@ absl::StatusOr<ConstTensor> DecodeTensor(const TP& t, absl::string_view what) {
   if (t.has_segment()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": segmented tensor"));
   }
+  // The value count first: the cases below allocate n values.
+  VTASERVE_RETURN_IF_ERROR(CheckTensorData(t, what));
   ConstTensor c;
   c.dtype = t.data_type();
   c.dims.assign(t.dims().begin(), t.dims().end());
