@@ -4,6 +4,8 @@
 // simulator, a device from a factory (a board) refuses a configuration
 // other than its own, and a bad value is refused naming the field.
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "cpu_backend/cpu_backend.h"
 #include "engine/backend_registry.h"
 #include "engine/executor.h"
+#include "engine/model_manager.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
 #include "engine/zoo/resnet_generator.h"
@@ -226,6 +229,58 @@ TEST(PerModelDeviceTest, ABoardRefusesAConfigOtherThanItsBitstreams) {
   const Tensor x = Input(g, 9);
   ExpectSameBytes(RunOnce(*ex, x), Reference(g, x));
   EXPECT_GT(dev->runs(), 0);
+}
+
+// Through config.pbtxt and the model manager: vta_config and cpu_threads
+// reach the backends, and a bad vta_config fails that model's load with a
+// message naming the field while the others load.
+TEST(PerModelDeviceTest, ConfigFieldsReachTheBackendsAtLoad) {
+  namespace fs = std::filesystem;
+  const fs::path repo = fs::path(::testing::TempDir()) / "per_model_repo";
+  fs::remove_all(repo);
+  zoo::ConvSpec spec;
+  spec.in_channels = 32;
+  spec.out_channels = 64;
+  spec.input_h = spec.input_w = 14;
+  spec.kernel = 3;
+  spec.stride = 1;
+  spec.pad = 1;
+  VTASERVE_ASSERT_OK_AND_ASSIGN(onnx::ModelProto m, zoo::GenerateConv(spec));
+  auto add = [&](const std::string& name, const std::string& config) {
+    fs::create_directories(repo / name / "1");
+    std::ofstream(repo / name / "1" / "model.onnx", std::ios::binary)
+        << m.SerializeAsString();
+    std::ofstream(repo / name / "config.pbtxt") << config;
+  };
+  add("wide", "vta_config: \"1x32x32\" first_conv: \"vta_pad\"");
+  add("one_thread", "placement: \"cpu\" cpu_threads: 1");
+  add("bad", "vta_config: \"no-such-config\"");
+  engine::BackendRegistry registry;
+  VtaOptions vo;
+  ASSERT_THAT(registry.Register(*CreateVtaBackend(vo)), IsOk());
+  cpu::CpuOptions co;
+  co.threads = 2;
+  ASSERT_THAT(registry.Register(cpu::CreateCpuBackend(co)), IsOk());
+  ASSERT_THAT(registry.Register(engine::CreateReferenceBackend()), IsOk());
+  engine::ModelManagerOptions options;
+  options.repository = repo.string();
+  engine::ModelManager manager(
+      options, &registry,
+      [](const std::string& path, const engine::ModelConfig& config) {
+        engine::ImportOptions import;
+        import.requant.shift_group = config.shift_group;
+        return engine::ImportOnnxFile(path, import);
+      });
+  EXPECT_THAT(manager.Load("wide"), IsOk());
+  EXPECT_THAT(manager.Load("one_thread"), IsOk());
+  EXPECT_THAT(
+      manager.Load("bad"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("vta_config"), HasSubstr("no-such-config"))));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(auto wide, manager.Find("wide", ""));
+  EXPECT_THAT(wide->partitions, Contains(HasSubstr("on 1x32_")));
+  VTASERVE_ASSERT_OK_AND_ASSIGN(auto one, manager.Find("one_thread", ""));
+  EXPECT_THAT(one->partitions, Contains(HasSubstr(", 1 threads")));
 }
 
 }  // namespace
