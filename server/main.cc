@@ -1,9 +1,11 @@
 // vtaserve: the gRPC inference server binary. Flags are parsed here only and
 // copied into ServerOptions; backends are wired into the registry here.
 // SIGTERM/SIGINT drain the server (health NOT_SERVING, new requests
-// UNAVAILABLE, accepted ones finish up to --exit-timeout-secs) and exit 0.
+// UNAVAILABLE, accepted ones finish up to --exit-timeout-secs) and exit 0;
+// --reuse-grpc-port and --exit-on-error are Triton's start-up flags.
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -32,6 +34,13 @@ ABSL_FLAG(std::string, model_repository, "",
           "Model repository: <repo>/<model>/[config.pbtxt] and "
           "<repo>/<model>/<version>/model.onnx");
 ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: pick a free one)");
+ABSL_FLAG(bool, reuse_grpc_port, false,
+          "Let other processes bind the same gRPC port (requests are then "
+          "split between them); off, a port in use is an error");
+ABSL_FLAG(bool, exit_on_error, true,
+          "Exit when the model repository does not exist or cannot be read; "
+          "false keeps running, not ready (models that fail to load never "
+          "stop the server)");
 ABSL_FLAG(int, metrics_port, 8002,
           "Prometheus /metrics port (0: pick a free one, -1: off)");
 ABSL_FLAG(std::string, vta_config, "",
@@ -87,6 +96,8 @@ int main(int argc, char** argv) {
   vtaserve::server::ServerOptions options;
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  options.reuse_grpc_port = absl::GetFlag(FLAGS_reuse_grpc_port);
+  options.exit_on_error = absl::GetFlag(FLAGS_exit_on_error);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.vta_config = absl::GetFlag(FLAGS_vta_config);
   options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
@@ -185,7 +196,14 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   VTASERVE_LOG(kInfo, absl::StrCat("received signal ", signal_number,
                                    ", shutting down"));
-  (*server)->Shutdown(options.exit_timeout);
-  probe.Stop();  // before the server goes away
-  return 0;
+  (*server)->Drain(options.exit_timeout);
+  probe.Stop();
+  // Exit without stopping gRPC: grpc::Server::Shutdown cancels the calls
+  // that reach it while it stops, and their clients see CANCELLED, which
+  // they do not retry. Exiting resets the connections instead: a call in
+  // flight then ends UNAVAILABLE, which clients retry elsewhere. Nothing is
+  // lost: Drain returns once every accepted request's response was sent.
+  VTASERVE_LOG(kInfo, "exiting");
+  std::fflush(nullptr);
+  std::_Exit(0);
 }
