@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 MODEL_REPO ?= $(BUILD)/model_repository
 PEER_DIR := tests/peer
 
-.PHONY: all setup configure build test serve peers bench clean
+.PHONY: all setup configure build test soak serve peers bench clean
 
 all: build
 
@@ -25,7 +25,15 @@ peers: setup
 	@bash scripts/setup-peers.sh
 
 test: build peers
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1500
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1500 -LE soak
+
+# The long reliability runs (docs/testing.md): 60 s of 64 clients on
+# ResNet-18 per placement, 10,000 overload iterations. Figures are printed
+# as JSON lines and appended to $(BUILD)/reliability.jsonl.
+soak: build
+	rm -f $(abspath $(BUILD))/reliability.jsonl
+	cd $(BUILD) && VTASERVE_RELIABILITY_JSON=$(abspath $(BUILD))/reliability.jsonl \
+	  ctest --output-on-failure -V -L soak
 
 serve: build
 	@bash scripts/serve.sh $(BUILD) $(MODEL_REPO)

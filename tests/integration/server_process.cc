@@ -31,7 +31,7 @@ std::string ServerBinary() {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& binary, const std::vector<std::string>& args,
-    const std::filesystem::path& log) {
+    const std::filesystem::path& log, const std::vector<std::string>& env) {
   const int fd =
       ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -47,9 +47,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_storage = env;
+  std::vector<char*> envp;
+  for (std::string& e : env_storage) envp.push_back(e.data());
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr,
-                             argv.data(), environ);
+                             argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(fd);
   if (rc != 0) {

@@ -23,11 +23,13 @@ std::string ServerBinary();
 
 class ServerProcess {
  public:
-  // Runs `binary` with `args`, output to `log`. Errors: Internal when the
-  // spawn fails.
+  // Runs `binary` with `args`, output to `log`, in this process's
+  // environment plus `env` ("NAME=value" entries). Errors: Internal when
+  // the spawn fails.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& binary, const std::vector<std::string>& args,
-      const std::filesystem::path& log);
+      const std::filesystem::path& log,
+      const std::vector<std::string>& env = {});
   ~ServerProcess();
 
   // Waits for the ports line. Unavailable with the log when the child exits
