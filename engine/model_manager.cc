@@ -172,6 +172,8 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
 
   PlacementOptions placement;
   placement.preference = config.placement;
+  info->faults = std::make_shared<DeviceFaults>(options_.device_faults);
+  placement.faults = info->faults;
   placement.backend_options = config.ToBackendOptions();
   if (config.vta_config.empty() && !options_.default_vta_config.empty()) {
     placement.backend_options["vta_config"] = options_.default_vta_config;

@@ -195,6 +195,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     lp->set_cost_seconds(p.cost_seconds);
     lp->set_costs(p.costs);
   }
+  if (info.faults != nullptr) response->set_degraded(info.faults->Describe());
   return FinishNow(context, absl::OkStatus());
 }
 

@@ -94,6 +94,7 @@ Server::Server(const ServerOptions& options,
   mm.repository = options.model_repository;
   mm.default_vta_config = options.vta_config;
   mm.default_cpu_threads = options.cpu_threads;
+  mm.device_faults = options.device_faults;
   manager_ =
       std::make_unique<engine::ModelManager>(mm, registry, std::move(loader));
   ServiceHooks hooks;

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/backend_registry.h"
+#include "engine/device_faults.h"
 #include "engine/model_manager.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
@@ -49,6 +50,11 @@ struct ServerOptions {
   std::string vta_config;
   // CPU backend threads for models that set none. Default: 0 (backend's).
   int cpu_threads = 0;
+  // Device faults (engine/device_faults.h): a faulty partition re-runs on
+  // the CPU pool; after `device_faults.degrade_after` consecutive faults
+  // the model degrades to it and a self-test every `probe_interval` takes
+  // the device back. Defaults: 3 faults, 30 s.
+  engine::DeviceFaultOptions device_faults;
   // PEM files for TLS; all empty means plaintext. A client CA makes the
   // server require and verify client certificates. Default: "".
   std::string tls_cert;

@@ -20,8 +20,8 @@
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_server.h"
-#include "tests/server/test_graphs.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_graphs.h"
 
 namespace vtaserve::server {
 namespace {

@@ -20,8 +20,8 @@
 #include "proto/inference.grpc.pb.h"
 #include "server/server.h"
 #include "tests/integration/test_server.h"
-#include "tests/server/test_graphs.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_graphs.h"
 
 namespace vtaserve::server {
 namespace {

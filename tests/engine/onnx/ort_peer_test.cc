@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "engine/npy.h"
 #include "engine/onnx/onnx_importer.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/resnet_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
