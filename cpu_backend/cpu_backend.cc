@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -107,6 +111,8 @@ class CpuCompiledModel : public engine::CompiledModel {
       VTASERVE_RETURN_IF_ERROR(context.CheckContinue());
       const absl::Time start = absl::Now();
       double transform = 0.0;
+      std::optional<ThreadUsage> usage;
+      if (context.profile != nullptr) usage.emplace();
       step.run(transform);
       if (context.profile != nullptr) {
         const Node& node = graph_.nodes[step.node];
@@ -118,6 +124,10 @@ class CpuCompiledModel : public engine::CompiledModel {
         t.host_transform_seconds = transform;
         const int64_t macs = graph_.NodeMacs(step.node);
         if (macs > 0) t.counters["macs"] = static_cast<double>(macs);
+        // Threads that ran a piece of the layer (1 for a one-thread pool;
+        // absent for layers with no work of their own, e.g. Flatten).
+        if (const int used = usage->count(); used > 0)
+          t.counters["threads_used"] = used;
         context.profile->push_back(std::move(t));
       }
     }
@@ -468,7 +478,9 @@ class CpuBackend : public engine::Backend {
   }
 
   absl::StatusOr<std::unique_ptr<engine::CompiledModel>> Compile(
-      const ModelGraph& graph, const engine::BackendOptions&) override {
+      const ModelGraph& graph, const engine::BackendOptions& options) override {
+    VTASERVE_ASSIGN_OR_RETURN(std::shared_ptr<ThreadPool> pool,
+                              PoolFor(options));
     VTASERVE_RETURN_IF_ERROR(graph.Validate());
     for (const Node& node : graph.nodes) {
       VTASERVE_RETURN_IF_ERROR(Supports(graph, node));
@@ -479,7 +491,8 @@ class CpuBackend : public engine::Backend {
       return absl::FailedPreconditionError(absl::StrCat(
           "cpu: isa ", CpuIsaName(isa), " requested but this CPU lacks it"));
     }
-    auto model = std::make_unique<CpuCompiledModel>(graph, pool_, isa);
+    auto model =
+        std::make_unique<CpuCompiledModel>(graph, std::move(pool), isa);
     VTASERVE_RETURN_IF_ERROR(model->Build());
     return model;
   }
@@ -528,8 +541,35 @@ class CpuBackend : public engine::Backend {
   }
 
  private:
+  // The pool a model runs on: the option "cpu_threads" (model config field
+  // cpu_threads; absent or 0: the backend's) sizes its own arena, made once
+  // per size and shared by the models asking for it. InvalidArgument naming
+  // the field for anything but an integer in [0, kMaxThreads].
+  absl::StatusOr<std::shared_ptr<ThreadPool>> PoolFor(
+      const engine::BackendOptions& options) {
+    auto it = options.find("cpu_threads");
+    if (it == options.end()) return pool_;
+    int threads = 0;
+    if (!absl::SimpleAtoi(it->second, &threads) || threads < 0 ||
+        threads > kMaxThreads) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field 'cpu_threads': \"", it->second,
+                       "\" is not an integer in [0, ", kMaxThreads, "]"));
+    }
+    if (threads == 0 || threads == pool_->num_threads()) return pool_;
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<ThreadPool>& pool = pools_[threads];
+    if (pool == nullptr) pool = std::make_shared<ThreadPool>(threads);
+    return pool;
+  }
+
+  static constexpr int kMaxThreads = 1024;
+
   CpuOptions options_;
   std::shared_ptr<ThreadPool> pool_;
+  std::mutex mu_;
+  // Pools of other sizes, by thread count (guarded by mu_).
+  std::map<int, std::shared_ptr<ThreadPool>> pools_;
 };
 
 }  // namespace

@@ -19,8 +19,46 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace vtaserve::cpu {
+
+// Records which threads ran the pieces of the ParallelFor* calls that the
+// thread creating it makes while it lives (nested scopes: the innermost
+// records), e.g. the CPU backend's per-layer "threads_used" profile counter.
+// One per calling thread; its Note() may run on any pool thread.
+class ThreadUsage {
+ public:
+  ThreadUsage() : outer_(current_) { current_ = this; }
+  ~ThreadUsage() { current_ = outer_; }
+  ThreadUsage(const ThreadUsage&) = delete;
+  ThreadUsage& operator=(const ThreadUsage&) = delete;
+
+  // Distinct threads that ran at least one piece.
+  int count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(threads_.size());
+  }
+
+  // Records the calling thread.
+  void Note() {
+    const std::thread::id id = std::this_thread::get_id();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (std::find(threads_.begin(), threads_.end(), id) == threads_.end())
+      threads_.push_back(id);
+  }
+
+  // The calling thread's innermost ThreadUsage, or null.
+  static ThreadUsage* Current() { return current_; }
+
+ private:
+  static inline thread_local ThreadUsage* current_ = nullptr;
+  ThreadUsage* const outer_;
+  mutable std::mutex mu_;
+  std::vector<std::thread::id> threads_;
+};
 
 class ThreadPool {
  public:
@@ -45,7 +83,9 @@ class ThreadPool {
     grain = std::max<int64_t>(grain, 1);
     const int64_t chunks =
         std::clamp<int64_t>(n / grain, int64_t{1}, int64_t{num_threads_});
+    ThreadUsage* const usage = ThreadUsage::Current();
     if (chunks == 1) {
+      if (usage != nullptr) usage->Note();
       fn(int64_t{0}, n);
       return;
     }
@@ -53,6 +93,7 @@ class ThreadPool {
       tbb::parallel_for(
           tbb::blocked_range<int64_t>(0, chunks, 1),
           [&](const tbb::blocked_range<int64_t>& r) {
+            if (usage != nullptr) usage->Note();
             for (int64_t t = r.begin(); t != r.end(); ++t) {
               fn(n * t / chunks, n * (t + 1) / chunks);
             }
@@ -74,7 +115,9 @@ class ThreadPool {
     if (n <= 0) return;
     block = std::max<int64_t>(block, 1);
     const int64_t blocks = (n + block - 1) / block;
+    ThreadUsage* const usage = ThreadUsage::Current();
     if (num_threads_ == 1 || blocks == 1) {
+      if (usage != nullptr) usage->Note();
       fn(int64_t{0}, n);
       return;
     }
@@ -99,6 +142,7 @@ class ThreadPool {
       tbb::parallel_for(
           tbb::blocked_range<int64_t>(0, workers, 1),
           [&](const tbb::blocked_range<int64_t>& r) {
+            if (usage != nullptr) usage->Note();
             for (int64_t t = r.begin(); t != r.end(); ++t) {
               for (int64_t b; (b = shares[t].Claim(/*from_front=*/true)) >= 0;)
                 run(b);

@@ -105,7 +105,8 @@ class Backend {
       const ModelGraph& graph, const BackendOptions& options) = 0;
 
   // Estimated cost of `node` alone, for the placement cost model. Backends
-  // without a model return Unimplemented.
+  // without a model return Unimplemented; InvalidArgument for bad options
+  // (the Executor then fails instead of placing the node elsewhere).
   virtual absl::StatusOr<NodeCost> EstimateCost(
       const ModelGraph& graph, NodeId node, const BackendOptions& options) = 0;
 

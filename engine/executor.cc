@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "engine/common/status_macros.h"
 
 namespace vtaserve::engine {
@@ -124,6 +125,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     ex->partitions_.push_back(std::move(part));
     start = end;
   }
+  ex->registry_ = &registry;
+  ex->options_ = options;
+  ex->compile_options_ = std::move(compile_options);
   return ex;
 }
 
@@ -190,6 +194,13 @@ absl::StatusOr<Backend*> Executor::PlaceFirstConv(
     }
     if (first_supporting == nullptr) first_supporting = b;
     absl::StatusOr<NodeCost> cost = b->EstimateCost(graph, id, options);
+    if (absl::IsInvalidArgument(cost.status())) {
+      // Bad options (e.g. a model's vta_config or cpu_threads): the model's
+      // load fails rather than placing the node elsewhere.
+      return AnnotateStatus(
+          cost.status(),
+          absl::StrCat("estimating node '", node.name, "' on ", b->Name()));
+    }
     if (!cost.ok()) continue;
     lines.push_back(absl::StrCat(
         cost->strategy.empty() ? std::string(b->Name()) : cost->strategy, "=",
@@ -246,8 +257,80 @@ absl::Status Executor::RunOne(const ExecutionContext& context,
                                 Tensor::Create(info.dtype, info.shape));
       outs.push_back(&values[g]);
     }
-    VTASERVE_RETURN_IF_ERROR(part.compiled->Execute(context, ins, outs));
+    VTASERVE_RETURN_IF_ERROR(ExecutePartition(part, context, ins, outs));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::ExecutePartition(Partition& part,
+                                        const ExecutionContext& context,
+                                        absl::Span<const Tensor* const> ins,
+                                        absl::Span<Tensor* const> outs) {
+  DeviceFaults* faults = options_.faults.get();
+  if (faults == nullptr) return part.compiled->Execute(context, ins, outs);
+  if (faults->Degraded(part.backend) &&
+      faults->ProbeDue(part.backend, absl::Now())) {
+    Backend* b = registry_->Find(part.backend);
+    faults->RecordProbe(part.backend, b != nullptr
+                                          ? b->SelfTest()
+                                          : absl::NotFoundError("no backend"));
+  }
+  if (faults->Degraded(part.backend)) {
+    return RunFallback(
+        part, context, ins, outs,
+        absl::UnavailableError(absl::StrCat(part.backend, " is degraded")));
+  }
+  absl::Status s = part.compiled->Execute(context, ins, outs);
+  if (s.ok()) {
+    faults->RecordSuccess(part.backend);
+    return s;
+  }
+  if (!IsDeviceFault(s, context)) return s;
+  faults->RecordFault(part.backend, s);
+  return RunFallback(part, context, ins, outs, s);
+}
+
+absl::Status Executor::RunFallback(Partition& part,
+                                   const ExecutionContext& context,
+                                   absl::Span<const Tensor* const> ins,
+                                   absl::Span<Tensor* const> outs,
+                                   const absl::Status& cause) {
+  if (part.fallback == nullptr) {
+    // The next preferred backend after the failing one that supports every
+    // node of the partition.
+    std::vector<std::string> tried;
+    bool after = false;
+    for (const std::string& name : options_.preference) {
+      if (name == part.backend) {
+        after = true;
+        continue;
+      }
+      Backend* b = after ? registry_->Find(name) : nullptr;
+      if (b == nullptr) continue;
+      bool all = true;
+      for (const Node& n : part.sub.graph.nodes) {
+        all = all && b->Supports(part.sub.graph, n).ok();
+      }
+      if (!all) continue;
+      absl::StatusOr<std::unique_ptr<CompiledModel>> c =
+          b->Compile(part.sub.graph, compile_options_);
+      if (!c.ok()) {
+        tried.push_back(absl::StrCat(name, ": ", c.status().message()));
+        continue;
+      }
+      part.fallback = *std::move(c);
+      part.fallback_backend = name;
+      break;
+    }
+    if (part.fallback == nullptr) {
+      return AnnotateStatus(
+          cause, absl::StrCat("no fallback backend for the ", part.backend,
+                              " partition (", absl::StrJoin(tried, "; "), ")"));
+    }
+  }
+  VTASERVE_RETURN_IF_ERROR(context.CheckContinue());
+  VTASERVE_RETURN_IF_ERROR(part.fallback->Execute(context, ins, outs));
+  options_.faults->RecordFallback();
   return absl::OkStatus();
 }
 

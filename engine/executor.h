@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "engine/backend.h"
 #include "engine/backend_registry.h"
+#include "engine/device_faults.h"
 #include "engine/graph.h"
 
 namespace vtaserve::engine {
@@ -25,6 +26,11 @@ struct PlacementOptions {
   // Passed to every backend's Compile/EstimateCost. The key "first_conv"
   // places the model's first Conv node (see kFirstConvOption).
   BackendOptions backend_options;
+  // Device-fault policy shared by the model's Executors (device_faults.h):
+  // a partition whose backend fails with a device error re-runs on the next
+  // preferred backend that supports all its nodes. Default: null (device
+  // errors fail the run).
+  std::shared_ptr<DeviceFaults> faults;
 };
 
 // BackendOptions key for the first conv's placement: "auto" (default: every
@@ -80,10 +86,23 @@ class Executor {
     std::string backend;
     Subgraph sub;
     std::unique_ptr<CompiledModel> compiled;
+    // Compiled on the first device fault (see PlacementOptions::faults).
+    std::unique_ptr<CompiledModel> fallback;
+    std::string fallback_backend;
   };
   Executor() = default;
   absl::Status RunOne(const ExecutionContext& context,
                       std::vector<Tensor>& values);
+  // Runs `part` on the device (unless degraded), falling back on a device
+  // fault.
+  absl::Status ExecutePartition(Partition& part,
+                                const ExecutionContext& context,
+                                absl::Span<const Tensor* const> ins,
+                                absl::Span<Tensor* const> outs);
+  absl::Status RunFallback(Partition& part, const ExecutionContext& context,
+                           absl::Span<const Tensor* const> ins,
+                           absl::Span<Tensor* const> outs,
+                           const absl::Status& cause);
 
   // Chooses the backend of the first conv by policy or cost model.
   static absl::StatusOr<Backend*> PlaceFirstConv(
@@ -92,6 +111,9 @@ class Executor {
       NodePlacement& placement);
 
   ModelGraph graph_;
+  const BackendRegistry* registry_ = nullptr;
+  PlacementOptions options_;
+  BackendOptions compile_options_;
   std::vector<NodePlacement> placements_;
   std::vector<Partition> partitions_;
 };

@@ -172,6 +172,8 @@ absl::StatusOr<std::shared_ptr<ModelManager::Model>> ModelManager::Build(
 
   PlacementOptions placement;
   placement.preference = config.placement;
+  info->faults = std::make_shared<DeviceFaults>(options_.device_faults);
+  placement.faults = info->faults;
   placement.backend_options = config.ToBackendOptions();
   if (config.vta_config.empty() && !options_.default_vta_config.empty()) {
     placement.backend_options["vta_config"] = options_.default_vta_config;
@@ -237,9 +239,14 @@ absl::Status ModelManager::LoadAll() {
     return absl::NotFoundError(absl::StrCat(
         "model repository '", options_.repository, "' is not a directory"));
   }
+  fs::directory_iterator entries(options_.repository, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model repository '", options_.repository,
+                     "' cannot be read: ", ec.message()));
+  }
   std::vector<std::string> names;
-  for (const fs::directory_entry& e :
-       fs::directory_iterator(options_.repository, ec)) {
+  for (const fs::directory_entry& e : entries) {
     const std::string name = e.path().filename().string();
     if (e.is_directory(ec) && IsModelName(name)) names.push_back(name);
   }

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/backend_registry.h"
+#include "engine/device_faults.h"
 #include "engine/executor.h"
 #include "engine/graph.h"
 #include "engine/model_config.h"
@@ -49,6 +50,9 @@ struct ModelInfo {
   // entry) declined the node, which runs elsewhere (a CPU fallback).
   std::vector<bool> fallback;
   std::vector<std::string> partitions;  // Executor::DescribePartitions()
+  // Device faults, fallbacks and degradation of this version (shared by its
+  // Executors; the pointer is fixed, the state inside changes).
+  std::shared_ptr<DeviceFaults> faults;
 };
 
 // One row of the repository index.
@@ -73,6 +77,9 @@ struct ModelManagerOptions {
   std::string default_vta_config;
   // CPU threads for models whose config sets none. Default: 0 (backend's).
   int default_cpu_threads = 0;
+  // Device-fault policy of every model (engine/device_faults.h): fall back
+  // per partition, degrade after N consecutive faults, probe to take back.
+  DeviceFaultOptions device_faults;
 };
 
 class ModelManager {

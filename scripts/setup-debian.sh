@@ -11,6 +11,7 @@ PKGS=(
   libonnx-dev libpng-dev libjpeg-dev
   python3-grpcio
   prometheus python3-yaml
+  clang-format
 )
 if [[ "${VTASERVE_WITH_PEERS:-1}" == "1" ]]; then
   PKGS+=(libdnnl-dev)

@@ -71,15 +71,16 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 
 // One ModelInfer call: finished exactly once, from the callback thread on
 // early errors or from the scheduler's worker otherwise; deletes itself
-// when gRPC is done with it.
+// when gRPC is done with it. An accepted call (ModelInfer counted it in
+// in_flight_) leaves the count only then, once its status has been sent, so
+// a drained server can exit without losing a response.
 class InferenceService::InferReactor : public grpc::ServerUnaryReactor {
  public:
-  explicit InferReactor(InferenceService* service)
+  InferReactor(InferenceService* service, bool accepted)
       : service_(service),
+        accepted_(accepted),
         start_(absl::Now()),
-        cancelled_(std::make_shared<std::atomic<bool>>(false)) {
-    service_->in_flight_.fetch_add(1);
-  }
+        cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
 
   const std::shared_ptr<std::atomic<bool>>& cancelled() const {
     return cancelled_;
@@ -90,17 +91,21 @@ class InferenceService::InferReactor : public grpc::ServerUnaryReactor {
     const grpc::Status g = ToGrpcStatus(status);
     service_->metrics_->RecordRequest(
         model, g.error_code(), absl::ToDoubleSeconds(absl::Now() - start_));
-    // The service may be waited on once in_flight_ reaches zero.
-    InferenceService* service = service_;
     Finish(g);
-    service->in_flight_.fetch_sub(1);
   }
 
   void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // The service may be destroyed once in_flight_ reaches zero.
+    InferenceService* service = service_;
+    const bool accepted = accepted_;
+    delete this;
+    if (accepted) service->in_flight_.fetch_sub(1);
+  }
 
  private:
   InferenceService* const service_;
+  const bool accepted_;
   const absl::Time start_;
   const std::shared_ptr<std::atomic<bool>> cancelled_;
 };
@@ -190,6 +195,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     lp->set_cost_seconds(p.cost_seconds);
     lp->set_costs(p.costs);
   }
+  if (info.faults != nullptr) response->set_degraded(info.faults->Describe());
   return FinishNow(context, absl::OkStatus());
 }
 
@@ -197,12 +203,17 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
     grpc::CallbackServerContext* context,
     const inference::ModelInferRequest* request,
     inference::ModelInferResponse* response) {
-  auto* reactor = new InferReactor(this);
+  // Counted before the draining check: StartDraining comes before the wait
+  // for InFlight() == 0, so every call not refused here is waited for.
+  in_flight_.fetch_add(1);
   if (draining_.load()) {
-    reactor->Complete("",
+    in_flight_.fetch_sub(1);
+    auto* refused = new InferReactor(this, /*accepted=*/false);
+    refused->Complete("",
                       absl::UnavailableError("the server is shutting down"));
-    return reactor;
+    return refused;
   }
+  auto* reactor = new InferReactor(this, /*accepted=*/true);
   const absl::Time deadline = DeadlineOf(*context);
   const bool timing = WantsTiming(*request);
   std::string model_label;

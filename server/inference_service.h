@@ -36,7 +36,8 @@ class InferenceService final
 
   // From now on ModelInfer answers Unavailable (the manager refuses too).
   void StartDraining() { draining_.store(true); }
-  // ModelInfer calls whose response has not been sent.
+  // ModelInfer calls accepted (not refused as draining) that gRPC is not
+  // yet done with: their status has not been sent.
   int InFlight() const { return in_flight_.load(); }
 
   grpc::ServerUnaryReactor* ServerLive(

@@ -1,9 +1,11 @@
 // vtaserve: the gRPC inference server binary. Flags are parsed here only and
 // copied into ServerOptions; backends are wired into the registry here.
 // SIGTERM/SIGINT drain the server (health NOT_SERVING, new requests
-// UNAVAILABLE, accepted ones finish up to --exit-timeout-secs) and exit 0.
+// UNAVAILABLE, accepted ones finish up to --exit-timeout-secs) and exit 0;
+// --reuse-grpc-port and --exit-on-error are Triton's start-up flags.
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -17,15 +19,14 @@
 #include "engine/common/logging.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "server/device_probe.h"
 #include "server/server.h"
 #ifdef VTASERVE_HAVE_CPU_BACKEND
 #include "cpu_backend/cpu_backend.h"
 #include "cpu_backend/parallel_runner.h"
 #endif
 #ifdef VTASERVE_HAVE_VTA_BACKEND
-#include "vta_backend/vta_backend.h"
-#endif
-#ifdef VTASERVE_HAVE_VTA_BACKEND
+#include "vta_backend/driver/device_selection.h"
 #include "vta_backend/vta_backend.h"
 #endif
 
@@ -33,10 +34,28 @@ ABSL_FLAG(std::string, model_repository, "",
           "Model repository: <repo>/<model>/[config.pbtxt] and "
           "<repo>/<model>/<version>/model.onnx");
 ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: pick a free one)");
+ABSL_FLAG(bool, reuse_grpc_port, false,
+          "Let other processes bind the same gRPC port (requests are then "
+          "split between them); off, a port in use is an error");
+ABSL_FLAG(bool, exit_on_error, true,
+          "Exit when the model repository does not exist or cannot be read; "
+          "false keeps running, not ready (models that fail to load never "
+          "stop the server)");
 ABSL_FLAG(int, metrics_port, 8002,
           "Prometheus /metrics port (0: pick a free one, -1: off)");
 ABSL_FLAG(std::string, vta_config, "",
           "VTA configuration (name or JSON file) for models that name none");
+ABSL_FLAG(std::string, vta_device, "sim",
+          "VTA device: sim (built-in simulator) or a board: pynq, ultra96, "
+          "zcu104, de10nano (its VTA config preset unless --vta-config)");
+ABSL_FLAG(std::string, vta_board_json, "",
+          "JSON file overriding the board's register/DMA nodes and addresses");
+ABSL_FLAG(int, device_degrade_after, 3,
+          "Consecutive device faults after which a model leaves the device "
+          "for the CPU pool (0: never)");
+ABSL_FLAG(int, device_probe_secs, 30,
+          "While a model is degraded, seconds between device self-tests that "
+          "can take the device back");
 ABSL_FLAG(int, cpu_threads, 0, "CPU backend threads (0: every core)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key");
@@ -77,9 +96,22 @@ int main(int argc, char** argv) {
   vtaserve::server::ServerOptions options;
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  options.reuse_grpc_port = absl::GetFlag(FLAGS_reuse_grpc_port);
+  options.exit_on_error = absl::GetFlag(FLAGS_exit_on_error);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.vta_config = absl::GetFlag(FLAGS_vta_config);
   options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  if (absl::GetFlag(FLAGS_device_degrade_after) < 0 ||
+      absl::GetFlag(FLAGS_device_probe_secs) < 0) {
+    VTASERVE_LOG(kError,
+                 "--device-degrade-after and --device-probe-secs must "
+                 "be >= 0");
+    return 2;
+  }
+  options.device_faults.degrade_after =
+      absl::GetFlag(FLAGS_device_degrade_after);
+  options.device_faults.probe_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_device_probe_secs));
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
@@ -110,13 +142,22 @@ int main(int argc, char** argv) {
   // The accelerator (the built-in simulator unless --vta-config names a
   // board or file): the server stays NOT_SERVING when it cannot come up.
   bool device_ok = true;
+  vtaserve::engine::Backend* device_backend = nullptr;  // self-tested
 #ifdef VTASERVE_HAVE_VTA_BACKEND
   {
     vtaserve::vta::VtaOptions vta;
     if (!options.vta_config.empty()) vta.config = options.vta_config;
     vta.host_runner = host_runner;
+    const absl::Status selected = vtaserve::vta::ApplyVtaDevice(
+        absl::GetFlag(FLAGS_vta_device), absl::GetFlag(FLAGS_vta_board_json),
+        !options.vta_config.empty(), vta);
+    if (!selected.ok()) {
+      VTASERVE_LOG(kError, absl::StrCat("--vta-device: ", selected.message()));
+      return 2;
+    }
     auto backend = vtaserve::vta::CreateVtaBackend(vta);
     if (backend.ok()) {
+      device_backend = backend->get();
       registered.Update(registry.Register(*std::move(backend)));
     } else {
       device_ok = false;
@@ -139,18 +180,30 @@ int main(int argc, char** argv) {
     import.model_name = config.name;
     return vtaserve::engine::ImportOnnxFile(path, import);
   };
+  // Not ready until the device's self-test passes (retried every 10 s).
+  vtaserve::server::DeviceProbe probe(device_backend, absl::Seconds(10));
   absl::StatusOr<std::unique_ptr<vtaserve::server::Server>> server =
-      vtaserve::server::Server::Start(options, &registry, loader,
-                                      [device_ok] { return device_ok; });
+      vtaserve::server::Server::Start(
+          options, &registry, loader,
+          [device_ok, &probe] { return device_ok && probe.Ready(); });
   if (!server.ok()) {
     VTASERVE_LOG(kError,
                  absl::StrCat("cannot start: ", server.status().message()));
     return 1;
   }
+  probe.Start([s = server->get()] { s->UpdateHealth(); });
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   VTASERVE_LOG(kInfo, absl::StrCat("received signal ", signal_number,
                                    ", shutting down"));
-  (*server)->Shutdown(options.exit_timeout);
-  return 0;
+  (*server)->Drain(options.exit_timeout);
+  probe.Stop();
+  // Exit without stopping gRPC: grpc::Server::Shutdown cancels the calls
+  // that reach it while it stops, and their clients see CANCELLED, which
+  // they do not retry. Exiting resets the connections instead: a call in
+  // flight then ends UNAVAILABLE, which clients retry elsewhere. Nothing is
+  // lost: Drain returns once every accepted request's response was sent.
+  VTASERVE_LOG(kInfo, "exiting");
+  std::fflush(nullptr);
+  std::_Exit(0);
 }

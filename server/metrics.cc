@@ -125,7 +125,18 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
               .Help("Layer executions on a backend other than the model's "
                     "preferred one because the preferred backend declined "
                     "the layer")
-              .Register(registry)) {}
+              .Register(registry)),
+      fallbacks_(prometheus::BuildCounter()
+                     .Name("vtaserve_fallbacks_total")
+                     .Help("Partition runs re-run on the next backend (the "
+                           "CPU pool) after a device fault, or sent there "
+                           "while the model is degraded")
+                     .Register(registry)),
+      degraded_(prometheus::BuildGauge()
+                    .Name("vtaserve_model_degraded")
+                    .Help("1 while the model has left a faulty device for "
+                          "the CPU pool (engine/device_faults.h)")
+                    .Register(registry)) {}
 
 void ServerMetrics::RecordRequest(const std::string& model,
                                   grpc::StatusCode code, double seconds) {
@@ -188,6 +199,22 @@ void ServerMetrics::RecordExecution(const engine::ModelInfo& info,
     m.queue = &queue_duration_.Add({{"model", info.name}}, RequestBuckets());
     m.compute =
         &compute_duration_.Add({{"model", info.name}}, RequestBuckets());
+  }
+  if (m.fallbacks == nullptr) {
+    m.fallbacks = &fallbacks_.Add({{"model", info.name}});
+    m.degraded = &degraded_.Add({{"model", info.name}});
+  }
+  if (info.faults != nullptr) {
+    if (m.faults != info.faults.get()) {  // a new version: counts restart
+      m.faults = info.faults.get();
+      m.fallbacks_seen = 0;
+    }
+    const uint64_t total = info.faults->fallbacks();
+    if (total > m.fallbacks_seen) {
+      m.fallbacks->Increment(static_cast<double>(total - m.fallbacks_seen));
+      m.fallbacks_seen = total;
+    }
+    m.degraded->Set(info.faults->DegradedBackends().empty() ? 0 : 1);
   }
   m.queue->Observe(absl::ToDoubleSeconds(result.queue_time));
   if (result.executed) {

@@ -58,6 +58,11 @@ class ServerMetrics {
   struct ModelSeries {
     prometheus::Histogram* queue = nullptr;
     prometheus::Histogram* compute = nullptr;
+    prometheus::Counter* fallbacks = nullptr;
+    prometheus::Gauge* degraded = nullptr;
+    // The fallbacks already counted of the version's DeviceFaults.
+    const void* faults = nullptr;
+    uint64_t fallbacks_seen = 0;
   };
   LayerSeries& Layer(const engine::ModelInfo& info,
                      const engine::LayerTiming& timing)
@@ -75,6 +80,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& layer_host_transform_;
   prometheus::Family<prometheus::Gauge>& placement_;
   prometheus::Family<prometheus::Counter>& cpu_fallback_;
+  prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Family<prometheus::Gauge>& degraded_;
 
   absl::Mutex mu_;
   std::map<std::string, ModelSeries> models_ ABSL_GUARDED_BY(mu_);

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/common/logging.h"
+#include "grpc/grpc.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -54,6 +56,31 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// OK when `path` is a directory whose entries can be listed; otherwise
+// NotFound or FailedPrecondition with the reason.
+absl::Status CheckRepository(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model repository '", path, "' cannot be read: ", ec.message()));
+  }
+  if (!std::filesystem::exists(st)) {
+    return absl::NotFoundError(
+        absl::StrCat("model repository '", path, "' does not exist"));
+  }
+  if (!std::filesystem::is_directory(st)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model repository '", path, "' is not a directory"));
+  }
+  std::filesystem::directory_iterator it(path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model repository '", path, "' cannot be read: ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Server::Server(const ServerOptions& options,
@@ -67,6 +94,7 @@ Server::Server(const ServerOptions& options,
   mm.repository = options.model_repository;
   mm.default_vta_config = options.vta_config;
   mm.default_cpu_threads = options.cpu_threads;
+  mm.device_faults = options.device_faults;
   manager_ =
       std::make_unique<engine::ModelManager>(mm, registry, std::move(loader));
   ServiceHooks hooks;
@@ -96,12 +124,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (registry == nullptr) {
     return absl::InvalidArgumentError("no backend registry");
   }
+  absl::Status repository = absl::OkStatus();
+  if (!options.model_repository.empty()) {
+    repository = CheckRepository(options.model_repository);
+    if (!repository.ok() && options.exit_on_error) return repository;
+  }
   auto server = std::unique_ptr<Server>(new Server(
       options, registry, std::move(loader), std::move(device_ready)));
   absl::Status s = server->StartServing();
   if (!s.ok()) return s;
 
-  if (!options.model_repository.empty()) {
+  if (!repository.ok()) {
+    server->repository_unreadable_ = true;
+    VTASERVE_LOG(kError, absl::StrCat(repository.message(),
+                                      "; serving nothing, not ready "
+                                      "(--exit-on-error=false)"));
+  } else if (!options.model_repository.empty()) {
     absl::Status loaded = server->manager_->LoadAll();
     if (!loaded.ok()) {
       VTASERVE_LOG(kError,
@@ -122,6 +160,10 @@ absl::Status Server::StartServing() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second server on a used port would
+  // bind too and take a share of the requests.
+  const int reuse_port = options_.reuse_grpc_port ? 1 : 0;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, reuse_port);
   builder.AddListeningPort(
       absl::StrCat(options_.grpc_address, ":", options_.grpc_port), *creds,
       &grpc_port_);
@@ -134,6 +176,7 @@ absl::Status Server::StartServing() {
       // gRPC reports unusable PEM only as a failed port: if the address
       // binds in plaintext, the TLS files are what it rejected.
       grpc::ServerBuilder probe;
+      probe.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, reuse_port);
       grpc::CallbackGenericService no_methods;  // a server needs a service
       probe.RegisterCallbackGenericService(&no_methods);
       int probe_port = 0;
@@ -148,9 +191,13 @@ absl::Status Server::StartServing() {
             "PEM (not a certificate or key, or the key does not match)");
       }
     }
-    return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ",
-                                               options_.grpc_address, ":",
-                                               options_.grpc_port));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve gRPC on ", options_.grpc_address, ":", options_.grpc_port,
+        ": port ", options_.grpc_port,
+        " is in use or the address cannot be bound",
+        options_.reuse_grpc_port ? ""
+                                 : " (--reuse-grpc-port lets servers share "
+                                   "a port)"));
   }
   if (auto* health = grpc_server_->GetHealthCheckService()) {
     health->SetServingStatus("", false);
@@ -182,6 +229,7 @@ bool Server::Ready() const {
     absl::MutexLock lock(&mu_);
     if (!started_ || draining_) return false;
   }
+  if (repository_unreadable_) return false;
   if (device_ready_ && !device_ready_()) return false;
   return manager_->AllReady();
 }
@@ -226,14 +274,14 @@ void Server::RunControl(std::function<void()> fn) {
   fn();
 }
 
-void Server::Shutdown(absl::Duration timeout) {
+void Server::Drain(absl::Duration timeout) {
   {
     absl::MutexLock lock(&mu_);
     if (draining_) {
-      auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopped_;
+      auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return drained_;
       };
-      mu_.Await(absl::Condition(&stopped));
+      mu_.Await(absl::Condition(&drained));
       return;
     }
     draining_ = true;
@@ -252,7 +300,7 @@ void Server::Shutdown(absl::Duration timeout) {
   }
   service_->StartDraining();
   // Accepted requests run to completion (or are cancelled at the deadline);
-  // their responses are sent before Shutdown returns.
+  // then gRPC reports each one done, its status sent.
   manager_->Shutdown(deadline);
   while (service_->InFlight() > 0 &&
          absl::Now() < deadline + absl::Seconds(1)) {
@@ -264,6 +312,24 @@ void Server::Shutdown(absl::Duration timeout) {
     threads.swap(control_threads_);
   }
   for (std::thread& t : threads) t.join();
+  VTASERVE_LOG(kInfo, "drained");
+  absl::MutexLock lock(&mu_);
+  drained_ = true;
+}
+
+void Server::Shutdown(absl::Duration timeout) {
+  Drain(timeout);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopped_;
+      };
+      mu_.Await(absl::Condition(&stopped));
+      return;
+    }
+    stopping_ = true;
+  }
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(200));

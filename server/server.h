@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/backend_registry.h"
+#include "engine/device_faults.h"
 #include "engine/model_manager.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
@@ -32,6 +33,15 @@ struct ServerOptions {
   std::string grpc_address = "0.0.0.0";
   // gRPC port; 0 picks a free one (see grpc_port()). Default: 8001.
   int grpc_port = 8001;
+  // Lets other processes bind the same gRPC port (SO_REUSEPORT): requests
+  // are then split between them. Off, a port in use fails Start. Default:
+  // false (Triton's --reuse-grpc-port).
+  bool reuse_grpc_port = false;
+  // A model repository that does not exist or cannot be read fails Start;
+  // false keeps serving (not ready). Models that fail to load never fail
+  // Start: the others are served and the server is not ready. Default: true
+  // (Triton's --exit-on-error).
+  bool exit_on_error = true;
   // Address the metrics endpoint binds. Default: "0.0.0.0".
   std::string metrics_address = "0.0.0.0";
   // Prometheus /metrics port; 0 picks a free one, -1 disables. Default: 8002.
@@ -40,6 +50,11 @@ struct ServerOptions {
   std::string vta_config;
   // CPU backend threads for models that set none. Default: 0 (backend's).
   int cpu_threads = 0;
+  // Device faults (engine/device_faults.h): a faulty partition re-runs on
+  // the CPU pool; after `device_faults.degrade_after` consecutive faults
+  // the model degrades to it and a self-test every `probe_interval` takes
+  // the device back. Defaults: 3 faults, 30 s.
+  engine::DeviceFaultOptions device_faults;
   // PEM files for TLS; all empty means plaintext. A client CA makes the
   // server require and verify client certificates. Default: "".
   std::string tls_cert;
@@ -57,7 +72,9 @@ class Server {
   // repository, then marks itself ready. A model that fails to load is
   // logged and leaves the server not ready; it does not fail Start.
   // Errors: InvalidArgument for bad options or TLS files, Unavailable when
-  // a port cannot be bound.
+  // a port cannot be bound (in use, unless reuse_grpc_port), NotFound or
+  // FailedPrecondition for a repository that does not exist or cannot be
+  // read (when exit_on_error).
   // REQUIRES: `registry` outlives the Server and is no longer modified.
   // `device_ready` (may be empty) reports whether accelerators are up.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
@@ -67,9 +84,15 @@ class Server {
   // Shutdown(options.exit_timeout).
   ~Server();
 
-  // Drains: health NOT_SERVING and new requests Unavailable at once, then
-  // accepted requests finish (until `timeout`, after which they are
-  // cancelled), then gRPC and metrics stop. Idempotent.
+  // Health NOT_SERVING and new requests Unavailable at once, then accepted
+  // requests finish (until `timeout`, after which they are cancelled) and
+  // their responses are sent. gRPC keeps answering (Unavailable) and
+  // metrics keep serving. Idempotent; returns once drained.
+  void Drain(absl::Duration timeout);
+  // Drain(timeout), then gRPC and metrics stop. Calls that reach gRPC while
+  // it stops may end CANCELLED on the client (gRPC's shutdown cancels
+  // them); a process that exits after Drain instead resets its
+  // connections, which clients see as UNAVAILABLE. Idempotent.
   void Shutdown(absl::Duration timeout);
   void Shutdown() { Shutdown(options_.exit_timeout); }
 
@@ -98,10 +121,15 @@ class Server {
   std::unique_ptr<prometheus::Exposer> exposer_;
   int grpc_port_ = -1;
   int metrics_port_ = -1;
+  // The repository could not be read at start (exit_on_error false): the
+  // server stays not ready.
+  bool repository_unreadable_ = false;
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;  // initial load done
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> control_threads_ ABSL_GUARDED_BY(mu_);
   absl::Mutex health_mu_;  // orders health updates

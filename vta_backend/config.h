@@ -16,8 +16,10 @@
 namespace vtaserve::vta {
 
 // Timing constants of the simulator's cycle model (vta_backend/sim). Sources
-// are sections of /work/shared/vta-isa.md; where the public designs disagree
-// the comment names the choice. All values are cycles of the VTA clock.
+// are sections of the VTA ISA specification cited as "vta-isa.md N.M" (not in
+// this repository; docs/vta-facts.md restates what the code relies on); where
+// the public designs disagree the comment names the choice. All values are
+// cycles of the VTA clock.
 struct VtaTiming {
   // GEMM issues one uop execution per cycle: Chisel TensorGemmPipelinedSplit
   // (10.3) and the HLS GEMM loop at II = 1 (10.4).

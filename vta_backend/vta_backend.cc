@@ -1,5 +1,7 @@
 #include "vta_backend/vta_backend.h"
 
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,7 @@
 #include "vta_backend/compiler/first_conv.h"
 #include "vta_backend/compiler/graph_compiler.h"
 #include "vta_backend/config.h"
+#include "vta_backend/runtime/self_test.h"
 #include "vta_backend/sim/sim_device.h"
 
 namespace vtaserve::vta {
@@ -54,6 +57,12 @@ class VtaBackend : public engine::Backend {
 
   absl::string_view Name() const override { return "vta"; }
 
+  // A small GEMM + ALU program with a known result on the device
+  // (runtime/self_test.h).
+  absl::Status SelfTest() override {
+    return RunDeviceSelfTest(*device_, config_, options_.run_timeout);
+  }
+
   absl::Status Supports(const engine::ModelGraph& graph,
                         const engine::Node& node) const override {
     return compiler::CheckNodeSupported(config_, graph, node,
@@ -63,9 +72,10 @@ class VtaBackend : public engine::Backend {
   absl::StatusOr<std::unique_ptr<engine::CompiledModel>> Compile(
       const engine::ModelGraph& graph,
       const engine::BackendOptions& options) override {
+    VTASERVE_ASSIGN_OR_RETURN(Target target, TargetFor(options));
     VTASERVE_ASSIGN_OR_RETURN(
         auto compiled,
-        compiler::CompiledGraph::Compile(device_, config_, graph,
+        compiler::CompiledGraph::Compile(target.device, target.config, graph,
                                          ToCompilerOptions(options_, options)));
     return std::unique_ptr<engine::CompiledModel>(
         new VtaCompiledModel(std::move(compiled)));
@@ -74,16 +84,18 @@ class VtaBackend : public engine::Backend {
   absl::StatusOr<engine::NodeCost> EstimateCost(
       const engine::ModelGraph& graph, engine::NodeId node,
       const engine::BackendOptions& options) override {
+    VTASERVE_ASSIGN_OR_RETURN(Target target, TargetFor(options));
+    const VtaConfig& config = target.config;
     if (node >= 0 && static_cast<size_t>(node) < graph.nodes.size() &&
-        compiler::NeedsFirstConvStrategy(config_, graph.nodes[node])) {
-      return EstimateFirstConvCost(graph, node, options);
+        compiler::NeedsFirstConvStrategy(config, graph.nodes[node])) {
+      return EstimateFirstConvCost(config, graph, node, options);
     }
     VTASERVE_ASSIGN_OR_RETURN(
         compiler::NodeEstimate e,
-        compiler::EstimateNode(config_, graph, node,
+        compiler::EstimateNode(config, graph, node,
                                ToCompilerOptions(options_, options)));
     const double device_s =
-        static_cast<double>(e.cycles) / (config_.clock_mhz * 1e6);
+        static_cast<double>(e.cycles) / (config.clock_mhz * 1e6);
     const double host_s = static_cast<double>(e.host_bytes) /
                           options_.host_transform_bytes_per_second;
     engine::NodeCost cost;
@@ -96,15 +108,74 @@ class VtaBackend : public engine::Backend {
   }
 
  private:
+  // The configuration and device a model compiles for.
+  struct Target {
+    VtaConfig config;
+    std::shared_ptr<VtaDevice> device;
+  };
+
+  // The model's "vta_config" option (a preset name or a vta_config.json
+  // path; absent or empty: the backend's). A configuration with other
+  // hardware parameters than the backend's gets its own simulator, made once
+  // per configuration and shared by the models naming it. A device from
+  // VtaOptions::device_factory (a board: its bitstream fixes the
+  // configuration) accepts only its own. InvalidArgument naming the field
+  // otherwise.
+  absl::StatusOr<Target> TargetFor(const engine::BackendOptions& options) {
+    auto it = options.find("vta_config");
+    if (it == options.end() || it->second.empty()) {
+      return Target{config_, device_};
+    }
+    absl::StatusOr<VtaConfig> loaded = LoadVtaConfig(it->second);
+    if (!loaded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field 'vta_config': ", loaded.status().message()));
+    }
+    VtaConfig config = *std::move(loaded);
+    if (options_.ext_im2col_load) config.ext_im2col_load = true;
+    const std::string key = HardwareKey(config);
+    if (key == HardwareKey(config_)) return Target{config_, device_};
+    if (options_.device_factory) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field 'vta_config': \"", it->second, "\" (", key,
+          ") differs from the device's configuration ", HardwareKey(config_),
+          ", which its bitstream fixes; remove the field or name the "
+          "device's configuration"));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = extra_.find(key);
+    if (found != extra_.end()) return found->second;
+    sim::SimOptions sim_options;
+    sim_options.memory_bytes = options_.device_memory_bytes;
+    if (options_.simulator_uses_host_runner)
+      sim_options.runner = options_.host_runner;
+    auto sim = sim::SimDevice::Create(config, sim_options);
+    if (!sim.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field 'vta_config': ", sim.status().message()));
+    }
+    std::shared_ptr<VtaDevice> device = *std::move(sim);
+    Target target{config, std::move(device)};
+    extra_.emplace(key, target);
+    return target;
+  }
+
+  // What tells two configurations' devices apart: the bitstream's
+  // parameters, the target (clock, bus, cost constants) and its version.
+  static std::string HardwareKey(const VtaConfig& c) {
+    return absl::StrCat(c.target, "/", c.hw_ver, "/", c.BitstreamName(),
+                        c.ext_im2col_load ? "/im2col-load" : "");
+  }
+
   // Every first-conv strategy allowed by "strategy:<node>" (all of them
   // when absent or not a VTA strategy): modeled device time at the config's
   // clock plus the measured host transform and copies; the cheapest wins.
   absl::StatusOr<engine::NodeCost> EstimateFirstConvCost(
-      const engine::ModelGraph& graph, engine::NodeId node,
-      const engine::BackendOptions& options) {
+      const VtaConfig& config, const engine::ModelGraph& graph,
+      engine::NodeId node, const engine::BackendOptions& options) {
     const engine::Node& n = graph.nodes[node];
     VTASERVE_RETURN_IF_ERROR(compiler::CheckNodeSupported(
-        config_, graph, n, ToCompilerOptions(options_, options)));
+        config, graph, n, ToCompilerOptions(options_, options)));
     std::string requested;
     auto it = options.find(absl::StrCat(engine::kStrategyOptionPrefix, n.name));
     if (it != options.end() && it->second.rfind("vta_", 0) == 0)
@@ -113,7 +184,7 @@ class VtaBackend : public engine::Backend {
         std::vector<compiler::FirstConvStrategy> candidates,
         compiler::CandidateStrategies(requested));
     const std::vector<compiler::FirstConvEstimate> estimates =
-        compiler::EstimateFirstConv(config_, graph, node, candidates,
+        compiler::EstimateFirstConv(config, graph, node, candidates,
                                     options_.host_runner.get(),
                                     options_.host_timing_runs);
     const compiler::FirstConvEstimate* best = nullptr;
@@ -126,12 +197,12 @@ class VtaBackend : public engine::Backend {
         lines.push_back(absl::StrCat(name, ": n/a (", e.status.message(), ")"));
         continue;
       }
-      const double device_s = e.device_seconds(config_);
+      const double device_s = e.device_seconds(config);
       const double seconds = device_s + e.host_seconds;
       lines.push_back(absl::StrFormat(
           "%s: %.4f ms = modeled %d cycles (GEMM %d) at %g MHz %.4f ms + host "
           "transform/copy %.4f ms (measured, %d B image)",
-          name, seconds * 1e3, e.cycles, e.gemm_uops, config_.clock_mhz,
+          name, seconds * 1e3, e.cycles, e.gemm_uops, config.clock_mhz,
           device_s * 1e3, e.host_seconds * 1e3, e.image_bytes));
       if (best == nullptr || seconds < best_seconds) {
         best = &e;
@@ -154,6 +225,9 @@ class VtaBackend : public engine::Backend {
   const VtaOptions options_;
   const VtaConfig config_;
   std::shared_ptr<VtaDevice> device_;
+  std::mutex mu_;
+  // Simulators of other configurations, by HardwareKey (guarded by mu_).
+  std::map<std::string, Target> extra_;
 };
 
 }  // namespace

@@ -3,6 +3,14 @@
 // (by default its own simulator, vta_backend/sim, one per backend, no
 // globals; VtaOptions::device_factory supplies another); every CompiledModel
 // it returns shares that device and keeps it alive.
+// Per-model configuration: the Compile/EstimateCost option "vta_config" (a
+// preset name or a vta_config.json path; model config field vta_config)
+// selects another configuration for that model: with the built-in simulator
+// the backend makes one more simulator per distinct configuration, shared by
+// the models naming it; a device_factory device (a board, whose bitstream
+// fixes the configuration) refuses any configuration but its own with
+// InvalidArgument naming the field. Supports() has no options and answers
+// for the backend's own configuration.
 // Thread-safety: per engine/backend.h. Supports/EstimateCost are pure;
 // Compile may run concurrently (the device serializes its calls); each
 // layer's run is atomic on the device, so distinct CompiledModels may

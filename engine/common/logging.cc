@@ -44,4 +44,11 @@ void LogMessage(LogLevel level, const char* file, int line,
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
+void CheckFailed(const char* file, int line, const char* condition,
+                 absl::string_view message) {
+  LogMessage(LogLevel::kError, file, line,
+             absl::StrFormat("check failed: %s: %s", condition, message));
+  std::abort();
+}
+
 }  // namespace vtaserve

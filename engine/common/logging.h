@@ -18,7 +18,20 @@ LogLevel MinLogLevel();
 void LogMessage(LogLevel level, const char* file, int line,
                 absl::string_view message);
 
+// Logs "check failed: <condition>: <message>" at kError and aborts. Only for
+// programmer errors (a broken invariant of the calling code), never for
+// request data, files or devices: those get an absl::Status.
+[[noreturn]] void CheckFailed(const char* file, int line, const char* condition,
+                              absl::string_view message);
+
 }  // namespace vtaserve
+
+// VTASERVE_CHECK(cond, msg): aborts with `msg` (any string-like) when `cond`
+// is false. Programmer errors only (see CheckFailed).
+#define VTASERVE_CHECK(cond, msg)                                           \
+  do {                                                                      \
+    if (!(cond)) ::vtaserve::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
+  } while (0)
 
 #define VTASERVE_LOG(level, msg)                                              \
   do {                                                                        \

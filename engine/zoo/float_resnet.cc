@@ -1,6 +1,8 @@
 // The float ResNet of the zoo: weights, calibration images and the forward
 // pass that calibrates activation scales. Compiled with -O3 (see
 // CMakeLists.txt) so the conv's inner loops vectorize.
+#include "engine/zoo/float_resnet.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/zoo/resnet_generator.h"
 #include "engine/zoo/zoo_internal.h"
 
 namespace vtaserve::zoo {
@@ -45,9 +46,21 @@ double Rng::Normal() {
 
 // An AVX2 clone when the CPU has it. No FMA (and -ffp-contract=off): every
 // build computes the same floats, so generated models are byte-identical on
-// every x86-64 machine.
-__attribute__((target_clones("avx2", "default"))) void Conv2D(
-    const FloatConv& conv, const float* in, int h, int w, float* out) {
+// every x86-64 machine. Not under ThreadSanitizer: the clones' ifunc resolver
+// is instrumented and runs during relocation, before the TSan runtime is up,
+// and every test binary crashed at start.
+#if defined(__SANITIZE_THREAD__)
+#define VTASERVE_CONV2D_CLONES
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VTASERVE_CONV2D_CLONES
+#endif
+#endif
+#ifndef VTASERVE_CONV2D_CLONES
+#define VTASERVE_CONV2D_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+VTASERVE_CONV2D_CLONES void Conv2D(const FloatConv& conv, const float* in,
+                                   int h, int w, float* out) {
   constexpr int kTile = 128;  // output pixels per tile
   const int k = conv.kernel, s = conv.stride, pad = conv.pad;
   const int oh_n = ConvOutSize(h, k, s, pad);

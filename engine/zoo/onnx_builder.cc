@@ -9,6 +9,7 @@
 #include "absl/base/config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/logging.h"
 #include "onnx/checker.h"
 #include "onnx/shape_inference/implementation.h"
 
@@ -99,11 +100,9 @@ onnx::TensorProto& OnnxGraphBuilder::NewInitializer(
     absl::string_view name, std::vector<int64_t> dims,
     onnx::TensorProto::DataType type, size_t count) {
   // A size mismatch is a bug in the caller's code, never input data.
-  if (static_cast<int64_t>(count) != Product(dims)) {
-    std::fprintf(stderr, "OnnxGraphBuilder: initializer %s has %zu values\n",
-                 std::string(name).c_str(), count);
-    std::abort();
-  }
+  VTASERVE_CHECK(static_cast<int64_t>(count) == Product(dims),
+                 absl::StrCat("OnnxGraphBuilder: initializer ", name, " has ",
+                              count, " values"));
   onnx::TensorProto* t = graph_.add_initializer();
   t->set_name(std::string(name));
   t->set_data_type(type);
@@ -172,21 +171,21 @@ std::string OnnxGraphBuilder::AddZeroPointScalar(
     absl::string_view name, onnx::TensorProto::DataType type, int32_t value) {
   switch (type) {
     case onnx::TensorProto::UINT8: {
-      if (value < 0 || value > 255) std::abort();
+      VTASERVE_CHECK(value >= 0 && value <= 255, "uint8 zero point");
       const uint8_t v = static_cast<uint8_t>(value);
       return AddUInt8Initializer(name, {}, absl::MakeConstSpan(&v, 1));
     }
     case onnx::TensorProto::INT8: {
-      if (value < -128 || value > 127) std::abort();
+      VTASERVE_CHECK(value >= -128 && value <= 127, "int8 zero point");
       const int8_t v = static_cast<int8_t>(value);
       return AddInt8Initializer(name, {}, absl::MakeConstSpan(&v, 1));
     }
     case onnx::TensorProto::INT32:
       return AddInt32Initializer(name, {}, absl::MakeConstSpan(&value, 1));
     default:
-      std::fprintf(stderr, "OnnxGraphBuilder: bad zero point type %d\n",
-                   static_cast<int>(type));
-      std::abort();
+      CheckFailed(__FILE__, __LINE__, "zero point type",
+                  absl::StrCat("OnnxGraphBuilder: bad zero point type ",
+                               static_cast<int>(type)));
   }
 }
 

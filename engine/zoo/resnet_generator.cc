@@ -11,7 +11,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/logging.h"
 #include "engine/common/status_macros.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/onnx_builder.h"
 #include "engine/zoo/zoo_internal.h"
 
@@ -234,10 +236,8 @@ class Emitter {
   const ActivationRange& Range(const std::string& name) {
     const ActivationRange* r = cal_->Find(name);
     // Every layer the emitter visits was run by the calibration pass.
-    if (r == nullptr) {
-      std::fprintf(stderr, "zoo: no calibration for %s\n", name.c_str());
-      std::abort();
-    }
+    VTASERVE_CHECK(r != nullptr,
+                   absl::StrCat("zoo: no calibration for ", name));
     return *r;
   }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/resnet_generator.h"
 
 namespace vtaserve::zoo::internal {

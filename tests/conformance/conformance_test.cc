@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "cpu_backend/cpu_backend.h"
 #include "engine/backend.h"
 #include "engine/reference_backend.h"
 #include "gmock/gmock.h"
@@ -25,9 +26,6 @@
 #include "vta_backend/isa/isa.h"
 #include "vta_backend/runtime/command_queue.h"
 #include "vta_backend/sim/sim_device.h"
-#ifdef VTASERVE_HAVE_CPU_BACKEND
-#include "cpu_backend/cpu_backend.h"
-#endif
 
 namespace vtaserve {
 namespace {
@@ -176,7 +174,6 @@ TEST_P(ConformanceTest, BitExactOnEveryBackend) {
         << "degenerate reference output";
   }
 
-#ifdef VTASERVE_HAVE_CPU_BACKEND
   {
     auto cpu = cpu::CreateCpuBackend(cpu::CpuOptions{});
     bool all = true;
@@ -191,7 +188,6 @@ TEST_P(ConformanceTest, BitExactOnEveryBackend) {
       }
     }
   }
-#endif
 
   int vta_configs_run = 0;
   for (const char* preset : {"pynq", "1x32x32"}) {

@@ -59,21 +59,32 @@ absl::Status RunModel(engine::CompiledModel& m, const ExecutionContext& ctx,
 }
 
 // Outputs of the whole graph on the reference backend.
-std::vector<Tensor> ReferenceOutputs(const ModelGraph& g, const Tensor& image) {
+absl::StatusOr<std::vector<Tensor>> ReferenceOutputs(const ModelGraph& g,
+                                                     const Tensor& image) {
   auto ref = engine::CreateReferenceBackend();
   auto model = ref->Compile(g, {});
-  EXPECT_TRUE(model.ok());
+  if (!model.ok()) return model.status();
   std::vector<Tensor> outs = Allocate(g, g.outputs);
-  EXPECT_THAT(RunModel(**model, ExecutionContext{}, {&image}, outs), IsOk());
+  absl::Status run = RunModel(**model, ExecutionContext{}, {&image}, outs);
+  if (!run.ok()) return run;
   return outs;
 }
 
-void ExpectSameBytes(const Tensor& got, const Tensor& want,
-                     const std::string& what) {
-  ASSERT_EQ(got.byte_size(), want.byte_size()) << what;
-  for (size_t i = 0; i < want.byte_size(); ++i) {
-    ASSERT_EQ(got.bytes()[i], want.bytes()[i]) << what << " byte " << i;
+// Success when `got` holds the same bytes as `want`; the first differing
+// byte otherwise.
+::testing::AssertionResult SameBytes(const Tensor& got, const Tensor& want) {
+  if (got.byte_size() != want.byte_size()) {
+    return ::testing::AssertionFailure()
+           << got.byte_size() << " bytes, want " << want.byte_size();
   }
+  for (size_t i = 0; i < want.byte_size(); ++i) {
+    if (got.bytes()[i] != want.bytes()[i]) {
+      return ::testing::AssertionFailure()
+             << "byte " << i << ": " << int{got.bytes()[i]} << ", want "
+             << int{want.bytes()[i]};
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 using BackendParam = std::tuple<CpuIsa, int>;
@@ -97,33 +108,43 @@ TEST_P(CpuBackendTest, SmallResNetMatchesReference) {
   const ModelGraph g = testing::SmallResNet(kImageSize, 7);
   ASSERT_THAT(g.Validate(), IsOk());
   const Tensor image = RandomImage(kImageSize, 3);
-  const std::vector<Tensor> want = ReferenceOutputs(g, image);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> want,
+                                ReferenceOutputs(g, image));
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto model, backend_->Compile(g, {}));
   std::vector<Tensor> got = Allocate(g, g.outputs);
   std::vector<engine::LayerTiming> profile;
   ExecutionContext ctx;
   ctx.profile = &profile;
   // Twice: the second run reuses the compiled buffers.
+  absl::Duration run_time;
   for (int run = 0; run < 2; ++run) {
     profile.clear();
+    const absl::Time start = absl::Now();
     ASSERT_THAT(RunModel(*model, ctx, {&image}, got), IsOk());
+    run_time = absl::Now() - start;
     for (size_t i = 0; i < want.size(); ++i) {
-      ExpectSameBytes(got[i], want[i],
-                      absl::StrCat("output ", i, " run ", run));
+      EXPECT_TRUE(SameBytes(got[i], want[i]))
+          << "output " << i << " run " << run;
     }
   }
   ASSERT_EQ(profile.size(), g.nodes.size());
+  // Every layer does work, so takes time; the layers run inside the timed
+  // Execute, so their sum cannot exceed it.
+  double layer_sum = 0;
   for (size_t i = 0; i < profile.size(); ++i) {
     EXPECT_EQ(profile[i].layer, g.nodes[i].name);
     EXPECT_EQ(profile[i].device, "cpu");
-    EXPECT_GE(profile[i].wall_seconds, 0.0);
+    EXPECT_GT(profile[i].wall_seconds, 0.0) << profile[i].layer;
+    layer_sum += profile[i].wall_seconds;
   }
+  EXPECT_LE(layer_sum, absl::ToDoubleSeconds(run_time));
 }
 
 TEST_P(CpuBackendTest, PartitionBoundariesUseEngineLayout) {
   const ModelGraph g = testing::SmallResNet(kImageSize, 11);
   const Tensor image = RandomImage(kImageSize, 5);
-  const std::vector<Tensor> want = ReferenceOutputs(g, image);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> want,
+                                ReferenceOutputs(g, image));
   const int n = static_cast<int>(g.nodes.size());
   for (const int split : {2, 3, 5, 9, n - 3}) {
     SCOPED_TRACE(absl::StrCat("split before node ", split));
@@ -156,8 +177,7 @@ TEST_P(CpuBackendTest, PartitionBoundariesUseEngineLayout) {
     }
     for (size_t i = 0; i < g.outputs.size(); ++i) {
       ASSERT_NE(by_id[g.outputs[i]], nullptr);
-      ExpectSameBytes(*by_id[g.outputs[i]], want[i],
-                      absl::StrCat("output ", i));
+      EXPECT_TRUE(SameBytes(*by_id[g.outputs[i]], want[i])) << "output " << i;
     }
   }
 }
@@ -185,7 +205,8 @@ TEST(CpuBackendApiTest, RunsUnderTheExecutor) {
   ASSERT_THAT(registry.Register(CreateCpuBackend(CpuOptions{})), IsOk());
   const ModelGraph g = testing::SmallResNet(kImageSize, 2);
   const Tensor image = RandomImage(kImageSize, 9);
-  const std::vector<Tensor> want = ReferenceOutputs(g, image);
+  VTASERVE_ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> want,
+                                ReferenceOutputs(g, image));
   engine::PlacementOptions placement;
   placement.preference = {"cpu"};
   VTASERVE_ASSERT_OK_AND_ASSIGN(
@@ -195,7 +216,7 @@ TEST(CpuBackendApiTest, RunsUnderTheExecutor) {
   VTASERVE_ASSERT_OK_AND_ASSIGN(auto outs, ex->Run(ExecutionContext{}, ins));
   ASSERT_EQ(outs.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    ExpectSameBytes(outs[i], want[i], absl::StrCat("output ", i));
+    EXPECT_TRUE(SameBytes(outs[i], want[i])) << "output " << i;
   }
 }
 

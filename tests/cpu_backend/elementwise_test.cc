@@ -186,9 +186,10 @@ TEST_P(AddKernelTest, MatchesReferenceBitExact) {
         OneNodeGraph(engine::OpKind::kAdd, cases[k], DataType::kInt8, 2, shape);
     const std::vector<int8_t> want = ReferenceInt8(g, {&a, &b});
     for (const auto& [begin, end] : Ranges(n)) {
-      CheckRange(want, begin, end, [&](int8_t* y, int64_t s, int64_t e) {
-        AddFor(isa)(cases[k], a.data<int8_t>(), b.data<int8_t>(), y, s, e);
-      });
+      ASSERT_NO_FATAL_FAILURE(
+          CheckRange(want, begin, end, [&](int8_t* y, int64_t s, int64_t e) {
+            AddFor(isa)(cases[k], a.data<int8_t>(), b.data<int8_t>(), y, s, e);
+          }));
     }
   }
 }
@@ -246,9 +247,10 @@ TEST_P(QuantizeKernelTest, MatchesReferenceBitExact) {
                                               DataType::kFloat32, 1, shape);
     const std::vector<int8_t> want = ReferenceInt8(g, {&x});
     for (const auto& [begin, end] : Ranges(n)) {
-      CheckRange(want, begin, end, [&](int8_t* y, int64_t s, int64_t e) {
-        QuantizeFor(isa)(p, xf, y, s, e);
-      });
+      ASSERT_NO_FATAL_FAILURE(
+          CheckRange(want, begin, end, [&](int8_t* y, int64_t s, int64_t e) {
+            QuantizeFor(isa)(p, xf, y, s, e);
+          }));
     }
   }
 }

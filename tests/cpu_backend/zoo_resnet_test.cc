@@ -6,14 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "cpu_backend/cpu_backend.h"
 #include "engine/common/status_macros.h"
+#include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "engine/zoo/resnet_generator.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
-
-#if __has_include("engine/zoo/resnet_generator.h") && \
-                  __has_include("engine/onnx/onnx_importer.h")
-#include "engine/onnx/onnx_importer.h"
-#include "engine/zoo/resnet_generator.h"
 
 namespace vtaserve::cpu {
 namespace {
@@ -105,5 +102,3 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ZooResNetTest,
 
 }  // namespace
 }  // namespace vtaserve::cpu
-
-#endif  // zoo and importer present

@@ -41,8 +41,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import grpc
-import yaml
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
+import peer  # noqa: E402  (the peer policy of docs/testing.md)
+
+try:
+    import grpc
+    import yaml
+except ImportError as e:  # a missing peer module: skip, or fail under CI
+    peer.require(False, "%s (python3-grpcio, python3-yaml: scripts/setup-debian.sh)" % e)
 
 MODEL = "resnet18"
 
@@ -290,6 +296,8 @@ def main():
     # ctest or a user stopping the test still cleans up (finally below).
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))
 
+    peer.require(args.prometheus and os.path.exists(args.prometheus),
+                 "prometheus not found (scripts/setup-debian.sh installs Debian's package)")
     work = tempfile.mkdtemp(prefix="vtaserve-deploy-e2e-")
     procs = []
     results = []  # (ok, name, detail)
@@ -300,8 +308,6 @@ def main():
         print("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + detail) if detail else ""), flush=True)
 
     try:
-        if not args.prometheus or not os.path.exists(args.prometheus):
-            raise RuntimeError("prometheus not found (scripts/setup-debian.sh installs Debian's package)")
         for exe in (args.server, args.model_tool):
             if not os.access(exe, os.X_OK):
                 raise RuntimeError("%s is not built" % exe)

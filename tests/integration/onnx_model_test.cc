@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "cpu_backend/cpu_backend.h"
 #include "engine/executor.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
@@ -16,9 +17,6 @@
 #include "server/server.h"
 #include "tests/integration/test_server.h"
 #include "tests/testing/status_matchers.h"
-#ifdef VTASERVE_HAVE_CPU_BACKEND
-#include "cpu_backend/cpu_backend.h"
-#endif
 
 namespace vtaserve::server {
 namespace {
@@ -45,10 +43,8 @@ TEST(OnnxModelTest, ServesGeneratedResNet18BitExact) {
   ASSERT_THAT(zoo::WriteModel(model, path), IsOk());
 
   engine::BackendRegistry registry;
-#ifdef VTASERVE_HAVE_CPU_BACKEND
   ASSERT_THAT(registry.Register(cpu::CreateCpuBackend(cpu::CpuOptions{})),
               IsOk());
-#endif
   ASSERT_THAT(registry.Register(engine::CreateReferenceBackend()), IsOk());
   ServerOptions options;
   options.model_repository = repo.string();

@@ -27,9 +27,20 @@ def main():
 
 
 def run(src, server_bin, writer_bin, tmp):
+    # The peers (docs/testing.md: skip on a developer's machine, fail in CI).
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "testing"))
+    import peer
+    try:
+        import grpc  # noqa: F401
+        have_grpc = True
+    except ImportError:
+        have_grpc = False
+    peer.require(have_grpc, "python3-grpcio is not installed (scripts/setup-debian.sh)")
     # Stubs from our own .proto files, generated now.
     plugin = shutil.which("grpc_python_plugin")
-    assert plugin, "grpc_python_plugin not on PATH"
+    peer.require(plugin, "grpc_python_plugin is not on PATH "
+                 "(protobuf-compiler-grpc, scripts/setup-debian.sh)")
     subprocess.run(
         ["protoc", "-I" + src, "--python_out=" + tmp, "--grpc_python_out=" + tmp,
          "--plugin=protoc-gen-grpc_python=" + plugin,

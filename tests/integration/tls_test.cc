@@ -20,8 +20,8 @@
 #include "proto/inference.grpc.pb.h"
 #include "server/server.h"
 #include "tests/integration/test_server.h"
-#include "tests/server/test_graphs.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_graphs.h"
 
 namespace vtaserve::server {
 namespace {
@@ -242,7 +242,7 @@ Pki* TlsTest::pki_ = nullptr;
 std::string* TlsTest::pki_error_ = nullptr;
 
 TEST_F(TlsTest, TrustedClientCallsServerLiveAndModelInfer) {
-  StartServer(TlsOptions(/*client_ca=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartServer(TlsOptions(/*client_ca=*/false)));
   auto stub = Stub(TlsCredentials());
   bool live = false;
   grpc::Status s = Live(*stub, &live);
@@ -255,18 +255,18 @@ TEST_F(TlsTest, TrustedClientCallsServerLiveAndModelInfer) {
   inference::ModelReadyResponse ready;
   ASSERT_TRUE(stub->ModelReady(&context, ready_request, &ready).ok());
   EXPECT_TRUE(ready.ready());
-  ExpectInferWorks(*stub);
+  ASSERT_NO_FATAL_FAILURE(ExpectInferWorks(*stub));
 }
 
 TEST_F(TlsTest, CertificateNamesLocalhost) {
-  StartServer(TlsOptions(/*client_ca=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartServer(TlsOptions(/*client_ca=*/false)));
   auto stub = Stub(TlsCredentials(), "localhost");
   grpc::Status s = Live(*stub);
   EXPECT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
 }
 
 TEST_F(TlsTest, PlaintextClientIsUnavailable) {
-  StartServer(TlsOptions(/*client_ca=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartServer(TlsOptions(/*client_ca=*/false)));
   auto stub = Stub(grpc::InsecureChannelCredentials());
   EXPECT_EQ(Live(*stub).error_code(), grpc::StatusCode::UNAVAILABLE);
   // The TLS port still serves TLS clients afterwards.
@@ -275,7 +275,7 @@ TEST_F(TlsTest, PlaintextClientIsUnavailable) {
 }
 
 TEST_F(TlsTest, ClientNotTrustingTheCaIsUnavailable) {
-  StartServer(TlsOptions(/*client_ca=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartServer(TlsOptions(/*client_ca=*/false)));
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadFile(pki_->dir / "rogue_ca.pem");
   auto stub = Stub(grpc::SslCredentials(ssl));
@@ -283,7 +283,7 @@ TEST_F(TlsTest, ClientNotTrustingTheCaIsUnavailable) {
 }
 
 TEST_F(TlsTest, MutualTlsRequiresClientCertificate) {
-  StartServer(TlsOptions(/*client_ca=*/true));
+  ASSERT_NO_FATAL_FAILURE(StartServer(TlsOptions(/*client_ca=*/true)));
   auto without = Stub(TlsCredentials());
   EXPECT_EQ(Live(*without).error_code(), grpc::StatusCode::UNAVAILABLE);
 
@@ -298,7 +298,7 @@ TEST_F(TlsTest, MutualTlsRequiresClientCertificate) {
   grpc::Status s = Live(*with, &live);
   ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
   EXPECT_TRUE(live);
-  ExpectInferWorks(*with);
+  ASSERT_NO_FATAL_FAILURE(ExpectInferWorks(*with));
 }
 
 TEST_F(TlsTest, MissingTlsFilesFailStart) {

@@ -315,7 +315,7 @@ void CheckAluOp(CommandQueueTest* t, const AluCase& c) {
   k.loops = {UopLoop{n, 1, 1, 0}};
   VTASERVE_ASSERT_OK_AND_ASSIGN(KernelId id, q.AddKernel(k));
   ASSERT_THAT(q.Alu(id, c.op, c.use_imm, c.imm), IsOk());
-  t->DumpAcc(q, 0, n, dump);
+  ASSERT_NO_FATAL_FAILURE(t->DumpAcc(q, 0, n, dump));
   VTASERVE_ASSERT_OK_AND_ASSIGN(Program p, q.Finalize());
   ASSERT_THAT(RunProgram(*t->dev_, t->config_, p, absl::Seconds(1)), IsOk());
   const std::vector<int32_t> got = t->ReadDump(dump, n);
@@ -338,7 +338,7 @@ TEST_P(CommandQueueTest, AluOpsMatchScalarSemantics) {
       {AluOpcode::kShr, true, 20},     {AluOpcode::kShr, false, 0},
   };
   for (const AluCase& c : cases) {
-    CheckAluOp(this, c);
+    ASSERT_NO_FATAL_FAILURE(CheckAluOp(this, c));
     if (HasFatalFailure()) return;
   }
 }
@@ -442,7 +442,7 @@ TEST_P(CommandQueueTest, UopCacheReusesAndReloadsKernels) {
   ASSERT_THAT(q.Gemm(fill, /*reset=*/true), IsOk());  // wraps, evicts small
   ASSERT_THAT(q.Alu(small, AluOpcode::kAdd, true, 5), IsOk());  // reloaded
   const DeviceBuffer dump = Zeros(4 * config_.AccLanes());
-  DumpAcc(q, 0, 1, dump);
+  ASSERT_NO_FATAL_FAILURE(DumpAcc(q, 0, 1, dump));
   VTASERVE_ASSERT_OK_AND_ASSIGN(Program p, q.Finalize());
   int uop_loads = 0;
   for (const auto& insn : p.insns) {
@@ -461,8 +461,8 @@ INSTANTIATE_TEST_SUITE_P(Configs, CommandQueueTest,
 class CommandQueueFsimTest : public CommandQueueTest {};
 
 TEST_P(CommandQueueFsimTest, MulMatchesScalarOnFsim) {
-  CheckAluOp(this, {AluOpcode::kMul, true, -7});
-  CheckAluOp(this, {AluOpcode::kMul, false, 0});
+  ASSERT_NO_FATAL_FAILURE(CheckAluOp(this, {AluOpcode::kMul, true, -7}));
+  ASSERT_NO_FATAL_FAILURE(CheckAluOp(this, {AluOpcode::kMul, false, 0}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fsim, CommandQueueFsimTest, ::testing::Values("fsim"));

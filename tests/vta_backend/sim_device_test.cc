@@ -578,7 +578,7 @@ TEST_P(SimDeviceTest, PortableAndSimdKernelsAgree) {
   for (bool portable : {false, true}) {
     sim::SimOptions options;
     options.force_portable_kernels = portable;
-    ResetDevice(options);
+    ASSERT_NO_FATAL_FAILURE(ResetDevice(options));
     const int n = 8;
     std::vector<uint8_t> inp = RandomBytes(n * config_.InpElemBytes(), 5);
     std::vector<uint8_t> wgt = RandomBytes(n * config_.WgtElemBytes(), 6);
@@ -643,7 +643,7 @@ TEST_P(SimDeviceTest, GemmSplitOverThreadsMatchesOneThread) {
       options.force_portable_kernels = portable;
       if (threads > 1) options.runner = cpu::CreateCpuParallelRunner(threads);
       options.parallel_min_uops = 0;
-      ResetDevice(options);
+      ASSERT_NO_FATAL_FAILURE(ResetDevice(options));
       DeviceBuffer ib = Upload(inp), wb = Upload(wgt),
                    ob = Zeros(n_acc * config_.OutElemBytes());
       DeviceBuffer ub = UopBuffer(uops);

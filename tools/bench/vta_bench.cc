@@ -24,19 +24,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cpu_backend/cpu_backend.h"
+#include "cpu_backend/parallel_runner.h"
 #include "engine/backend_registry.h"
 #include "engine/executor.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/resnet_generator.h"
 #include "tools/bench/bench_util.h"
 #include "vta_backend/config.h"
 #include "vta_backend/vta_backend.h"
-#if __has_include("cpu_backend/cpu_backend.h")
-#include "cpu_backend/cpu_backend.h"
-#include "cpu_backend/parallel_runner.h"
-#define VTASERVE_VTA_BENCH_HAS_CPU 1
-#endif
 
 namespace {
 
@@ -122,20 +120,16 @@ int RunVtaBench(int argc, char** argv) {
   vtaserve::vta::VtaOptions vta_options;
   vta_options.config = args.config;
   int sim_threads = 1;
-#ifdef VTASERVE_VTA_BENCH_HAS_CPU
   if (args.threads != 1) {
     vta_options.host_runner =
         vtaserve::cpu::CreateCpuParallelRunner(args.threads);
     sim_threads = vta_options.host_runner->NumThreads();
   }
-#endif
   auto vta = vtaserve::vta::CreateVtaBackend(vta_options);
   if (!vta.ok()) return Fail(std::string(vta.status().message()));
   if (!registry.Register(*std::move(vta)).ok()) return Fail("register vta");
-#ifdef VTASERVE_VTA_BENCH_HAS_CPU
   if (!registry.Register(vtaserve::cpu::CreateCpuBackend({})).ok())
     return Fail("register cpu");
-#endif
   if (!registry.Register(engine::CreateReferenceBackend()).ok())
     return Fail("register ref");
   engine::PlacementOptions placement;

@@ -16,14 +16,30 @@
 namespace vtaserve::client {
 namespace {
 
-absl::StatusOr<RgbImage> DecodePng(const std::string& bytes,
-                                   const std::string& path) {
+absl::Status CheckSize(uint64_t width, uint64_t height, absl::string_view path,
+                       absl::string_view format) {
+  if (width == 0 || height == 0 ||
+      width * height > static_cast<uint64_t>(kMaxImagePixels)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", format, " of ", width, "x", height,
+                     " pixels (at most ", kMaxImagePixels, " pixels)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RgbImage> DecodePng(absl::string_view bytes,
+                                   absl::string_view path) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": bad PNG: ", image.message));
+  }
+  if (absl::Status st = CheckSize(image.width, image.height, path, "PNG");
+      !st.ok()) {
+    png_image_free(&image);
+    return st;
   }
   image.format = PNG_FORMAT_RGB;
   RgbImage out;
@@ -50,8 +66,8 @@ void OnJpegError(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-absl::StatusOr<RgbImage> DecodeJpeg(const std::string& bytes,
-                                    const std::string& path) {
+absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes,
+                                    absl::string_view path) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -66,6 +82,12 @@ absl::StatusOr<RgbImage> DecodeJpeg(const std::string& bytes,
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
                bytes.size());
   jpeg_read_header(&cinfo, TRUE);
+  if (absl::Status st =
+          CheckSize(cinfo.image_width, cinfo.image_height, path, "JPEG");
+      !st.ok()) {
+    jpeg_destroy_decompress(&cinfo);
+    return st;
+  }
   cinfo.out_color_space = JCS_RGB;
   jpeg_start_decompress(&cinfo);
   out.width = static_cast<int>(cinfo.output_width);
@@ -89,7 +111,11 @@ absl::StatusOr<RgbImage> DecodeImage(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
   std::ostringstream buf;
   buf << in.rdbuf();
-  const std::string bytes = buf.str();
+  return DecodeImageBytes(buf.str(), path);
+}
+
+absl::StatusOr<RgbImage> DecodeImageBytes(absl::string_view bytes,
+                                          absl::string_view path) {
   if (bytes.size() >= 8 &&
       png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
     return DecodePng(bytes, path);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace vtaserve::client {
 
@@ -19,9 +20,19 @@ struct RgbImage {
   std::vector<uint8_t> pixels;  // width * height * 3
 };
 
+// Largest image decoded (width x height): 64 M pixels, 192 MiB of RGB.
+// Both formats store dimensions in the header, so a small corrupt file can
+// claim a huge image; it is refused before any pixel buffer is allocated.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 // Decodes a PNG or JPEG file (by its signature). InvalidArgument for other
 // or corrupt files, NotFound if unreadable.
 absl::StatusOr<RgbImage> DecodeImage(const std::string& path);
+
+// Decodes PNG or JPEG bytes; `name` labels the errors. InvalidArgument for
+// other or corrupt data and for images above kMaxImagePixels.
+absl::StatusOr<RgbImage> DecodeImageBytes(absl::string_view bytes,
+                                          absl::string_view name);
 
 // Bilinear resize to width x height.
 RgbImage Resize(const RgbImage& image, int width, int height);

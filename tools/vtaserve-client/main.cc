@@ -321,15 +321,37 @@ int Load(const Flags& flags) {
   return errors.empty() ? 0 : 1;
 }
 
+void Usage(std::FILE* out) {
+  std::fprintf(
+      out,
+      "usage: vtaserve-client COMMAND [--flag=value ...]\n"
+      "commands:\n"
+      "  health    server liveness/readiness [--service=NAME]\n"
+      "  metadata  a model's inputs and outputs --model=M\n"
+      "  infer     one inference --model=M [--image=FILE.png|jpg] [--timing]\n"
+      "            [--version=V] (no --image: a random input)\n"
+      "  load      closed-loop load --model=M [--concurrency=4]\n"
+      "            [--duration-secs=10]\n"
+      "common flags:\n"
+      "  --server=H:P  the server's gRPC address (default localhost:8001)\n"
+      "  --tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]  TLS (mutual with a "
+      "client cert)\n"
+      "  --help        this text\n"
+      "exit codes: 0 success, 1 request failed, 2 usage error\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h" || (i == 1 && a == "help")) {
+      Usage(stdout);
+      return 0;
+    }
+  }
   if (argc < 2) {
-    std::fprintf(
-        stderr,
-        "usage: vtaserve-client health|metadata|infer|load [--server=H:P] "
-        "[--model=M] [--image=F] [--timing] [--concurrency=N] "
-        "[--duration-secs=S] [--tls-ca=PEM]\n");
+    Usage(stderr);
     return 2;
   }
   const std::string command = argv[1];
@@ -351,6 +373,7 @@ int main(int argc, char** argv) {
   if (command == "health") return Health(flags);
   if (command != "metadata" && command != "infer" && command != "load") {
     std::fprintf(stderr, "unknown command '%s'\n", command.c_str());
+    Usage(stderr);
     return 2;
   }
   if (Flag(flags, "model").empty()) {

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/resnet_generator.h"
 
 constexpr int kAutoZeroPoint = -1000;

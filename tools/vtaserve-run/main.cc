@@ -35,6 +35,7 @@
 #include "engine/npy.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "vta_backend/driver/device_selection.h"
 #include "vta_backend/vta_backend.h"
 
 namespace {
@@ -53,6 +54,8 @@ struct Args {
   int shift_group = engine::RequantOptions{}.shift_group;
   std::string first_conv;  // engine::kFirstConvOption; empty: the default
   int cpu_threads = 0;     // the CPU pool's threads; 0: every core
+  std::string vta_device = "sim";  // vtaserve::vta::kVtaDeviceNames
+  std::string vta_board_json;      // board address/node overrides
 };
 
 // Backends this build can run. Adding one is one line here. As in the
@@ -80,6 +83,11 @@ const std::vector<DeviceFactory>& Devices() {
        [](const Args& args)
            -> absl::StatusOr<std::unique_ptr<engine::Backend>> {
          vtaserve::vta::VtaOptions options;
+         if (absl::Status s = vtaserve::vta::ApplyVtaDevice(
+                 args.vta_device, args.vta_board_json, false, options);
+             !s.ok()) {
+           return s;
+         }
          options.host_runner =
              vtaserve::cpu::CreateCpuParallelRunner(args.cpu_threads);
          return vtaserve::vta::CreateVtaBackend(options);
@@ -95,7 +103,8 @@ void Usage(std::FILE* out) {
                "--output OUT.npy\n"
                "         [--device reference|cpu|vta|auto] [--repeat N] "
                "[--seed S] [--shift-group G] [--first-conv POLICY]\n"
-               "         [--cpu-threads N]\n");
+               "         [--cpu-threads N] [--vta-device "
+               "sim|pynq|ultra96|zcu104|de10nano] [--vta-board-json FILE]\n");
 }
 
 int UsageError(const std::string& msg) {
@@ -133,6 +142,12 @@ int ParseArgs(int argc, char** argv, Args& args) {
     } else if (a == "--output") {
       if (!need()) return UsageError("--output needs a value");
       args.output = value;
+    } else if (a == "--vta-device") {
+      if (!need()) return UsageError("--vta-device needs a value");
+      args.vta_device = value;
+    } else if (a == "--vta-board-json") {
+      if (!need()) return UsageError("--vta-board-json needs a value");
+      args.vta_board_json = value;
     } else if (a == "--device") {
       if (!need()) return UsageError("--device needs a value");
       args.device = value;

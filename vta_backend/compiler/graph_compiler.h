@@ -34,11 +34,6 @@
 
 namespace vtaserve::vta::compiler {
 
-// How a conv is mapped: kDirect, or for convs whose input channels are not
-// a multiple of BLOCK_IN one of the first-conv strategies of first_conv.h,
-// chosen per node through CompilerOptions::node_strategy.
-enum class ConvStrategy { kDirect };
-
 struct CompilerOptions {
   // Device-time budget of one layer's run (VTADeviceRun's wait). Default: 10 s.
   absl::Duration run_timeout = absl::Seconds(10);

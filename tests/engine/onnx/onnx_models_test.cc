@@ -169,7 +169,7 @@ TEST(OnnxFormsTest, QdqAndQOperatorResNet18AreBitExact) {
   spec.input_size = 64;
   spec.num_classes = 100;
   FormDiff d;
-  CompareForms(spec, 3, true, d);
+  ASSERT_NO_FATAL_FAILURE(CompareForms(spec, 3, true, d));
   EXPECT_EQ(d.differ, 0) << "of " << d.total << " logits";
 }
 
@@ -179,7 +179,7 @@ TEST(OnnxFormsTest, QdqAndQOperatorResNet50AreBitExact) {
   spec.input_size = 32;
   spec.num_classes = 100;
   FormDiff d;
-  CompareForms(spec, 2, true, d);
+  ASSERT_NO_FATAL_FAILURE(CompareForms(spec, 2, true, d));
   EXPECT_EQ(d.differ, 0) << "of " << d.total << " logits";
 }
 
@@ -196,7 +196,7 @@ TEST(OnnxFormsTest, SymmetricInt8FormsAgreeDespiteDoubleRounding) {
   spec.num_classes = 50;
   spec.uint8_activations = false;
   FormDiff d;
-  CompareForms(spec, 4, false, d);
+  ASSERT_NO_FATAL_FAILURE(CompareForms(spec, 4, false, d));
   std::printf(
       "[ forms int8 ] %lld of %lld logits differ, max %.1f LSB, top-1 "
       "agreement %d/%d\n",

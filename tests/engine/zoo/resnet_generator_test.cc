@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/zoo_internal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

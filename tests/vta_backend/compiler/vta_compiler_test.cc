@@ -83,7 +83,8 @@ void CheckBitExact(const engine::ModelGraph& graph, const std::string& preset,
   std::vector<Tensor> want = RunOn(*ref, graph, in_ptrs);
   std::vector<Tensor> got = RunOn(**vta, graph, in_ptrs, &profile);
   ASSERT_EQ(want.size(), got.size());
-  for (size_t i = 0; i < want.size(); ++i) ExpectSameBytes(want[i], got[i]);
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NO_FATAL_FAILURE(ExpectSameBytes(want[i], got[i]));
   ASSERT_EQ(profile.size(), graph.nodes.size());
   for (const auto& lt : profile) {
     EXPECT_EQ(lt.device, "vta");
@@ -95,7 +96,8 @@ void CheckBitExact(const engine::ModelGraph& graph, const std::string& preset,
 class ConvShapeTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvShapeTest, MatchesReferenceOnPynq) {
-  CheckBitExact(testing::SingleConvGraph(GetParam()), "pynq", GetParam().seed);
+  ASSERT_NO_FATAL_FAILURE(CheckBitExact(testing::SingleConvGraph(GetParam()),
+                                        "pynq", GetParam().seed));
 }
 
 ConvCase Case(int cin, int cout, int h, int w, int k, int s, int pad, int izp,
@@ -136,13 +138,14 @@ TEST(VtaCompilerTest, AsymmetricPaddingAndNegativeAndLargeShifts) {
   c.shift_lo = -3;
   c.shift_hi = 22;
   c.shift_group = 16;
-  CheckBitExact(testing::SingleConvGraph(c), "pynq", 11);
+  ASSERT_NO_FATAL_FAILURE(
+      CheckBitExact(testing::SingleConvGraph(c), "pynq", 11));
 }
 
 TEST(VtaCompilerTest, ConvMatchesReferenceOn1x32x32) {
-  CheckBitExact(
+  ASSERT_NO_FATAL_FAILURE(CheckBitExact(
       testing::SingleConvGraph(Case(64, 96, 9, 10, 3, 1, 1, -20, 4, true, 12)),
-      "1x32x32", 12);
+      "1x32x32", 12));
 }
 
 TEST(VtaCompilerTest, DenseWithPaddedOutputsMatchesReference) {
@@ -153,14 +156,17 @@ TEST(VtaCompilerTest, DenseWithPaddedOutputsMatchesReference) {
   c.input_zp = 3;
   c.output_zp = -2;
   c.seed = 13;
-  CheckBitExact(testing::SingleConvGraph(c), "pynq", 13);
+  ASSERT_NO_FATAL_FAILURE(
+      CheckBitExact(testing::SingleConvGraph(c), "pynq", 13));
   c.cout = 10;  // fewer than 3 blocks: padded up to 3
-  CheckBitExact(testing::SingleConvGraph(c), "pynq", 14);
+  ASSERT_NO_FATAL_FAILURE(
+      CheckBitExact(testing::SingleConvGraph(c), "pynq", 14));
 }
 
 TEST(VtaCompilerTest, AddMatchesReference) {
   AddCase a;
-  CheckBitExact(testing::SingleAddGraph(a), "pynq", 20);
+  ASSERT_NO_FATAL_FAILURE(
+      CheckBitExact(testing::SingleAddGraph(a), "pynq", 20));
   a.relu = true;
   a.zp = -128;
   a.bias = 3000000;  // needs several immediates
@@ -170,12 +176,15 @@ TEST(VtaCompilerTest, AddMatchesReference) {
   a.c = 32;
   a.h = 7;
   a.w = 5;
-  CheckBitExact(testing::SingleAddGraph(a), "pynq", 21);
+  ASSERT_NO_FATAL_FAILURE(
+      CheckBitExact(testing::SingleAddGraph(a), "pynq", 21));
 }
 
 TEST(VtaCompilerTest, ResidualBlockMatchesReference) {
-  CheckBitExact(testing::ResidualBlockGraph(32, 12, 10, -128, 30), "pynq", 30);
-  CheckBitExact(testing::ResidualBlockGraph(64, 7, 7, 17, 31), "1x32x32", 31);
+  ASSERT_NO_FATAL_FAILURE(CheckBitExact(
+      testing::ResidualBlockGraph(32, 12, 10, -128, 30), "pynq", 30));
+  ASSERT_NO_FATAL_FAILURE(CheckBitExact(
+      testing::ResidualBlockGraph(64, 7, 7, 17, 31), "1x32x32", 31));
 }
 
 TEST(VtaCompilerTest, UnsupportedNodesAreUnimplemented) {
@@ -285,7 +294,7 @@ TEST(VtaCompilerTest, PackUnpackActivationRoundTrips) {
             x.data<int8_t>()[(19 * 3 + 2) * 5 + 4]);
   Tensor y = Tensor::Create(DataType::kInt8, {1, 32, 3, 5}).value();
   compiler::UnpackActivation(l, 16, image.data(), y.data<int8_t>());
-  ExpectSameBytes(x, y);
+  ASSERT_NO_FATAL_FAILURE(ExpectSameBytes(x, y));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "engine/executor.h"
 #include "engine/onnx/onnx_importer.h"
 #include "engine/reference_backend.h"
+#include "engine/zoo/float_resnet.h"
 #include "engine/zoo/resnet_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -7,8 +7,8 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/server/test_graphs.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_graphs.h"
 
 namespace vtaserve::engine {
 namespace {

@@ -1,10 +1,10 @@
-// Small hand-built graphs and a gated backend for the server tests.
+// Small hand-built graphs and a gated backend for engine and server tests.
 // TinyClassifier: float input -> quantize -> conv+relu -> global average pool
 // -> dense -> dequantize -> softmax, in the engine's integer semantics.
 // GatedBackend: the reference backend that can be held before each
 // execution, to fill queues and hold requests in flight deterministically.
-#ifndef VTASERVE_TESTS_SERVER_TEST_GRAPHS_H_
-#define VTASERVE_TESTS_SERVER_TEST_GRAPHS_H_
+#ifndef VTASERVE_TESTS_TESTING_TINY_GRAPHS_H_
+#define VTASERVE_TESTS_TESTING_TINY_GRAPHS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -180,4 +180,4 @@ class GatedBackend : public engine::Backend {
 
 }  // namespace vtaserve::testing
 
-#endif  // VTASERVE_TESTS_SERVER_TEST_GRAPHS_H_
+#endif  // VTASERVE_TESTS_TESTING_TINY_GRAPHS_H_
